@@ -1,0 +1,83 @@
+{{/*
+Cross-field rules the JSON schema cannot express. Each failure names the key and the fix. Rendered from
+configmap.yaml so that every install, upgrade, template and lint runs them.
+*/}}
+{{- define "gitlab-kaniko-tenant.validate" -}}
+{{- $v := .Values -}}
+{{- $tenant := include "gitlab-kaniko-tenant.tenant" . -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $tenant) -}}
+{{- fail (printf "tenant.name: %q is not a DNS-1123 label; set tenant.name to the tenant's name (lowercase letters, digits, '-')" $tenant) -}}
+{{- end -}}
+{{- if and (eq $v.mode "shared") (not $v.tenant.name) -}}
+{{- fail "tenant.name is required in shared mode: several tenants share the namespace, so the namespace name cannot identify the tenant" -}}
+{{- end -}}
+{{- if and (eq $v.mode "daemonset") (gt (int $v.runner.replicas) 1) -}}
+{{- fail (printf "runner.replicas=%d has no meaning in daemonset mode (one manager per node of the tenant's node group); remove it or use mode=namespace" (int $v.runner.replicas)) -}}
+{{- end -}}
+{{- if and (eq $v.mode "daemonset") (not $v.nodePinning.enabled) -}}
+{{- fail "nodePinning.enabled=false in daemonset mode would start a manager on every node of the cluster; keep node pinning on" -}}
+{{- end -}}
+{{- if gt (int $v.runner.limit) (int $v.runner.concurrent) -}}
+{{- fail (printf "runner.limit (%d) is above runner.concurrent (%d): the runner never runs more than concurrent jobs; lower runner.limit" (int $v.runner.limit) (int $v.runner.concurrent)) -}}
+{{- end -}}
+{{- /* requests <= limits, for every container the chart controls */ -}}
+{{- $sets := dict "jobs.resources" $v.jobs.resources "jobs.helper.resources" $v.jobs.helper.resources "runner.resources" $v.runner.resources "layerCache.tenantRegistry.resources" $v.layerCache.tenantRegistry.resources -}}
+{{- range $name, $r := $sets -}}
+{{- range $res := list "cpu" "memory" "ephemeral-storage" -}}
+{{- $req := index $r.requests $res -}}
+{{- $lim := index $r.limits $res -}}
+{{- if gt (include "gitlab-kaniko-tenant.milli" $req | int64) (include "gitlab-kaniko-tenant.milli" $lim | int64) -}}
+{{- fail (printf "%s.requests.%s (%v) is above %s.limits.%s (%v); a request can never exceed its limit" $name $res $req $name $res $lim) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* overwrite caps: a cap below the default would make the default itself refused */ -}}
+{{- range $kind := list "requests" "limits" -}}
+{{- range $res, $cap := index $v.jobs.overwriteMaxAllowed $kind -}}
+{{- $base := index (index $v.jobs.resources $kind) $res -}}
+{{- if lt (include "gitlab-kaniko-tenant.milli" $cap | int64) (include "gitlab-kaniko-tenant.milli" $base | int64) -}}
+{{- fail (printf "jobs.overwriteMaxAllowed.%s.%s (%v) is below jobs.resources.%s.%s (%v); the cap must be at least the default" $kind $res $cap $kind $res $base) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $v.layerCache.mode "tenantRegistry") (not $v.s3.enabled) -}}
+{{- fail "layerCache.mode=tenantRegistry stores layers in the tenant bucket but s3.enabled=false; enable s3 or choose layerCache.mode external/off" -}}
+{{- end -}}
+{{- if and $v.runnerCache.enabled (not $v.s3.enabled) -}}
+{{- fail "runnerCache.enabled=true needs the tenant bucket but s3.enabled=false; enable s3 or set runnerCache.enabled=false" -}}
+{{- end -}}
+{{- if eq $v.layerCache.mode "external" -}}
+{{- if not $v.layerCache.external.repository -}}
+{{- fail "layerCache.mode=external needs layerCache.external.repository (e.g. registry.example.com/cache/<tenant>)" -}}
+{{- end -}}
+{{- if not $v.layerCache.external.egress.to -}}
+{{- fail "layerCache.mode=external needs layerCache.external.egress.to: job pods are denied every destination that is not listed" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.destinationRegistry.host (not $v.destinationRegistry.egress.to) $v.networkPolicy.enabled -}}
+{{- fail (printf "destinationRegistry.host=%s but destinationRegistry.egress.to is empty: job pods could not push; list the registry's peers" $v.destinationRegistry.host) -}}
+{{- end -}}
+{{- if and $v.s3.enabled (not $v.s3.tls) (not (regexMatch "\\.svc(\\.cluster\\.local)?(:[0-9]+)?$" $v.s3.endpoint)) -}}
+{{- fail (printf "s3.tls=false would send cache traffic to %s over plain HTTP; plain HTTP is accepted only for in-cluster endpoints (*.svc, *.svc.cluster.local). Set s3.tls=true" $v.s3.endpoint) -}}
+{{- end -}}
+{{- range $i, $e := $v.extraJobEnvironment -}}
+{{- if regexMatch "(?i)^[A-Z0-9_]*(TOKEN|SECRET|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY)[A-Z0-9_]*=" $e -}}
+{{- fail (printf "extraJobEnvironment[%d] (%s) looks like a secret; config.toml is a ConfigMap, so secrets belong in GitLab CI variables" $i (regexReplaceAll "=.*$" $e "=…")) -}}
+{{- end -}}
+{{- end -}}
+{{- /* Capacity against the tenant's ResourceQuota (installed by tenant-bootstrap). Only at install time. */ -}}
+{{- $quota := lookup "v1" "ResourceQuota" .Release.Namespace (printf "%s-quota" $tenant) -}}
+{{- if and $quota (ne $v.mode "daemonset") -}}
+{{- $hard := $quota.spec.hard | default dict -}}
+{{- range $res := list "cpu" "memory" "ephemeral-storage" -}}
+{{- $key := printf "limits.%s" $res -}}
+{{- if hasKey $hard $key -}}
+{{- $perJob := add (include "gitlab-kaniko-tenant.milli" (index $v.jobs.resources.limits $res) | int64) (include "gitlab-kaniko-tenant.milli" (index $v.jobs.helper.resources.limits $res) | int64) -}}
+{{- $need := mul $perJob (int $v.runner.concurrent) -}}
+{{- if gt $need (include "gitlab-kaniko-tenant.milli" (index $hard $key) | int64) -}}
+{{- fail (printf "runner.concurrent (%d) x per-job %s limits (build %v + helper %v) exceeds the namespace quota %s=%v; lower runner.concurrent or the job limits, or raise the quota in tenant-bootstrap" (int $v.runner.concurrent) $res (index $v.jobs.resources.limits $res) (index $v.jobs.helper.resources.limits $res) $key (index $hard $key)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
