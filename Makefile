@@ -1,0 +1,44 @@
+# gitlab-kaniko-tenant. Everything runs through `go` (helm and helm-docs are Go tools pinned in go.mod): a fresh
+# machine needs Go and nothing else for lint/test/matrix.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+HELM := $(GO) tool helm
+CHARTS := charts/gitlab-kaniko-tenant charts/tenant-bootstrap
+KUBE_VERSION ?= 1.37.0
+
+.PHONY: help
+help: ## Show the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: test
+test: ## Run all Go tests (charts, harness, tools); what CI runs
+	$(GO) test ./...
+
+.PHONY: lint
+lint: ## helm lint --strict (defaults + every example values file), go vet, gofmt, schema and README drift
+	@for c in $(CHARTS); do \
+	  echo "helm lint --strict $$c (defaults)"; $(HELM) lint --strict --kube-version $(KUBE_VERSION) $$c >/dev/null; \
+	  for f in $$c/ci/*.yaml; do echo "helm lint --strict $$c -f $$f"; $(HELM) lint --strict --kube-version $(KUBE_VERSION) $$c -f $$f >/dev/null; done; \
+	done
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) run ./tools/gkt schema --check $(CHARTS)
+	@$(GO) tool helm-docs --chart-search-root charts --log-level warning
+	@git diff --exit-code -- 'charts/*/README.md' || { echo "chart README out of date: run make docs and commit"; exit 1; }
+
+.PHONY: schema
+schema: ## Regenerate values.schema.json of both charts from annotated values.yaml
+	$(GO) run ./tools/gkt schema $(CHARTS)
+
+.PHONY: docs
+docs: schema ## Regenerate chart READMEs (helm-docs) and schemas
+	$(GO) tool helm-docs --chart-search-root charts --log-level warning
+
+.PHONY: fmt
+fmt: ## gofmt the Go code
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: gkt
+gkt: ## Build the gkt tool into bin/
+	$(GO) build -o bin/gkt ./tools/gkt

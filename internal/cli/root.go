@@ -1,0 +1,22 @@
+// Package cli holds the cobra commands of the gkt tool.
+package cli
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// New returns the root command writing to out and errOut.
+func New(out, errOut io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gkt",
+		Short:         "gitlab-kaniko-tenant: admin and review tool for the tenant charts",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.AddCommand(newSchemaCmd(), newNodesCmd(), newS3Cmd())
+	return root
+}

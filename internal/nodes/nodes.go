@@ -1,0 +1,154 @@
+// Package nodes applies and verifies tenant node pinning: a label and a NoSchedule taint per tenant node.
+// Helm cannot own Nodes, so this is what `gkt nodes assign|verify` runs.
+package nodes
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+// Change is one node modification made (or needed).
+type Change struct {
+	Node   string
+	Tenant string
+	What   string
+}
+
+func (c Change) String() string { return fmt.Sprintf("node %s (tenant %s): %s", c.Node, c.Tenant, c.What) }
+
+// Assign labels and taints every node listed for the tenants. A node already marked for another tenant is refused
+// unless force is set (then it is moved). It is idempotent: a second run changes nothing.
+func Assign(ctx context.Context, cs kubernetes.Interface, set *tenants.Set, list []tenants.Tenant, force bool) ([]Change, error) {
+	p := set.NodePinning
+	var changes []Change
+	for _, t := range list {
+		for _, name := range t.Nodes {
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return fmt.Errorf("node %s of tenant %s: %w", name, t.Name, err)
+				}
+				if owner, ok := n.Labels[p.LabelKey]; ok && owner != t.Name && !force {
+					return fmt.Errorf("node %s is labelled %s=%s; it belongs to another tenant (use --force to move it)", name, p.LabelKey, owner)
+				}
+				var local []Change
+				if n.Labels == nil {
+					n.Labels = map[string]string{}
+				}
+				want := map[string]string{p.LabelKey: t.Name}
+				for k, v := range p.ExtraLabels {
+					want[k] = v
+				}
+				for k, v := range want {
+					if n.Labels[k] != v {
+						n.Labels[k] = v
+						local = append(local, Change{name, t.Name, fmt.Sprintf("label %s=%s", k, v)})
+					}
+				}
+				taint := corev1.Taint{Key: p.TaintKey, Value: t.Name, Effect: corev1.TaintEffectNoSchedule}
+				var kept []corev1.Taint
+				has := false
+				for _, tt := range n.Spec.Taints {
+					switch {
+					case tt.Key == taint.Key && tt.Value == taint.Value && tt.Effect == taint.Effect:
+						has = true
+						kept = append(kept, tt)
+					case tt.Key == taint.Key:
+						local = append(local, Change{name, t.Name, fmt.Sprintf("remove taint %s=%s:%s", tt.Key, tt.Value, tt.Effect)})
+					default:
+						kept = append(kept, tt)
+					}
+				}
+				if !has {
+					kept = append(kept, taint)
+					local = append(local, Change{name, t.Name, fmt.Sprintf("taint %s=%s:NoSchedule", taint.Key, taint.Value)})
+				}
+				if len(local) == 0 {
+					return nil
+				}
+				n.Spec.Taints = kept
+				if _, err := cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+					return err
+				}
+				changes = append(changes, local...)
+				return nil
+			})
+			if err != nil {
+				return changes, err
+			}
+		}
+	}
+	return changes, nil
+}
+
+// Problem is a verification finding.
+type Problem struct {
+	Node, Tenant, Message string
+}
+
+func (p Problem) String() string { return fmt.Sprintf("node %s (tenant %s): %s", p.Node, p.Tenant, p.Message) }
+
+// Verify checks that every listed node carries its tenant's label and taint, and that no other node carries a
+// tenant's label (a node labelled but not listed would attract that tenant's pods without being reviewed).
+func Verify(ctx context.Context, cs kubernetes.Interface, set *tenants.Set, list []tenants.Tenant) ([]Problem, error) {
+	p := set.NodePinning
+	all, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	byName := map[string]*corev1.Node{}
+	for i := range all.Items {
+		byName[all.Items[i].Name] = &all.Items[i]
+	}
+	listed := map[string]string{}
+	var probs []Problem
+	for _, t := range list {
+		if len(t.Nodes) == 0 {
+			probs = append(probs, Problem{"-", t.Name, "no nodes listed: its pods could not be scheduled"})
+		}
+		for _, name := range t.Nodes {
+			listed[name] = t.Name
+			n, ok := byName[name]
+			if !ok {
+				probs = append(probs, Problem{name, t.Name, "node does not exist"})
+				continue
+			}
+			if got := n.Labels[p.LabelKey]; got != t.Name {
+				probs = append(probs, Problem{name, t.Name, fmt.Sprintf("label %s is %q, want %q", p.LabelKey, got, t.Name)})
+			}
+			for k, v := range p.ExtraLabels {
+				if n.Labels[k] != v {
+					probs = append(probs, Problem{name, t.Name, fmt.Sprintf("label %s is %q, want %q", k, n.Labels[k], v)})
+				}
+			}
+			found := false
+			for _, tt := range n.Spec.Taints {
+				if tt.Key == p.TaintKey && tt.Value == t.Name && tt.Effect == corev1.TaintEffectNoSchedule {
+					found = true
+				}
+			}
+			if !found {
+				probs = append(probs, Problem{name, t.Name, fmt.Sprintf("taint %s=%s:NoSchedule missing", p.TaintKey, t.Name)})
+			}
+		}
+	}
+	wanted := map[string]bool{}
+	for _, t := range list {
+		wanted[t.Name] = true
+	}
+	for name, n := range byName {
+		if owner, ok := n.Labels[p.LabelKey]; ok && wanted[owner] && listed[name] != owner {
+			probs = append(probs, Problem{name, owner, "carries the tenant label but is not listed in tenant-bootstrap values"})
+		}
+	}
+	sort.Slice(probs, func(i, j int) bool { return probs[i].String() < probs[j].String() })
+	return probs, nil
+}

@@ -1,0 +1,208 @@
+// Package render renders a chart in-process with the Helm SDK the way `helm install --dry-run` / `helm template` do:
+// same value coalescing, same values-schema validation, same kubeVersion check, capabilities of the target cluster.
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// Chart is a loaded chart, reusable across renders.
+type Chart struct{ c *chart.Chart }
+
+// Load reads the chart in dir (or a .tgz archive).
+func Load(dir string) (*Chart, error) {
+	c, err := loader.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("loading chart %s: %w", dir, err)
+	}
+	return &Chart{c: c}, nil
+}
+
+// Name is the chart's name.
+func (c *Chart) Name() string { return c.c.Metadata.Name }
+
+// Options describe one render.
+type Options struct {
+	ReleaseName string
+	Namespace   string
+	// KubeVersion like "v1.37.0"; empty means Helm's default.
+	KubeVersion string
+	// APIVersions served in addition to the built-in ones, e.g. "monitoring.coreos.com/v1/PodMonitor".
+	APIVersions []string
+	Values      map[string]any
+	IsUpgrade   bool
+}
+
+// Manifest is one rendered template file.
+type Manifest struct {
+	Template string // path inside the chart, e.g. gitlab-kaniko-tenant/templates/deployment.yaml
+	Hook     bool   // helm.sh/hook objects (tests included)
+	Objects  []*unstructured.Unstructured
+}
+
+// Result of a render.
+type Result struct {
+	Manifests []Manifest
+	Notes     string
+}
+
+// Objects returns every non-hook object, in template order.
+func (r *Result) Objects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, m := range r.Manifests {
+		if !m.Hook {
+			out = append(out, m.Objects...)
+		}
+	}
+	return out
+}
+
+// HookObjects returns the hook objects (helm test pods etc.).
+func (r *Result) HookObjects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, m := range r.Manifests {
+		if m.Hook {
+			out = append(out, m.Objects...)
+		}
+	}
+	return out
+}
+
+// YAML returns all objects (hooks last) as one multi-document stream, like `helm template`.
+func (r *Result) YAML() []byte {
+	var b bytes.Buffer
+	for _, hooks := range []bool{false, true} {
+		for _, m := range r.Manifests {
+			if m.Hook != hooks {
+				continue
+			}
+			for _, o := range m.Objects {
+				y, _ := yaml.Marshal(o.Object)
+				fmt.Fprintf(&b, "---\n# Source: %s\n%s", m.Template, y)
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+// Render renders the chart with opts.
+func (c *Chart) Render(opts Options) (*Result, error) {
+	caps := chartutil.DefaultCapabilities.Copy()
+	if opts.KubeVersion != "" {
+		kv, err := chartutil.ParseKubeVersion(opts.KubeVersion)
+		if err != nil {
+			return nil, fmt.Errorf("kube version %q: %w", opts.KubeVersion, err)
+		}
+		caps.KubeVersion = *kv
+	}
+	caps.APIVersions = append(caps.APIVersions, opts.APIVersions...)
+	if kc := c.c.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart %s requires kubeVersion %s, incompatible with %s", c.Name(), kc, caps.KubeVersion.String())
+	}
+	vals, err := chartutil.ToRenderValues(c.c, opts.Values, chartutil.ReleaseOptions{
+		Name: opts.ReleaseName, Namespace: opts.Namespace, IsInstall: !opts.IsUpgrade, IsUpgrade: opts.IsUpgrade, Revision: 1,
+	}, caps)
+	if err != nil {
+		return nil, err
+	}
+	files, err := engine.Render(c.c, vals)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		content := files[name]
+		if strings.HasSuffix(name, "NOTES.txt") {
+			if strings.Count(name, "/templates/") == 1 && strings.HasPrefix(name, c.Name()+"/") {
+				res.Notes = content
+			}
+			continue
+		}
+		if strings.HasPrefix(path.Base(name), "_") || strings.TrimSpace(content) == "" {
+			continue
+		}
+		objs, hook, err := decode(name, content)
+		if err != nil {
+			return nil, err
+		}
+		if len(objs) > 0 {
+			res.Manifests = append(res.Manifests, Manifest{Template: name, Hook: hook, Objects: objs})
+		}
+	}
+	// Keep Helm's install order so the output reads like `helm template`.
+	sort.SliceStable(res.Manifests, func(i, j int) bool {
+		return kindRank(res.Manifests[i]) < kindRank(res.Manifests[j])
+	})
+	return res, nil
+}
+
+func kindRank(m Manifest) int {
+	if len(m.Objects) == 0 {
+		return len(releaseutil.InstallOrder)
+	}
+	k := m.Objects[0].GetKind()
+	for i, o := range releaseutil.InstallOrder {
+		if o == k {
+			return i
+		}
+	}
+	return len(releaseutil.InstallOrder)
+}
+
+func decode(name, content string) ([]*unstructured.Unstructured, bool, error) {
+	var objs []*unstructured.Unstructured
+	hook := false
+	for _, doc := range releaseutil.SplitManifests(content) {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			return nil, false, fmt.Errorf("%s: rendered YAML does not parse: %w", name, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if u.GetKind() == "" || u.GetAPIVersion() == "" {
+			return nil, false, fmt.Errorf("%s: object without kind/apiVersion", name)
+		}
+		if _, ok := u.GetAnnotations()["helm.sh/hook"]; ok {
+			hook = true
+		}
+		objs = append(objs, u)
+	}
+	return objs, hook, nil
+}
+
+// ValuesFromYAML reads one or more values files (later ones win), like repeated `-f`.
+func ValuesFromYAML(docs ...io.Reader) (map[string]any, error) {
+	out := map[string]any{}
+	for _, r := range docs {
+		raw, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("values: %w", err)
+		}
+		out = chartutil.MergeTables(m, out)
+	}
+	return out, nil
+}

@@ -1,0 +1,14 @@
+// Command gkt is the gitlab-kaniko-tenant admin and review tool: schema generation, node assignment, S3 provisioning.
+package main
+
+import (
+	"os"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cli"
+)
+
+func main() {
+	if err := cli.New(os.Stdout, os.Stderr).Execute(); err != nil {
+		os.Exit(1)
+	}
+}
