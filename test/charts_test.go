@@ -1,0 +1,187 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/schemagen"
+)
+
+const (
+	tenantChart    = "../charts/gitlab-kaniko-tenant"
+	bootstrapChart = "../charts/tenant-bootstrap"
+)
+
+// valuesCases lists the default values plus every example values file of a chart.
+func valuesCases(t *testing.T, chart string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{"defaults": {}}
+	files, _ := filepath.Glob(filepath.Join(chart, "ci", "*.yaml"))
+	for _, f := range files {
+		out[filepath.Base(f)] = readValues(t, f)
+	}
+	return out
+}
+
+func readValues(t *testing.T, files ...string) map[string]any {
+	t.Helper()
+	var rs []*os.File
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		rs = append(rs, fh)
+	}
+	vals, err := render.ValuesFromYAML(toReaders(rs)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
+}
+
+// TestChartsLintStrict is `helm lint --strict` on both charts with defaults and every example values file.
+func TestChartsLintStrict(t *testing.T) {
+	for _, chart := range []string{tenantChart, bootstrapChart} {
+		for name, vals := range valuesCases(t, chart) {
+			t.Run(filepath.Base(chart)+"/"+name, func(t *testing.T) {
+				kv, _ := chartutil.ParseKubeVersion("v1.37.0")
+				l := lint.AllWithKubeVersion(chart, vals, "tenant-a", kv)
+				for _, m := range l.Messages {
+					// --strict: warnings fail too; INFO (e.g. "icon is recommended") does not.
+					if m.Severity >= support.WarningSev {
+						t.Errorf("%s", m.Error())
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSchemaIsGeneratedFromValues fails when values.yaml changed but `make schema` was not run.
+func TestSchemaIsGeneratedFromValues(t *testing.T) {
+	for _, chart := range []string{tenantChart, bootstrapChart} {
+		want, err := schemagen.Generate(chart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := os.ReadFile(filepath.Join(chart, "values.schema.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(have) != string(want) {
+			t.Errorf("%s/values.schema.json is stale: run `make schema`", chart)
+		}
+	}
+}
+
+// TestTenantChartRendersEveryComponentPerMode: each mode renders the objects the seeds need, and only those.
+func TestTenantChartRendersEveryComponentPerMode(t *testing.T) {
+	c, err := render.Load(tenantChart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"ConfigMap/tenant-x-runner", "ServiceAccount/tenant-x-runner", "ServiceAccount/tenant-x-jobs",
+		"Role/tenant-x-runner", "RoleBinding/tenant-x-runner", "Service/tenant-x-runner-metrics",
+		"NetworkPolicy/tenant-x-default-deny", "NetworkPolicy/tenant-x-runner", "NetworkPolicy/tenant-x-jobs"}
+	registry := []string{"Deployment/tenant-x-layer-cache", "Service/tenant-x-layer-cache", "ConfigMap/tenant-x-layer-cache",
+		"ServiceAccount/tenant-x-layer-cache", "NetworkPolicy/tenant-x-layer-cache"}
+	cases := []struct {
+		name   string
+		values map[string]any
+		want   []string
+		absent []string
+	}{
+		{"namespace mode", map[string]any{"tenant": map[string]any{"name": "tenant-x"}},
+			append(append([]string{"Deployment/tenant-x-runner", "PodDisruptionBudget/tenant-x-runner"}, common...), registry...),
+			[]string{"DaemonSet/tenant-x-runner", "PodMonitor/tenant-x-runner"}},
+		{"shared mode", map[string]any{"mode": "shared", "tenant": map[string]any{"name": "tenant-x"}},
+			append(append([]string{"Deployment/tenant-x-runner"}, common...), registry...), []string{"DaemonSet/tenant-x-runner"}},
+		{"daemonset mode", map[string]any{"mode": "daemonset", "tenant": map[string]any{"name": "tenant-x"}},
+			append(append([]string{"DaemonSet/tenant-x-runner"}, common...), registry...),
+			[]string{"Deployment/tenant-x-runner", "PodDisruptionBudget/tenant-x-runner"}},
+		{"PodMonitor when the API is served", map[string]any{"tenant": map[string]any{"name": "tenant-x"}, "_apis": true},
+			[]string{"PodMonitor/tenant-x-runner"}, []string{"ServiceMonitor/tenant-x-runner"}},
+		{"layer cache off", map[string]any{"tenant": map[string]any{"name": "tenant-x"}, "layerCache": map[string]any{"mode": "off"}},
+			common, registry},
+		{"offline switch keeps everything but the manager", map[string]any{"tenant": map[string]any{"name": "tenant-x"}, "managerDisabled": true},
+			append([]string{"Role/tenant-x-runner"}, registry...), []string{"Deployment/tenant-x-runner", "Service/tenant-x-runner-metrics"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var apis []string
+			if _, ok := tc.values["_apis"]; ok {
+				delete(tc.values, "_apis")
+				apis = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/ServiceMonitor"}
+			}
+			res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-x", KubeVersion: "v1.37.0", APIVersions: apis, Values: tc.values})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, o := range res.Objects() {
+				got[o.GetKind()+"/"+o.GetName()] = true
+			}
+			for _, w := range tc.want {
+				if !got[w] {
+					t.Errorf("missing %s; rendered %v", w, keys(got))
+				}
+			}
+			for _, a := range tc.absent {
+				if got[a] {
+					t.Errorf("%s must not be rendered", a)
+				}
+			}
+		})
+	}
+}
+
+// TestRenderHoldsNoSecret: the token and S3 keys are placeholders filled at start, never rendered.
+func TestRenderHoldsNoSecret(t *testing.T) {
+	c, err := render.Load(tenantChart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.YAML()) + res.Notes
+	for _, o := range res.Objects() {
+		if o.GetKind() == "Secret" {
+			t.Errorf("the chart must not render Secrets, found %s", o.GetName())
+		}
+		if o.GetKind() != "ConfigMap" || o.GetName() != "tenant-a-runner" {
+			continue
+		}
+		tmpl, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
+		for _, ph := range []string{`token = "@RUNNER_TOKEN@"`, `AccessKey = "@S3_ACCESS_KEY@"`, `SecretKey = "@S3_SECRET_KEY@"`} {
+			if strings.Count(tmpl, ph) != 1 {
+				t.Errorf("config.template.toml must hold %s exactly once", ph)
+			}
+		}
+	}
+	if tok := regexp.MustCompile(`glrt-[A-Za-z0-9_-]{8,}`).FindString(out); tok != "" {
+		t.Errorf("render contains a runner token: %s", tok)
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
