@@ -1,0 +1,101 @@
+package nodes
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+func set() *tenants.Set {
+	return &tenants.Set{
+		NodePinning: tenants.NodePinning{LabelKey: "gkt/tenant", TaintKey: "gkt/tenant", ExtraLabels: map[string]string{"workload": "gitlab-runner"}},
+		Tenants: map[string]tenants.Tenant{
+			"tenant-a": {Name: "tenant-a", Nodes: []string{"w1"}},
+			"tenant-b": {Name: "tenant-b", Nodes: []string{"w2"}},
+		},
+	}
+}
+
+func node(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+}
+
+func TestAssignIsIdempotentAndVerifiable(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset(node("w1", nil), node("w2", map[string]string{"x": "y"}), node("cp", nil))
+	s := set()
+	changes, err := Assign(ctx, cs, s, s.Sorted(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 6 { // per node: tenant label, workload label, taint
+		t.Fatalf("first assign: want 6 changes, got %d: %v", len(changes), changes)
+	}
+	again, err := Assign(ctx, cs, s, s.Sorted(), false)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second assign must change nothing, got %v, %v", again, err)
+	}
+	probs, err := Verify(ctx, cs, s, s.Sorted())
+	if err != nil || len(probs) != 0 {
+		t.Fatalf("verify after assign: %v %v", probs, err)
+	}
+	n, _ := cs.CoreV1().Nodes().Get(ctx, "w2", metav1.GetOptions{})
+	if n.Labels["x"] != "y" {
+		t.Errorf("assign must keep unrelated labels")
+	}
+}
+
+func TestAssignRefusesAnotherTenantsNode(t *testing.T) {
+	cs := fake.NewClientset(node("w1", map[string]string{"gkt/tenant": "tenant-b"}), node("w2", nil))
+	s := set()
+	_, err := Assign(context.Background(), cs, s, s.Sorted(), false)
+	if err == nil || !strings.Contains(err.Error(), "belongs to another tenant") {
+		t.Fatalf("want refusal, got %v", err)
+	}
+	if _, err := Assign(context.Background(), cs, s, s.Sorted(), true); err != nil {
+		t.Fatalf("--force must move the node: %v", err)
+	}
+}
+
+func TestVerifyFindings(t *testing.T) {
+	good := corev1.Taint{Key: "gkt/tenant", Value: "tenant-a", Effect: corev1.TaintEffectNoSchedule}
+	labels := func(t string) map[string]string { return map[string]string{"gkt/tenant": t, "workload": "gitlab-runner"} }
+	cases := []struct {
+		name  string
+		nodes []*corev1.Node
+		want  string
+	}{
+		{"missing taint", []*corev1.Node{node("w1", labels("tenant-a")), node("w2", labels("tenant-b"), corev1.Taint{Key: "gkt/tenant", Value: "tenant-b", Effect: "NoSchedule"})}, "taint gkt/tenant=tenant-a:NoSchedule missing"},
+		{"wrong label", []*corev1.Node{node("w1", labels("tenant-b"), good), node("w2", labels("tenant-b"), corev1.Taint{Key: "gkt/tenant", Value: "tenant-b", Effect: "NoSchedule"})}, `label gkt/tenant is "tenant-b", want "tenant-a"`},
+		{"unlisted node carries a tenant label", []*corev1.Node{node("w1", labels("tenant-a"), good), node("w2", labels("tenant-b"), corev1.Taint{Key: "gkt/tenant", Value: "tenant-b", Effect: "NoSchedule"}), node("w9", labels("tenant-a"))}, "not listed"},
+		{"node missing", []*corev1.Node{node("w2", labels("tenant-b"))}, "does not exist"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			for _, n := range tc.nodes {
+				_, _ = cs.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{})
+			}
+			s := set()
+			probs, err := Verify(context.Background(), cs, s, s.Sorted())
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, p := range probs {
+				if strings.Contains(p.String(), tc.want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("want a problem containing %q, got %v", tc.want, probs)
+			}
+		})
+	}
+}
