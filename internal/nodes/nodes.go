@@ -22,7 +22,9 @@ type Change struct {
 	What   string
 }
 
-func (c Change) String() string { return fmt.Sprintf("node %s (tenant %s): %s", c.Node, c.Tenant, c.What) }
+func (c Change) String() string {
+	return fmt.Sprintf("node %s (tenant %s): %s", c.Node, c.Tenant, c.What)
+}
 
 // Assign labels and taints every node listed for the tenants. A node already marked for another tenant is refused
 // unless force is set (then it is moved). It is idempotent: a second run changes nothing.
@@ -94,7 +96,9 @@ type Problem struct {
 	Node, Tenant, Message string
 }
 
-func (p Problem) String() string { return fmt.Sprintf("node %s (tenant %s): %s", p.Node, p.Tenant, p.Message) }
+func (p Problem) String() string {
+	return fmt.Sprintf("node %s (tenant %s): %s", p.Node, p.Tenant, p.Message)
+}
 
 // Verify checks that every listed node carries its tenant's label and taint, and that no other node carries a
 // tenant's label (a node labelled but not listed would attract that tenant's pods without being reviewed).

@@ -65,7 +65,9 @@ func TestAssignRefusesAnotherTenantsNode(t *testing.T) {
 
 func TestVerifyFindings(t *testing.T) {
 	good := corev1.Taint{Key: "gkt/tenant", Value: "tenant-a", Effect: corev1.TaintEffectNoSchedule}
-	labels := func(t string) map[string]string { return map[string]string{"gkt/tenant": t, "workload": "gitlab-runner"} }
+	labels := func(t string) map[string]string {
+		return map[string]string{"gkt/tenant": t, "workload": "gitlab-runner"}
+	}
 	cases := []struct {
 		name  string
 		nodes []*corev1.Node

@@ -1,0 +1,404 @@
+package jobpod
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Job is what GitLab sends and the runner adds per job.
+type Job struct {
+	ProjectID int64
+	JobID     int64
+	// Image of the job (`image:` in .gitlab-ci.yml); empty means the runner's default image.
+	Image string
+	// Variables are the job's public CI variables (CI_* and project variables) put into the build container env.
+	Variables map[string]string
+	// TimeoutSeconds of the job (activeDeadlineSeconds = timeout + 1, FF_USE_POD_ACTIVE_DEADLINE_SECONDS default on).
+	TimeoutSeconds int64
+	// Command replaces the build container's shell-detection command; the e2e job tier runs the Kaniko template's
+	// script this way because there is no runner to attach and stream it.
+	Command []string
+}
+
+// Container names the runner uses (executors/kubernetes constants).
+const (
+	BuildContainer           = "build"
+	HelperContainer          = "helper"
+	InitPermissionsContainer = "init-permissions"
+	buildsDir                = "/builds"
+)
+
+// detectShell is the runner's bash detection command (shells/bash.go); the container blocks on stdin with it.
+const detectShell = `if [ -x /usr/local/bin/bash ]; then exec /usr/local/bin/bash; elif [ -x /usr/bin/bash ]; then exec /usr/bin/bash; elif [ -x /bin/bash ]; then exec /bin/bash; elif [ -x /usr/local/bin/sh ]; then exec /usr/local/bin/sh; elif [ -x /usr/bin/sh ]; then exec /usr/bin/sh; elif [ -x /bin/sh ]; then exec /bin/sh; elif [ -x /busybox/sh ]; then exec /busybox/sh; else echo shell not found; exit 1; fi`
+
+var protectedLabel = regexp.MustCompile(`(^|.*\.)runner\.gitlab\.com(/.*|$)`)
+
+// Pod builds the job pod runner r would create for job j.
+func Pod(r *Runner, j Job) (*corev1.Pod, error) {
+	k := r.Kubernetes
+	if k == nil {
+		return nil, fmt.Errorf("runner %q has no [runners.kubernetes] section", r.Name)
+	}
+	image := k.Image
+	if j.Image != "" {
+		if !imageAllowed(j.Image, k.AllowedImages) {
+			return nil, fmt.Errorf("image %q is not in allowed_images %v (the runner fails the job)", j.Image, k.AllowedImages)
+		}
+		image = j.Image
+	}
+	if k.HelperImage == "" {
+		return nil, fmt.Errorf("helper_image is empty: the runner would derive a tag from its own version")
+	}
+	ns := k.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	short := shortToken(r.Token)
+	unique := fmt.Sprintf("runner-%s-project-%d-concurrent-0", short, j.ProjectID)
+	suffix := fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprint(j.JobID))))[:8]
+
+	labels := map[string]string{
+		"pod":                                unique,
+		"job.runner.gitlab.com/pod":          unique,
+		"project.runner.gitlab.com/id":       fmt.Sprint(j.ProjectID),
+		"manager.runner.gitlab.com/name":     sanitizeLabel(r.Name),
+		"manager.runner.gitlab.com/id-short": short,
+	}
+	for key, v := range k.PodLabels {
+		if protectedLabel.MatchString(key) {
+			continue // the runner silently ignores user labels in its own domain
+		}
+		labels[key] = sanitizeLabel(v)
+	}
+	annotations := map[string]string{
+		"job.runner.gitlab.com/id":      fmt.Sprint(j.JobID),
+		"project.runner.gitlab.com/id":  fmt.Sprint(j.ProjectID),
+		"job.runner.gitlab.com/timeout": fmt.Sprintf("%ds", j.TimeoutSeconds),
+	}
+	for key, v := range k.PodAnnotations {
+		annotations[key] = v
+	}
+
+	globalCaps := globalCapabilities(k.CapAdd, k.CapDrop)
+	scripts := fmt.Sprintf("/scripts-%d-%d", j.ProjectID, j.JobID)
+	logs := fmt.Sprintf("/logs-%d-%d", j.ProjectID, j.JobID)
+	mounts := []corev1.VolumeMount{
+		{Name: "repo", MountPath: buildsDir},
+		{Name: "scripts", MountPath: scripts},
+		{Name: "logs", MountPath: logs},
+	}
+
+	buildRes, err := resources(k.CPURequest, k.CPULimit, k.MemoryRequest, k.MemoryLimit, k.EphemeralStorageRequest, k.EphemeralStorageLimit)
+	if err != nil {
+		return nil, fmt.Errorf("build resources: %w", err)
+	}
+	helperRes, err := resources(k.HelperCPURequest, k.HelperCPULimit, k.HelperMemoryRequest, k.HelperMemoryLimit, k.HelperEphemeralStorageRequest, k.HelperEphemeralStorageLimit)
+	if err != nil {
+		return nil, fmt.Errorf("helper resources: %w", err)
+	}
+
+	build := corev1.Container{
+		Name:            BuildContainer,
+		Image:           image,
+		ImagePullPolicy: pullPolicy(k.PullPolicy),
+		Command:         []string{"sh", "-c", detectShell},
+		Env:             buildEnv(r, j),
+		Resources:       buildRes,
+		VolumeMounts:    mounts,
+		SecurityContext: containerSecurityContext(k.BuildContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
+		Stdin:           true,
+	}
+	if len(j.Command) > 0 {
+		build.Command = j.Command
+		build.Stdin = false
+	}
+	helper := corev1.Container{
+		Name:            HelperContainer,
+		Image:           k.HelperImage,
+		ImagePullPolicy: pullPolicy(k.PullPolicy),
+		Command:         []string{"sh", "-c", detectShell},
+		Resources:       helperRes,
+		VolumeMounts:    mounts,
+		SecurityContext: containerSecurityContext(k.HelperContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
+		Stdin:           true,
+	}
+	initPerm := corev1.Container{
+		Name:            InitPermissionsContainer,
+		Image:           k.HelperImage,
+		ImagePullPolicy: pullPolicy(k.PullPolicy),
+		Command:         []string{"sh", "-c", fmt.Sprintf("touch %[1]s/output.log && (chmod 777 %[1]s/output.log || exit 0)", logs)},
+		Resources:       helperRes,
+		VolumeMounts:    mounts,
+		SecurityContext: containerSecurityContext(k.InitPermissionsContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
+	}
+
+	pod := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        truncate(unique, 54) + "-" + suffix,
+			Namespace:   ns,
+			Labels:      labels,
+			Annotations: annotations,
+		},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			DNSPolicy:                     corev1.DNSClusterFirst,
+			ServiceAccountName:            k.ServiceAccount,
+			AutomountServiceAccountToken:  k.AutomountServiceAccountToken,
+			NodeSelector:                  k.NodeSelector,
+			Tolerations:                   tolerations(k.NodeTolerations),
+			Affinity:                      affinity(k.Affinity),
+			SecurityContext:               podSecurityContext(k.PodSecurityContext),
+			InitContainers:                []corev1.Container{initPerm},
+			Containers:                    []corev1.Container{build, helper},
+			TerminationGracePeriodSeconds: k.PodTerminationGracePeriodSeconds,
+			PriorityClassName:             k.PriorityClassName,
+			RuntimeClassName:              k.RuntimeClassName,
+			Volumes: []corev1.Volume{
+				{Name: "repo", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "scripts", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			},
+		},
+	}
+	if j.TimeoutSeconds > 0 {
+		d := j.TimeoutSeconds + 1
+		pod.Spec.ActiveDeadlineSeconds = &d
+	}
+	for _, s := range k.ImagePullSecrets {
+		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+	}
+	return pod, nil
+}
+
+// buildEnv: CI variables, then [[runners]] environment (internal variables), as the build container gets them.
+func buildEnv(r *Runner, j Job) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	names := make([]string, 0, len(j.Variables))
+	for n := range j.Variables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		env = append(env, corev1.EnvVar{Name: n, Value: j.Variables[n]})
+	}
+	for _, e := range r.Environment {
+		n, v, _ := strings.Cut(e, "=")
+		env = append(env, corev1.EnvVar{Name: n, Value: v})
+	}
+	env = append(env, corev1.EnvVar{Name: "CI_RUNNER_SHORT_TOKEN", Value: shortToken(r.Token)})
+	return env
+}
+
+// globalCapabilities: default drop NET_RAW, cap_add wins over the default, cap_drop wins over cap_add
+// (common/config.go getCapabilities).
+func globalCapabilities(add, drop []string) *corev1.Capabilities {
+	state := map[string]bool{"NET_RAW": false}
+	for _, c := range add {
+		state[c] = true
+	}
+	for _, c := range drop {
+		state[c] = false
+	}
+	caps := &corev1.Capabilities{}
+	keys := make([]string, 0, len(state))
+	for c := range state {
+		keys = append(keys, c)
+	}
+	sort.Strings(keys)
+	for _, c := range keys {
+		if state[c] {
+			caps.Add = append(caps.Add, corev1.Capability(c))
+		} else {
+			caps.Drop = append(caps.Drop, corev1.Capability(c))
+		}
+	}
+	return caps
+}
+
+func containerSecurityContext(c *ContainerSecurityContext, global *corev1.Capabilities, privileged, ape *bool) *corev1.SecurityContext {
+	sc := &corev1.SecurityContext{Capabilities: global.DeepCopy(), Privileged: privileged, AllowPrivilegeEscalation: ape}
+	if c == nil {
+		return sc
+	}
+	if c.Capabilities != nil {
+		// A container-level list replaces the global one (mergeCapabilitiesAddDrop), even when empty.
+		if c.Capabilities.Add != nil {
+			sc.Capabilities.Add = toCaps(c.Capabilities.Add)
+		}
+		if c.Capabilities.Drop != nil {
+			sc.Capabilities.Drop = toCaps(c.Capabilities.Drop)
+		}
+	}
+	if c.Privileged != nil {
+		sc.Privileged = c.Privileged
+	}
+	if c.AllowPrivilegeEscalation != nil {
+		sc.AllowPrivilegeEscalation = c.AllowPrivilegeEscalation
+	}
+	sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot, sc.ReadOnlyRootFilesystem = c.RunAsUser, c.RunAsGroup, c.RunAsNonRoot, c.ReadOnlyRootFilesystem
+	if c.SeccompProfile != nil {
+		sc.SeccompProfile = seccomp(c.SeccompProfile)
+	}
+	return sc
+}
+
+func toCaps(in []string) []corev1.Capability {
+	out := make([]corev1.Capability, 0, len(in))
+	for _, c := range in {
+		out = append(out, corev1.Capability(c))
+	}
+	return out
+}
+
+func podSecurityContext(p *PodSecurityContext) *corev1.PodSecurityContext {
+	if p == nil {
+		return nil
+	}
+	sc := &corev1.PodSecurityContext{FSGroup: p.FSGroup, RunAsGroup: p.RunAsGroup, RunAsNonRoot: p.RunAsNonRoot, RunAsUser: p.RunAsUser}
+	if p.SeccompProfile != nil {
+		sc.SeccompProfile = seccomp(p.SeccompProfile)
+	}
+	return sc
+}
+
+func seccomp(s *SeccompProfile) *corev1.SeccompProfile {
+	switch corev1.SeccompProfileType(s.Type) {
+	case corev1.SeccompProfileTypeRuntimeDefault, corev1.SeccompProfileTypeUnconfined:
+		return &corev1.SeccompProfile{Type: corev1.SeccompProfileType(s.Type)}
+	case corev1.SeccompProfileTypeLocalhost:
+		if s.LocalhostProfile == "" {
+			return nil
+		}
+		lp := s.LocalhostProfile
+		return &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &lp}
+	}
+	return nil // the runner logs an invalid type and leaves the profile unset
+}
+
+// tolerations: "key=value" = effect → Equal; "key" = effect → Exists; empty effect = all effects.
+func tolerations(m map[string]string) []corev1.Toleration {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []corev1.Toleration
+	for _, k := range keys {
+		t := corev1.Toleration{Effect: corev1.TaintEffect(m[k])}
+		if key, val, ok := strings.Cut(k, "="); ok {
+			t.Key, t.Value, t.Operator = key, val, corev1.TolerationOpEqual
+		} else {
+			t.Key, t.Operator = k, corev1.TolerationOpExists
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func affinity(a *Affinity) *corev1.Affinity {
+	out := &corev1.Affinity{}
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.Required == nil {
+		return out
+	}
+	ns := &corev1.NodeSelector{}
+	for _, term := range a.NodeAffinity.Required.NodeSelectorTerms {
+		var t corev1.NodeSelectorTerm
+		for _, e := range term.MatchExpressions {
+			t.MatchExpressions = append(t.MatchExpressions, corev1.NodeSelectorRequirement{Key: e.Key, Operator: corev1.NodeSelectorOperator(e.Operator), Values: e.Values})
+		}
+		ns.NodeSelectorTerms = append(ns.NodeSelectorTerms, t)
+	}
+	out.NodeAffinity = &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: ns}
+	return out
+}
+
+func resources(cpuReq, cpuLim, memReq, memLim, ephReq, ephLim string) (corev1.ResourceRequirements, error) {
+	rr := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	set := func(l corev1.ResourceList, name corev1.ResourceName, v string) error {
+		if v == "" {
+			return nil
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", name, v, err)
+		}
+		l[name] = q
+		return nil
+	}
+	for _, s := range []struct {
+		l    corev1.ResourceList
+		name corev1.ResourceName
+		v    string
+	}{
+		{rr.Requests, corev1.ResourceCPU, cpuReq}, {rr.Limits, corev1.ResourceCPU, cpuLim},
+		{rr.Requests, corev1.ResourceMemory, memReq}, {rr.Limits, corev1.ResourceMemory, memLim},
+		{rr.Requests, corev1.ResourceEphemeralStorage, ephReq}, {rr.Limits, corev1.ResourceEphemeralStorage, ephLim},
+	} {
+		if err := set(s.l, s.name, s.v); err != nil {
+			return rr, err
+		}
+	}
+	return rr, nil
+}
+
+func pullPolicy(p []string) corev1.PullPolicy {
+	if len(p) == 0 {
+		return ""
+	}
+	switch p[0] {
+	case "always":
+		return corev1.PullAlways
+	case "never":
+		return corev1.PullNever
+	case "if-not-present":
+		return corev1.PullIfNotPresent
+	}
+	return ""
+}
+
+// imageAllowed mirrors the runner's allowed_images check: empty list allows all; entries are globs.
+func imageAllowed(image string, allowed []string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, a := range allowed {
+		if a == image {
+			return true
+		}
+		if ok, _ := path.Match(a, image); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func shortToken(tok string) string {
+	for _, p := range []string{"glrt-", "glrtr-", "t1_", "t2_", "t3_"} {
+		tok = strings.TrimPrefix(tok, p)
+	}
+	return truncate(sanitizeLabel(tok), 9)
+}
+
+var labelUnsafe = regexp.MustCompile(`[^-A-Za-z0-9_.]`)
+
+func sanitizeLabel(s string) string {
+	s = labelUnsafe.ReplaceAllString(s, "_")
+	s = truncate(s, 63)
+	return strings.Trim(s, "-_.")
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
