@@ -17,6 +17,6 @@ func New(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newSchemaCmd(), newNodesCmd(), newS3Cmd())
+	root.AddCommand(newSchemaCmd(), newNodesCmd(), newS3Cmd(), newMatrixCmd())
 	return root
 }

@@ -39,6 +39,12 @@ the node count in daemonset mode. Returned as JSON {name: tenant}. Every cross-f
 so every template that uses the tenants runs them.
 */}}
 {{- define "tenant-bootstrap.tenants" -}}
+{{- if eq .Values.podSecurity.enforce "restricted" -}}
+{{- fail "podSecurity.enforce=restricted would refuse every Kaniko job pod (root with CHOWN/DAC_OVERRIDE/FOWNER/SETUID/SETGID); enforce baseline and keep warn/audit at restricted" -}}
+{{- end -}}
+{{- if eq .Values.podSecurity.enforce "privileged" -}}
+{{- fail "podSecurity.enforce=privileged turns Pod Security off for tenant namespaces (privileged pods, hostPath, host network); enforce baseline" -}}
+{{- end -}}
 {{- $out := dict -}}
 {{- $namespaces := dict -}}
 {{- $buckets := dict -}}

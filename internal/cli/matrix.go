@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
+)
+
+// DefaultCacheDir is where generated schemas live between runs.
+func DefaultCacheDir() string {
+	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "gitlab-kaniko-tenant")
+}
+
+func newMatrixCmd() *cobra.Command {
+	var o harness.MatrixOptions
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "matrix",
+		Short: "Render every tenant permutation, validate offline (schemas, Pod Security, invariants) and check the bad-values catalogue",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := harness.RunMatrix(o)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for i, f := range s.Findings {
+				if i >= 50 && !verbose {
+					fmt.Fprintf(out, "... %d more findings (--verbose)\n", len(s.Findings)-i)
+					break
+				}
+				fmt.Fprintln(out, "FINDING", f)
+			}
+			for _, b := range s.Bad {
+				if !b.Rejected {
+					fmt.Fprintf(out, "NOT REJECTED %q (want %q): %s\n", b.Case.Name, b.Case.Want, b.Err)
+				}
+			}
+			fmt.Fprintln(out, s.Line())
+			if !s.OK() {
+				return fmt.Errorf("matrix failed")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.RepoRoot, "repo", ".", "repository root")
+	cmd.Flags().StringVar(&o.CacheDir, "cache-dir", DefaultCacheDir(), "schema cache directory")
+	cmd.Flags().IntVar(&o.Workers, "workers", 2, "parallel renders")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every finding")
+	return cmd
+}

@@ -1,0 +1,159 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
+)
+
+func testChecker(t *testing.T) (*Checker, *Space) {
+	t.Helper()
+	cache := os.Getenv("GKT_CACHE_DIR")
+	if cache == "" {
+		d, _ := os.UserCacheDir()
+		cache = filepath.Join(d, "gitlab-kaniko-tenant")
+	}
+	root, err := k8sschema.Ensure(cache, SchemaSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewChecker("../../charts", root, versions.KubernetesVersions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSpace("../../test/matrix/permutations.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
+func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && (name == "" || o.GetName() == name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// Each attack tampers with one rendered object the way a careless chart change would; the named check must fire.
+// Together they prove that no check of the matrix is one that cannot fail.
+func TestEveryCheckCatchesItsAttack(t *testing.T) {
+	c, s := testChecker(t)
+	perm := Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
+		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+	attacks := []struct {
+		name, check string
+		tamper      func(r *Rendered)
+	}{
+		{"unknown field in a Deployment", "schema", func(r *Rendered) {
+			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-runner").Object, true, "spec", "hostNetwork")
+		}},
+		{"wrong type in a Service", "schema", func(r *Rendered) {
+			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Service", "").Object, "many", "spec", "ports")
+		}},
+		{"object without tenant label", "tenant label on every object", func(r *Rendered) {
+			find(r.Tenants["tenant-a"].Objects(), "ConfigMap", "").SetLabels(map[string]string{})
+		}},
+		{"object in another tenant's namespace", "namespaced objects only in the tenant's namespace", func(r *Rendered) {
+			find(r.Tenants["tenant-a"].Objects(), "Role", "").SetNamespace("tenant-b")
+		}},
+		{"wildcard verb", "no RBAC wildcard", func(r *Rendered) {
+			role := find(r.Tenants["tenant-a"].Objects(), "Role", "")
+			rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+			rules[0].(map[string]any)["verbs"] = []any{"*"}
+			_ = unstructured.SetNestedSlice(role.Object, rules, "rules")
+		}},
+		{"RoleBinding to a ClusterRole", "no cluster-scoped RBAC in the tenant chart", func(r *Rendered) {
+			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "RoleBinding", "").Object, "ClusterRole", "roleRef", "kind")
+		}},
+		{"admin bound to cluster-admin", "admin bindings are namespaced view/edit only", func(r *Rendered) {
+			rb := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+				"metadata": map[string]any{"name": "x", "namespace": "tenant-a", "labels": map[string]any{TenantLabel: "tenant-a"}},
+				"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+				"subjects": []any{map[string]any{"kind": "Group", "name": "g", "apiGroup": "rbac.authorization.k8s.io"}}}}
+			r.Bootstrap.Manifests[0].Objects = append(r.Bootstrap.Manifests[0].Objects, rb)
+		}},
+		{"service selector matching nothing", "selectors match their pods", func(r *Rendered) {
+			_ = unstructured.SetNestedStringMap(find(r.Tenants["tenant-a"].Objects(), "Service", "tenant-a-runner-metrics").Object, map[string]string{"app": "nothing"}, "spec", "selector")
+		}},
+		{"container without limits", "requests and limits on every container", func(r *Rendered) {
+			d := find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-layer-cache")
+			cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+			delete(cs[0].(map[string]any), "resources")
+			_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
+		}},
+		{"image on latest", "images pinned", func(r *Rendered) {
+			r.JobPods["tenant-a"].Spec.Containers[0].Image = "kaniko:latest"
+		}},
+		{"long-running container without probes", "probes on long-running containers", func(r *Rendered) {
+			d := find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-layer-cache")
+			cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+			delete(cs[0].(map[string]any), "livenessProbe")
+			_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
+		}},
+		{"token in a ConfigMap", "no secret material in a ConfigMap", func(r *Rendered) {
+			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "ConfigMap", "tenant-a-runner").Object, `token = "glrt-abcdefghijklmnop"`, "data", "leak")
+		}},
+		{"privileged job pod", "Pod Security", func(r *Rendered) {
+			yes := true
+			r.JobPods["tenant-a"].Spec.Containers[0].SecurityContext.Privileged = &yes
+		}},
+		{"manager running as root", "Pod Security", func(r *Rendered) {
+			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-runner").Object, false, "spec", "template", "spec", "securityContext", "runAsNonRoot")
+		}},
+		{"job pod with a token", "no service account token", func(r *Rendered) {
+			yes := true
+			r.JobPods["tenant-a"].Spec.AutomountServiceAccountToken = &yes
+		}},
+		{"no default deny", "default deny present", func(r *Rendered) {
+			for i := range r.Bootstrap.Manifests {
+				var keep []*unstructured.Unstructured
+				for _, o := range r.Bootstrap.Manifests[i].Objects {
+					if !(o.GetKind() == "NetworkPolicy" && o.GetName() == "default-deny" && o.GetNamespace() == "tenant-b") {
+						keep = append(keep, o)
+					}
+				}
+				r.Bootstrap.Manifests[i].Objects = keep
+			}
+		}},
+		{"secret in NOTES", "no secret material in NOTES", func(r *Rendered) {
+			r.Tenants["tenant-b"].Notes += "token: glrt-abcdefghijklmnop"
+		}},
+		{"label overwrite allowed in config.toml", "config.toml holds the keys the runner reads", func(r *Rendered) {
+			cm := find(r.Tenants["tenant-a"].Objects(), "ConfigMap", "tenant-a-runner")
+			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
+			_ = unstructured.SetNestedField(cm.Object, strings.Replace(s, `pod_labels_overwrite_allowed = ""`, `pod_labels_overwrite_allowed = ".*"`, 1), "data", "config.template.toml")
+		}},
+	}
+	clean, err := c.Render(s, perm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := c.CheckRendered("clean", perm.KubeVersion, clean); len(res.Findings) != 0 {
+		t.Fatalf("the untampered install must be clean, got %v", res.Findings)
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			r, err := c.Render(s, perm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.tamper(r)
+			res := c.CheckRendered(a.name, perm.KubeVersion, r)
+			for _, f := range res.Findings {
+				if strings.HasPrefix(f.Check, a.check) {
+					return
+				}
+			}
+			t.Errorf("check %q did not fire; findings: %v", a.check, res.Findings)
+		})
+	}
+}

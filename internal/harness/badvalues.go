@@ -1,0 +1,82 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+)
+
+// BadCase is one entry of test/matrix/bad-values.yaml.
+type BadCase struct {
+	Name   string         `json:"name"`
+	Chart  string         `json:"chart"` // tenant | bootstrap
+	Values map[string]any `json:"values"`
+	Want   []string       `json:"want"`
+}
+
+// BadOutcome is what happened to a bad case.
+type BadOutcome struct {
+	Case     BadCase
+	Rejected bool   // rendering failed AND the message holds every wanted substring
+	Err      string // the error (empty if it rendered)
+}
+
+// LoadBadCases reads the catalogue.
+func LoadBadCases(path string) ([]BadCase, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cases []BadCase
+	if err := yaml.UnmarshalStrict(raw, &cases); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for i, c := range cases {
+		if c.Name == "" || len(c.Want) == 0 || (c.Chart != "tenant" && c.Chart != "bootstrap") {
+			return nil, fmt.Errorf("%s: case %d needs name, chart (tenant|bootstrap) and want", path, i)
+		}
+	}
+	return cases, nil
+}
+
+// RunBad renders every bad case on top of the permutation base values (tenant-a, namespace mode, newest version).
+func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOutcome {
+	base := Permutation{Values: map[string]string{}, KubeVersion: kubeVersion}
+	for _, d := range s.dims() {
+		base.Values[d] = s.values(d)[0]
+	}
+	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty"} {
+		if _, ok := s.Dimensions[d][v]; ok {
+			base.Values[d] = v
+		}
+	}
+	in := s.Install(base)
+	var out []BadOutcome
+	for _, bc := range cases {
+		var err error
+		switch bc.Chart {
+		case "tenant":
+			vals := merge(deepCopy(in.Tenants["tenant-a"]), deepCopy(bc.Values))
+			_, err = c.tenant.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v" + kubeVersion, Values: vals})
+		case "bootstrap":
+			vals := merge(deepCopy(in.Bootstrap), deepCopy(bc.Values))
+			_, err = c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v" + kubeVersion, Values: vals})
+		}
+		o := BadOutcome{Case: bc}
+		if err != nil {
+			o.Err = err.Error()
+			o.Rejected = true
+			for _, w := range bc.Want {
+				if !strings.Contains(o.Err, w) {
+					o.Rejected = false
+				}
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}

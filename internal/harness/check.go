@@ -1,0 +1,224 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/yannh/kubeconform/pkg/resource"
+	"github.com/yannh/kubeconform/pkg/validator"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/podsecurity"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+)
+
+// Kinds the charts render; their schemas are generated for every supported version. A rendered kind missing here
+// fails validation ("could not find schema"), so the list cannot silently fall behind the charts.
+var Kinds = []k8sschema.GVK{
+	{Version: "v1", Kind: "Namespace"}, {Version: "v1", Kind: "ResourceQuota"}, {Version: "v1", Kind: "LimitRange"},
+	{Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "ServiceAccount"}, {Version: "v1", Kind: "Service"},
+	{Version: "v1", Kind: "Pod"}, {Version: "v1", Kind: "Secret"},
+	{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "apps", Version: "v1", Kind: "DaemonSet"},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
+}
+
+// CRDKinds are the prometheus-operator kinds the tenant chart may render.
+var CRDKinds = []k8sschema.GVK{
+	{Group: "monitoring.coreos.com", Version: "v1", Kind: "PodMonitor"},
+	{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"},
+}
+
+// Finding is one failed check.
+type Finding struct {
+	Permutation string
+	Object      string
+	Check       string
+	Message     string
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s: %s: [%s] %s", f.Permutation, f.Object, f.Check, f.Message)
+}
+
+// Result of checking one permutation.
+type Result struct {
+	Objects  int
+	Invalid  int // objects with at least one finding
+	Findings []Finding
+	Rendered *Rendered
+}
+
+// Rendered is everything a permutation installs, with the job pod each tenant's runner would create.
+type Rendered struct {
+	Bootstrap *render.Result
+	Tenants   map[string]*render.Result
+	JobPods   map[string]*corev1.Pod
+	Namespace map[string]string
+}
+
+// Checker holds what is reused across permutations.
+type Checker struct {
+	tenant, bootstrap *render.Chart
+	validators        map[string]validator.Validator
+	psa               *podsecurity.Evaluator
+}
+
+// NewChecker loads the charts and builds a strict offline kubeconform validator per Kubernetes version.
+func NewChecker(chartsDir, schemaRoot string, kubeVersions []string) (*Checker, error) {
+	tc, err := render.Load(filepath.Join(chartsDir, "gitlab-kaniko-tenant"))
+	if err != nil {
+		return nil, err
+	}
+	bc, err := render.Load(filepath.Join(chartsDir, "tenant-bootstrap"))
+	if err != nil {
+		return nil, err
+	}
+	psa, err := podsecurity.New()
+	if err != nil {
+		return nil, err
+	}
+	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}}
+	for _, v := range kubeVersions {
+		val, err := validator.New([]string{k8sschema.Location(schemaRoot)}, validator.Opts{Strict: true, KubernetesVersion: v})
+		if err != nil {
+			return nil, fmt.Errorf("kubeconform for %s: %w", v, err)
+		}
+		c.validators[v] = val
+	}
+	return c, nil
+}
+
+// Render renders a permutation: tenant-bootstrap, then each tenant chart in its namespace, then each job pod.
+func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
+	in := s.Install(p)
+	kv := "v" + p.KubeVersion
+	boot, err := c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: kv, APIVersions: in.APIs, Values: in.Bootstrap})
+	if err != nil {
+		return nil, fmt.Errorf("tenant-bootstrap: %w", err)
+	}
+	out := &Rendered{Bootstrap: boot, Tenants: map[string]*render.Result{}, JobPods: map[string]*corev1.Pod{}, Namespace: in.Namespace}
+	for name, vals := range in.Tenants {
+		res, err := c.tenant.Render(render.Options{ReleaseName: name, Namespace: in.Namespace[name], KubeVersion: kv, APIVersions: in.APIs, Values: vals})
+		if err != nil {
+			return nil, fmt.Errorf("gitlab-kaniko-tenant %s: %w", name, err)
+		}
+		out.Tenants[name] = res
+		cfg, err := configToml(res)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", name, err)
+		}
+		pod, err := jobpod.Pod(&cfg.Runners[0], jobpod.Job{ProjectID: 1, JobID: 1, TimeoutSeconds: 3600})
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s job pod: %w", name, err)
+		}
+		out.JobPods[name] = pod
+	}
+	return out, nil
+}
+
+func configToml(res *render.Result) (*jobpod.Config, error) {
+	for _, o := range res.Objects() {
+		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-runner") {
+			s, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
+			return jobpod.Parse([]byte(s))
+		}
+	}
+	return nil, fmt.Errorf("no runner ConfigMap rendered")
+}
+
+// Check renders and checks one permutation.
+func (c *Checker) Check(s *Space, p Permutation) Result {
+	name := p.Name()
+	r, err := c.Render(s, p)
+	if err != nil {
+		return Result{Invalid: 1, Findings: []Finding{{name, "-", "render", err.Error()}}}
+	}
+	return c.CheckRendered(name, p.KubeVersion, r)
+}
+
+// CheckRendered runs every check on an already rendered install (exported for attack tests that tamper with it).
+func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
+	res := Result{Rendered: r}
+	bad := map[string]bool{}
+	add := func(obj, check, msg string) {
+		res.Findings = append(res.Findings, Finding{name, obj, check, msg})
+		bad[obj] = true
+	}
+	val := c.validators[kubeVersion]
+	type item struct {
+		chart, tenant string
+		o             *unstructured.Unstructured
+	}
+	var all []item
+	for _, o := range append(r.Bootstrap.Objects(), r.Bootstrap.HookObjects()...) {
+		all = append(all, item{"tenant-bootstrap", o.GetLabels()[TenantLabel], o})
+	}
+	tenants := sortedKeys(r.Tenants)
+	for _, t := range tenants {
+		tr := r.Tenants[t]
+		for _, o := range append(tr.Objects(), tr.HookObjects()...) {
+			all = append(all, item{"gitlab-kaniko-tenant", t, o})
+		}
+		jp, err := runtime.DefaultUnstructuredConverter.ToUnstructured(r.JobPods[t])
+		if err == nil {
+			all = append(all, item{"job-pod", t, &unstructured.Unstructured{Object: jp}})
+		}
+	}
+	for _, it := range all {
+		id := fmt.Sprintf("%s/%s %s/%s", it.chart, it.tenant, it.o.GetKind(), it.o.GetName())
+		res.Objects++
+		b, _ := json.Marshal(it.o.Object)
+		if vr := val.ValidateResource(resource.Resource{Path: id, Bytes: b}); vr.Status != validator.Valid {
+			msg := fmt.Sprint(vr.Err)
+			for _, ve := range vr.ValidationErrors {
+				msg += "; " + ve.Path + ": " + ve.Msg
+			}
+			add(id, "schema "+kubeVersion, msg)
+		}
+		for _, inv := range invariants {
+			if !inv.applies(it.chart) {
+				continue
+			}
+			if err := inv.check(&objCtx{chart: it.chart, tenant: it.tenant, obj: it.o, r: r, psa: c.psa, minor: minor(kubeVersion)}); err != nil {
+				add(id, inv.name, err.Error())
+			}
+		}
+	}
+	for _, g := range globalInvariants {
+		if err := g.check(r); err != nil {
+			add("(install)", g.name, err.Error())
+		}
+	}
+	res.Invalid = len(bad)
+	sort.Slice(res.Findings, func(i, j int) bool { return res.Findings[i].String() < res.Findings[j].String() })
+	return res
+}
+
+func minor(v string) int {
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 {
+		return 0
+	}
+	m, _ := strconv.Atoi(parts[1])
+	return m
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

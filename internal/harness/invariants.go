@@ -1,0 +1,412 @@
+package harness
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/podsecurity"
+)
+
+// TenantLabel marks every object of a tenant.
+const TenantLabel = "gitlab-kaniko-tenant.io/tenant"
+
+const sharedNamespace = "gitlab-runners-shared"
+
+type objCtx struct {
+	chart, tenant string
+	obj           *unstructured.Unstructured
+	r             *Rendered
+	psa           *podsecurity.Evaluator
+	minor         int
+}
+
+type invariant struct {
+	name   string
+	charts []string // empty: every chart
+	check  func(c *objCtx) error
+}
+
+func (i invariant) applies(chart string) bool {
+	if len(i.charts) == 0 {
+		return true
+	}
+	for _, c := range i.charts {
+		if c == chart {
+			return true
+		}
+	}
+	return false
+}
+
+var clusterScoped = map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true, "Node": true,
+	"PersistentVolume": true, "StorageClass": true, "CustomResourceDefinition": true, "PriorityClass": true,
+	"ValidatingWebhookConfiguration": true, "MutatingWebhookConfiguration": true, "RuntimeClass": true}
+
+// secretPattern finds secret material: runner tokens, AWS/MinIO-style keys, private keys, inline passwords.
+var secretPattern = regexp.MustCompile(`glrt-[A-Za-z0-9_-]{8,}|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|(?i)(password|secret_?key|access_?key)\s*[=:]\s*"?[A-Za-z0-9/+]{12,}`)
+
+var invariants = []invariant{
+	{name: "tenant label on every object", check: func(c *objCtx) error {
+		got := c.obj.GetLabels()[TenantLabel]
+		if c.chart != "tenant-bootstrap" {
+			if got != c.tenant {
+				return fmt.Errorf("label %s=%q, want %q", TenantLabel, got, c.tenant)
+			}
+			return nil
+		}
+		ns := c.obj.GetNamespace()
+		if c.obj.GetKind() == "Namespace" {
+			ns = c.obj.GetName()
+		}
+		if got == "" && ns != sharedNamespace && ns != "gitlab-kaniko-system" {
+			return fmt.Errorf("tenant object without %s", TenantLabel)
+		}
+		return nil
+	}},
+	{name: "namespaced objects only in the tenant's namespace", check: func(c *objCtx) error {
+		if c.chart == "tenant-bootstrap" {
+			if t := c.obj.GetLabels()[TenantLabel]; t != "" && c.obj.GetKind() != "Namespace" && c.obj.GetNamespace() != c.r.Namespace[t] {
+				return fmt.Errorf("in namespace %q, tenant %s lives in %q", c.obj.GetNamespace(), t, c.r.Namespace[t])
+			}
+			return nil
+		}
+		if clusterScoped[c.obj.GetKind()] {
+			return fmt.Errorf("cluster-scoped %s in a tenant chart", c.obj.GetKind())
+		}
+		if want := c.r.Namespace[c.tenant]; c.obj.GetNamespace() != want {
+			return fmt.Errorf("in namespace %q, want %q", c.obj.GetNamespace(), want)
+		}
+		return nil
+	}},
+	{name: "no RBAC wildcard", check: func(c *objCtx) error {
+		if k := c.obj.GetKind(); k != "Role" && k != "ClusterRole" {
+			return nil
+		}
+		rules, _, _ := unstructured.NestedSlice(c.obj.Object, "rules")
+		for i, r := range rules {
+			m, _ := r.(map[string]any)
+			for _, f := range []string{"apiGroups", "resources", "verbs", "resourceNames"} {
+				vals, _, _ := unstructured.NestedStringSlice(m, f)
+				for _, v := range vals {
+					if strings.Contains(v, "*") {
+						return fmt.Errorf("rules[%d].%s contains %q", i, f, v)
+					}
+				}
+			}
+		}
+		return nil
+	}},
+	{name: "no cluster-scoped RBAC in the tenant chart", charts: []string{"gitlab-kaniko-tenant"}, check: func(c *objCtx) error {
+		if k := c.obj.GetKind(); k == "ClusterRole" || k == "ClusterRoleBinding" {
+			return fmt.Errorf("%s in the tenant chart", k)
+		}
+		if c.obj.GetKind() == "RoleBinding" {
+			if k, _, _ := unstructured.NestedString(c.obj.Object, "roleRef", "kind"); k != "Role" {
+				return fmt.Errorf("RoleBinding to a %s", k)
+			}
+		}
+		return nil
+	}},
+	{name: "admin bindings are namespaced view/edit only", charts: []string{"tenant-bootstrap"}, check: func(c *objCtx) error {
+		if c.obj.GetKind() != "RoleBinding" {
+			return nil
+		}
+		kind, _, _ := unstructured.NestedString(c.obj.Object, "roleRef", "kind")
+		name, _, _ := unstructured.NestedString(c.obj.Object, "roleRef", "name")
+		if kind == "ClusterRole" && name != "view" && name != "edit" {
+			return fmt.Errorf("binds ClusterRole %s", name)
+		}
+		return nil
+	}},
+	{name: "selectors match their pods", check: func(c *objCtx) error {
+		sel, ok := selectorOf(c.obj)
+		if !ok {
+			return nil
+		}
+		if c.obj.GetKind() == "NetworkPolicy" && sel.Empty() {
+			return nil // namespace-wide on purpose (default deny, DNS)
+		}
+		if w, ok := podTemplate(c.obj); ok {
+			if !sel.Matches(labels.Set(w.Labels)) {
+				return fmt.Errorf("selector %s does not match its own pod template %v", sel, w.Labels)
+			}
+			return nil
+		}
+		for _, l := range tenantPodLabels(c.r, c.tenant) {
+			if sel.Matches(labels.Set(l)) {
+				return nil
+			}
+		}
+		return fmt.Errorf("selector %s matches no pod of tenant %s", sel, c.tenant)
+	}},
+	{name: "requests and limits on every container", check: func(c *objCtx) error {
+		spec, ok := podSpecOf(c.obj)
+		if !ok {
+			return nil
+		}
+		for _, ctr := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+			for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+				req, okR := ctr.Resources.Requests[res]
+				lim, okL := ctr.Resources.Limits[res]
+				if !okR || !okL {
+					return fmt.Errorf("container %s has no %s request and limit", ctr.Name, res)
+				}
+				if req.Cmp(lim) > 0 || lim.Cmp(resource.MustParse("0")) <= 0 {
+					return fmt.Errorf("container %s: %s request %s / limit %s", ctr.Name, res, req.String(), lim.String())
+				}
+			}
+		}
+		return nil
+	}},
+	{name: "images pinned", check: func(c *objCtx) error {
+		spec, ok := podSpecOf(c.obj)
+		if !ok {
+			return nil
+		}
+		for _, ctr := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+			if err := pinned(ctr.Image); err != nil {
+				return fmt.Errorf("container %s: %w", ctr.Name, err)
+			}
+		}
+		return nil
+	}},
+	{name: "probes on long-running containers", check: func(c *objCtx) error {
+		if k := c.obj.GetKind(); k != "Deployment" && k != "DaemonSet" && k != "StatefulSet" {
+			return nil
+		}
+		spec, _ := podSpecOf(c.obj)
+		for _, ctr := range spec.Containers {
+			if ctr.LivenessProbe == nil || ctr.ReadinessProbe == nil {
+				return fmt.Errorf("container %s lacks a liveness or readiness probe", ctr.Name)
+			}
+		}
+		return nil
+	}},
+	{name: "no secret material in a ConfigMap", check: func(c *objCtx) error {
+		switch c.obj.GetKind() {
+		case "Secret":
+			return fmt.Errorf("charts never render Secrets (credentials come from existing Secrets)")
+		case "ConfigMap":
+			data, _, _ := unstructured.NestedStringMap(c.obj.Object, "data")
+			for k, v := range data {
+				if m := secretPattern.FindString(v); m != "" {
+					return fmt.Errorf("data.%s holds secret-looking %q", k, m)
+				}
+			}
+		}
+		return nil
+	}},
+	{name: "Pod Security: manager, registry and tests restricted; job pods baseline", check: func(c *objCtx) error {
+		spec, ok := podSpecOf(c.obj)
+		if !ok {
+			return nil
+		}
+		meta := metav1.ObjectMeta{Labels: c.obj.GetLabels()}
+		if w, ok := podTemplate(c.obj); ok {
+			meta = w.ObjectMeta
+		}
+		pod := &corev1.Pod{ObjectMeta: meta, Spec: *spec}
+		level := "restricted"
+		if c.chart == "job-pod" {
+			level = "baseline"
+		}
+		v, err := c.psa.Violations(pod, level, c.minor)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			return fmt.Errorf("violates %s: %s", level, strings.Join(v, "; "))
+		}
+		return nil
+	}},
+	{name: "no service account token where none is needed", check: func(c *objCtx) error {
+		if c.obj.GetKind() == "ServiceAccount" {
+			if v, ok, _ := unstructured.NestedBool(c.obj.Object, "automountServiceAccountToken"); !ok || v {
+				return fmt.Errorf("ServiceAccount automounts its token")
+			}
+			return nil
+		}
+		spec, ok := podSpecOf(c.obj)
+		if !ok {
+			return nil
+		}
+		isManager := c.obj.GetLabels()["gitlab-kaniko-tenant.io/component"] == "manager" && (c.obj.GetKind() == "Deployment" || c.obj.GetKind() == "DaemonSet")
+		if isManager {
+			return nil // the manager talks to the API server: it is the one pod with a token
+		}
+		if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+			return fmt.Errorf("pod gets a service account token (automountServiceAccountToken not false)")
+		}
+		return nil
+	}},
+}
+
+type globalInvariant struct {
+	name  string
+	check func(r *Rendered) error
+}
+
+var globalInvariants = []globalInvariant{
+	{"default deny present in every tenant namespace", func(r *Rendered) error {
+		for t, ns := range r.Namespace {
+			found := false
+			for _, o := range r.Bootstrap.Objects() {
+				if o.GetKind() != "NetworkPolicy" || o.GetNamespace() != ns {
+					continue
+				}
+				sel, _, _ := unstructured.NestedMap(o.Object, "spec", "podSelector")
+				types, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "policyTypes")
+				_, hasIn := o.Object["spec"].(map[string]any)["ingress"]
+				_, hasEg := o.Object["spec"].(map[string]any)["egress"]
+				if len(sel) == 0 && strings.Join(types, ",") == "Ingress,Egress" && !hasIn && !hasEg {
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("namespace %s of tenant %s has no default-deny NetworkPolicy", ns, t)
+			}
+		}
+		return nil
+	}},
+	{"no secret material in NOTES", func(r *Rendered) error {
+		for t, res := range r.Tenants {
+			if m := secretPattern.FindString(res.Notes); m != "" {
+				return fmt.Errorf("NOTES of %s hold %q", t, m)
+			}
+		}
+		if m := secretPattern.FindString(r.Bootstrap.Notes); m != "" {
+			return fmt.Errorf("tenant-bootstrap NOTES hold %q", m)
+		}
+		return nil
+	}},
+	{"config.toml holds the keys the runner reads", func(r *Rendered) error {
+		for t, res := range r.Tenants {
+			cfg, err := configToml(res)
+			if err != nil {
+				return err
+			}
+			if len(cfg.Runners) != 1 {
+				return fmt.Errorf("%s: want one [[runners]], got %d", t, len(cfg.Runners))
+			}
+			ru := cfg.Runners[0]
+			k := ru.Kubernetes
+			switch {
+			case cfg.Concurrent < 1:
+				return fmt.Errorf("%s: concurrent %d", t, cfg.Concurrent)
+			case cfg.ListenAddress != ":9252":
+				return fmt.Errorf("%s: listen_address %q", t, cfg.ListenAddress)
+			case ru.Executor != "kubernetes" || ru.Token != "@RUNNER_TOKEN@" || ru.URL == "":
+				return fmt.Errorf("%s: executor/token/url not set as the runner needs", t)
+			case ru.RequestConcurrency < 2:
+				return fmt.Errorf("%s: request_concurrency %d starves concurrency", t, ru.RequestConcurrency)
+			case k == nil || k.Namespace != r.Namespace[t] || k.ServiceAccount == "":
+				return fmt.Errorf("%s: [runners.kubernetes] namespace/service_account wrong", t)
+			case k.PodLabels[TenantLabel] != t:
+				return fmt.Errorf("%s: job pods would not carry the tenant label", t)
+			case k.NamespaceOverwriteAllowed != "" || k.ServiceAccountOverwriteAllowed != "" || k.PodLabelsOverwriteAllowed != "" || k.NodeSelectorOverwriteAllowed != "" || k.BearerTokenOverwriteAllowed:
+				return fmt.Errorf("%s: an isolation-relevant overwrite is allowed", t)
+			}
+		}
+		return nil
+	}},
+}
+
+func pinned(image string) error {
+	if image == "" {
+		return fmt.Errorf("no image")
+	}
+	if strings.Contains(image, "@sha256:") {
+		return nil
+	}
+	last := image[strings.LastIndex(image, "/")+1:]
+	i := strings.LastIndex(last, ":")
+	if i < 0 {
+		return fmt.Errorf("image %s has no tag (means latest)", image)
+	}
+	if last[i+1:] == "latest" {
+		return fmt.Errorf("image %s uses latest", image)
+	}
+	return nil
+}
+
+func selectorOf(o *unstructured.Unstructured) (labels.Selector, bool) {
+	var m map[string]any
+	switch o.GetKind() {
+	case "Deployment", "DaemonSet", "PodDisruptionBudget", "PodMonitor", "ServiceMonitor":
+		m, _, _ = unstructured.NestedMap(o.Object, "spec", "selector")
+	case "NetworkPolicy":
+		m, _, _ = unstructured.NestedMap(o.Object, "spec", "podSelector")
+	case "Service":
+		sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector")
+		return labels.SelectorFromSet(sel), true
+	default:
+		return nil, false
+	}
+	var ls metav1.LabelSelector
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
+		return labels.Nothing(), true
+	}
+	s, err := metav1.LabelSelectorAsSelector(&ls)
+	if err != nil {
+		return labels.Nothing(), true
+	}
+	return s, true
+}
+
+func podTemplate(o *unstructured.Unstructured) (*corev1.PodTemplateSpec, bool) {
+	switch o.GetKind() {
+	case "Deployment":
+		var d appsv1.Deployment
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d) == nil {
+			return &d.Spec.Template, true
+		}
+	case "DaemonSet":
+		var d appsv1.DaemonSet
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d) == nil {
+			return &d.Spec.Template, true
+		}
+	}
+	return nil, false
+}
+
+func podSpecOf(o *unstructured.Unstructured) (*corev1.PodSpec, bool) {
+	if t, ok := podTemplate(o); ok {
+		return &t.Spec, true
+	}
+	if o.GetKind() == "Pod" {
+		var p corev1.Pod
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &p) == nil {
+			return &p.Spec, true
+		}
+	}
+	return nil, false
+}
+
+// tenantPodLabels are the labels of every pod a tenant runs: workload templates, hook pods, the job pod.
+// A ServiceMonitor selects Services, so Service labels count too.
+func tenantPodLabels(r *Rendered, tenant string) []map[string]string {
+	var out []map[string]string
+	if res, ok := r.Tenants[tenant]; ok {
+		for _, o := range append(res.Objects(), res.HookObjects()...) {
+			if t, ok := podTemplate(o); ok {
+				out = append(out, t.Labels)
+			}
+			if o.GetKind() == "Pod" || o.GetKind() == "Service" {
+				out = append(out, o.GetLabels())
+			}
+		}
+	}
+	if p, ok := r.JobPods[tenant]; ok {
+		out = append(out, p.Labels)
+	}
+	return out
+}

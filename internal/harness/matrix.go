@@ -1,0 +1,110 @@
+package harness
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
+)
+
+// MatrixOptions say where things are.
+type MatrixOptions struct {
+	RepoRoot string
+	CacheDir string // schema cache
+	Workers  int
+}
+
+// Summary of a matrix run.
+type Summary struct {
+	Permutations int
+	KubeVersions int
+	Objects      int
+	Invalid      int
+	Findings     []Finding
+	Bad          []BadOutcome
+}
+
+// Rejected counts bad cases rejected with the expected message.
+func (s Summary) Rejected() int {
+	n := 0
+	for _, b := range s.Bad {
+		if b.Rejected {
+			n++
+		}
+	}
+	return n
+}
+
+// OK is the exit condition: no invalid object and every bad case rejected.
+func (s Summary) OK() bool { return s.Invalid == 0 && s.Rejected() == len(s.Bad) }
+
+// Line is the one-line summary `make matrix` ends with.
+func (s Summary) Line() string {
+	return fmt.Sprintf("matrix: permutations=%d k8s-versions=%d objects=%d invalid=%d bad-values=%d rejected=%d",
+		s.Permutations, s.KubeVersions, s.Objects, s.Invalid, len(s.Bad), s.Rejected())
+}
+
+// SchemaSpec is what the matrix validates against.
+func SchemaSpec() k8sschema.Spec {
+	return k8sschema.Spec{KubernetesVersions: versions.KubernetesVersions, PrometheusOperator: versions.PrometheusOperator, Kinds: Kinds, CRDKinds: CRDKinds}
+}
+
+// RunMatrix checks every permutation against every supported version and runs the bad-values catalogue.
+func RunMatrix(o MatrixOptions) (Summary, error) {
+	root, err := k8sschema.Ensure(o.CacheDir, SchemaSpec())
+	if err != nil {
+		return Summary{}, fmt.Errorf("schemas: %w", err)
+	}
+	space, err := LoadSpace(filepath.Join(o.RepoRoot, "test", "matrix", "permutations.yaml"))
+	if err != nil {
+		return Summary{}, err
+	}
+	bad, err := LoadBadCases(filepath.Join(o.RepoRoot, "test", "matrix", "bad-values.yaml"))
+	if err != nil {
+		return Summary{}, err
+	}
+	perms := space.Permutations(versions.KubernetesVersions)
+	workers := o.Workers
+	if workers < 1 {
+		workers = 2
+	}
+	results := make([]Result, len(perms))
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		c, err := NewChecker(filepath.Join(o.RepoRoot, "charts"), root, versions.KubernetesVersions)
+		if err != nil {
+			return Summary{}, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := c.Check(space, perms[i])
+				r.Rendered = nil // keep memory flat
+				results[i] = r
+			}
+		}()
+	}
+	for i := range perms {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	s := Summary{Permutations: len(perms), KubeVersions: len(versions.KubernetesVersions)}
+	for _, r := range results {
+		s.Objects += r.Objects
+		s.Invalid += r.Invalid
+		s.Findings = append(s.Findings, r.Findings...)
+	}
+	c, err := NewChecker(filepath.Join(o.RepoRoot, "charts"), root, versions.KubernetesVersions)
+	if err != nil {
+		return Summary{}, err
+	}
+	s.Bad = c.RunBad(space, bad, versions.KubernetesVersions[0])
+	return s, nil
+}

@@ -1,0 +1,320 @@
+// Package harness renders every tenant permutation, validates it offline (schemas, Pod Security, policy invariants,
+// static connectivity) and proves that bad values are rejected. The permutation space and the bad values are data
+// files under test/matrix; this package only interprets them.
+package harness
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Overlay is what one dimension value contributes.
+type Overlay struct {
+	Tenant    map[string]any `json:"tenant"`
+	Bootstrap map[string]any `json:"bootstrap"`
+	APIs      []string       `json:"apis"`
+}
+
+// Space is the permutation table (test/matrix/permutations.yaml).
+type Space struct {
+	Full       []string                      `json:"full"`
+	Dimensions map[string]map[string]Overlay `json:"dimensions"`
+	Exclude    []map[string]string           `json:"exclude"`
+	Base       struct {
+		Tenant    map[string]any            `json:"tenant"`
+		Bootstrap map[string]any            `json:"bootstrap"`
+		Tenants   map[string]map[string]any `json:"tenants"`
+	} `json:"base"`
+}
+
+// Permutation is one point of the space: a value per dimension and a Kubernetes version.
+type Permutation struct {
+	Values      map[string]string
+	KubeVersion string
+}
+
+// Name is stable and readable, e.g. "mode=shared,layerCache=off,...@1.37.2".
+func (p Permutation) Name() string {
+	keys := make([]string, 0, len(p.Values))
+	for k := range p.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+p.Values[k])
+	}
+	return strings.Join(parts, ",") + "@" + p.KubeVersion
+}
+
+// LoadSpace reads the permutation table.
+func LoadSpace(path string) (*Space, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Space
+	if err := yaml.UnmarshalStrict(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, f := range s.Full {
+		if _, ok := s.Dimensions[f]; !ok {
+			return nil, fmt.Errorf("%s: full dimension %q is not defined", path, f)
+		}
+	}
+	return &s, nil
+}
+
+func (s *Space) dims() []string {
+	out := make([]string, 0, len(s.Dimensions))
+	for d := range s.Dimensions {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Space) values(d string) []string {
+	out := make([]string, 0, len(s.Dimensions[d]))
+	for v := range s.Dimensions[d] {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Space) excluded(row map[string]string) bool {
+	for _, ex := range s.Exclude {
+		match := true
+		for d, v := range ex {
+			if got, ok := row[d]; !ok || got != v {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+type pair struct{ d1, v1, d2, v2 string }
+
+// Rows returns the value combinations: the full product of the `full` dimensions, then every other pair of values
+// covered at least once (greedy all-pairs), never an excluded combination. Deterministic.
+func (s *Space) Rows() []map[string]string {
+	dims := s.dims()
+	rows := []map[string]string{{}}
+	for _, d := range s.Full {
+		var next []map[string]string
+		for _, r := range rows {
+			for _, v := range s.values(d) {
+				n := clone(r)
+				n[d] = v
+				next = append(next, n)
+			}
+		}
+		rows = next
+	}
+	// all pairs that must be covered (and are not excluded on their own)
+	need := map[pair]bool{}
+	for i, d1 := range dims {
+		for _, d2 := range dims[i+1:] {
+			for _, v1 := range s.values(d1) {
+				for _, v2 := range s.values(d2) {
+					if !s.excluded(map[string]string{d1: v1, d2: v2}) {
+						need[pair{d1, v1, d2, v2}] = true
+					}
+				}
+			}
+		}
+	}
+	use := map[string]int{}
+	fill := func(r map[string]string) {
+		for _, d := range dims {
+			if _, set := r[d]; set {
+				continue
+			}
+			best, bestScore := "", -1
+			for _, v := range s.values(d) {
+				r[d] = v
+				if s.excluded(r) {
+					delete(r, d)
+					continue
+				}
+				score := 0
+				for d2, v2 := range r {
+					if d2 != d && need[ordered(d, v, d2, v2)] {
+						score++
+					}
+				}
+				score = score*1000 - use[d+"="+v]
+				if score > bestScore {
+					best, bestScore = v, score
+				}
+				delete(r, d)
+			}
+			r[d] = best
+			use[d+"="+best]++
+		}
+		for i, d1 := range dims {
+			for _, d2 := range dims[i+1:] {
+				delete(need, pair{d1, r[d1], d2, r[d2]})
+			}
+		}
+	}
+	for _, r := range rows {
+		fill(r)
+	}
+	for len(need) > 0 {
+		var first pair
+		keys := make([]string, 0, len(need))
+		byKey := map[string]pair{}
+		for p := range need {
+			k := fmt.Sprint(p)
+			keys = append(keys, k)
+			byKey[k] = p
+		}
+		sort.Strings(keys)
+		first = byKey[keys[0]]
+		r := map[string]string{first.d1: first.v1, first.d2: first.v2}
+		fill(r)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func ordered(d1, v1, d2, v2 string) pair {
+	if d1 > d2 {
+		d1, v1, d2, v2 = d2, v2, d1, v1
+	}
+	return pair{d1, v1, d2, v2}
+}
+
+// Permutations is Rows × Kubernetes versions.
+func (s *Space) Permutations(kubeVersions []string) []Permutation {
+	var out []Permutation
+	for _, r := range s.Rows() {
+		for _, v := range kubeVersions {
+			out = append(out, Permutation{Values: r, KubeVersion: v})
+		}
+	}
+	return out
+}
+
+// Install is what one permutation installs: tenant-bootstrap values and each tenant chart's values.
+type Install struct {
+	Bootstrap map[string]any
+	Tenants   map[string]map[string]any // tenant name → gitlab-kaniko-tenant values
+	Namespace map[string]string         // tenant name → release namespace
+	APIs      []string
+}
+
+// Install builds the values of a permutation.
+func (s *Space) Install(p Permutation) Install {
+	in := Install{Tenants: map[string]map[string]any{}, Namespace: map[string]string{}}
+	boot := deepCopy(s.Base.Bootstrap)
+	tenants := map[string]any{}
+	names := make([]string, 0, len(s.Base.Tenants))
+	for n := range s.Base.Tenants {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	apis := map[string]bool{}
+	for _, n := range names {
+		tv := substitute(deepCopy(s.Base.Tenant), n).(map[string]any)
+		bv := deepCopy(s.Base.Tenants[n])
+		for _, d := range s.dims() {
+			o := s.Dimensions[d][p.Values[d]]
+			tv = merge(tv, substitute(deepCopy(o.Tenant), n).(map[string]any))
+			bv = merge(bv, substitute(deepCopy(o.Bootstrap), n).(map[string]any))
+			for _, a := range o.APIs {
+				apis[a] = true
+			}
+		}
+		in.Tenants[n] = tv
+		tenants[n] = bv
+		ns := n
+		if p.Values["mode"] == "shared" {
+			ns = "gitlab-runners-shared"
+		}
+		in.Namespace[n] = ns
+	}
+	boot["tenants"] = tenants
+	in.Bootstrap = boot
+	for a := range apis {
+		in.APIs = append(in.APIs, a)
+	}
+	sort.Strings(in.APIs)
+	return in
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return copyAny(m).(map[string]any)
+}
+
+func copyAny(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = copyAny(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = copyAny(e)
+		}
+		return out
+	}
+	return v
+}
+
+// merge overlays src onto dst (maps merge, everything else replaces).
+func merge(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+func substitute(v any, tenant string) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = substitute(e, tenant)
+		}
+		return t
+	case []any:
+		for i, e := range t {
+			t[i] = substitute(e, tenant)
+		}
+		return t
+	case string:
+		return strings.ReplaceAll(t, "{{tenant}}", tenant)
+	}
+	return v
+}

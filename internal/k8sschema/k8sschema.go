@@ -1,0 +1,315 @@
+// Package k8sschema generates kubeconform's "standalone-strict" JSON schemas offline: from the OpenAPI
+// (swagger.json) inside the k8s.io/kubernetes module of each supported version and from prometheus-operator's CRDs,
+// both fetched through the Go module proxy (checksummed by the Go sum database), into a local cache.
+// The conversion follows kubeconform's openapi2jsonschema: $refs inlined, int-or-string → string|integer,
+// Quantity → string|number, objects with properties closed (additionalProperties: false), optional nulls allowed.
+package k8sschema
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// generatorVersion changes when the conversion changes, so stale caches are not reused.
+const generatorVersion = "3"
+
+// GVK names a kind to generate.
+type GVK struct{ Group, Version, Kind string }
+
+// APIVersion is group/version ("v1" for the core group).
+func (g GVK) APIVersion() string {
+	if g.Group == "" {
+		return g.Version
+	}
+	return g.Group + "/" + g.Version
+}
+
+// FileName is kubeconform's file name for the kind.
+func (g GVK) FileName() string {
+	suffix := "-" + strings.ToLower(strings.Split(g.Group, ".")[0])
+	if g.Group == "" {
+		suffix = ""
+	}
+	return strings.ToLower(g.Kind) + suffix + "-" + strings.ToLower(g.Version) + ".json"
+}
+
+// Location returns the kubeconform schema-location template for a cache root.
+func Location(root string) string {
+	return filepath.Join(root, "{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}", "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+}
+
+// Spec is what to generate.
+type Spec struct {
+	KubernetesVersions []string // e.g. 1.37.2
+	PrometheusOperator string   // e.g. v0.85.0
+	Kinds              []GVK    // built-in kinds
+	CRDKinds           []GVK    // monitoring.coreos.com kinds
+}
+
+func (s Spec) key() string {
+	b, _ := json.Marshal(s)
+	h := sha256.Sum256(append(b, generatorVersion...))
+	return fmt.Sprintf("%x", h[:8])
+}
+
+// Ensure makes sure the schemas of spec exist under cacheDir and returns their root. Cheap when cached.
+func Ensure(cacheDir string, spec Spec) (string, error) {
+	root := filepath.Join(cacheDir, "schemas-"+spec.key())
+	if _, err := os.Stat(filepath.Join(root, ".complete")); err == nil {
+		return root, nil
+	}
+	tmp := root + ".tmp"
+	_ = os.RemoveAll(tmp)
+	var crds map[string]map[string]any
+	if len(spec.CRDKinds) > 0 {
+		dir, err := moduleDir("github.com/prometheus-operator/prometheus-operator", spec.PrometheusOperator)
+		if err != nil {
+			return "", err
+		}
+		if crds, err = crdSchemas(dir, spec.CRDKinds); err != nil {
+			return "", err
+		}
+	}
+	for _, v := range spec.KubernetesVersions {
+		dir, err := moduleDir("k8s.io/kubernetes", "v"+v)
+		if err != nil {
+			return "", err
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "api", "openapi-spec", "swagger.json"))
+		if err != nil {
+			return "", fmt.Errorf("kubernetes %s: %w", v, err)
+		}
+		var sw struct {
+			Definitions map[string]map[string]any `json:"definitions"`
+		}
+		if err := json.Unmarshal(raw, &sw); err != nil {
+			return "", fmt.Errorf("kubernetes %s swagger.json: %w", v, err)
+		}
+		out := filepath.Join(tmp, "v"+v+"-standalone-strict")
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return "", err
+		}
+		index := map[GVK]string{}
+		for name, def := range sw.Definitions {
+			for _, g := range gvks(def) {
+				index[g] = name
+			}
+		}
+		for _, g := range spec.Kinds {
+			name, ok := index[g]
+			if !ok {
+				return "", fmt.Errorf("kubernetes %s has no kind %s %s", v, g.APIVersion(), g.Kind)
+			}
+			c := &converter{defs: sw.Definitions, stack: map[string]bool{}}
+			s := c.convert(map[string]any{"$ref": "#/definitions/" + name})
+			if err := writeJSON(filepath.Join(out, g.FileName()), s); err != nil {
+				return "", err
+			}
+		}
+		for file, s := range crds {
+			if err := writeJSON(filepath.Join(out, file), s); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		return "", err
+	}
+	_ = os.RemoveAll(root)
+	if err := os.Rename(tmp, root); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+func gvks(def map[string]any) []GVK {
+	var out []GVK
+	list, _ := def["x-kubernetes-group-version-kind"].([]any)
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		g := GVK{Group: str(m["group"]), Version: str(m["version"]), Kind: str(m["kind"])}
+		out = append(out, g)
+	}
+	return out
+}
+
+type converter struct {
+	defs  map[string]map[string]any
+	stack map[string]bool
+}
+
+func (c *converter) convert(s map[string]any) map[string]any {
+	if ref, ok := s["$ref"].(string); ok {
+		name := strings.TrimPrefix(ref, "#/definitions/")
+		switch name {
+		case "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
+			return map[string]any{"type": []any{"string", "integer", "null"}}
+		case "io.k8s.apimachinery.pkg.api.resource.Quantity":
+			return map[string]any{"type": []any{"string", "number", "null"}}
+		}
+		if c.stack[name] {
+			return map[string]any{} // recursive type (e.g. JSONSchemaProps): accept anything at depth
+		}
+		def, ok := c.defs[name]
+		if !ok {
+			return map[string]any{}
+		}
+		c.stack[name] = true
+		out := c.convert(def)
+		delete(c.stack, name)
+		return out
+	}
+	out := map[string]any{}
+	for k, v := range s {
+		switch k {
+		case "x-kubernetes-group-version-kind", "x-kubernetes-list-map-keys", "x-kubernetes-list-type",
+			"x-kubernetes-patch-merge-key", "x-kubernetes-patch-strategy", "x-kubernetes-map-type", "x-kubernetes-unions":
+			continue
+		case "properties":
+			props := map[string]any{}
+			for pk, pv := range v.(map[string]any) {
+				props[pk] = c.convert(pv.(map[string]any))
+			}
+			out[k] = props
+		case "items":
+			if m, ok := v.(map[string]any); ok {
+				out[k] = c.convert(m)
+			}
+		case "additionalProperties":
+			if m, ok := v.(map[string]any); ok {
+				out[k] = c.convert(m)
+			} else {
+				out[k] = v
+			}
+		case "format":
+			if v == "int-or-string" {
+				out["type"] = []any{"string", "integer", "null"}
+				continue
+			}
+			out[k] = v
+		default:
+			out[k] = v
+		}
+	}
+	closeAndNull(out)
+	return out
+}
+
+// closeAndNull closes objects that declare properties and lets optional values be null (Helm renders `key: null`
+// for empty values; the API server accepts it).
+func closeAndNull(s map[string]any) {
+	if _, hasProps := s["properties"]; hasProps {
+		if _, set := s["additionalProperties"]; !set {
+			s["additionalProperties"] = false
+		}
+		if t, ok := s["type"].(string); !ok || t == "" {
+			s["type"] = "object"
+		}
+	}
+	if t, ok := s["type"].(string); ok {
+		s["type"] = []any{t, "null"}
+	}
+}
+
+func crdSchemas(dir string, kinds []GVK) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	for _, g := range kinds {
+		file := filepath.Join(dir, "example", "prometheus-operator-crd-full", fmt.Sprintf("%s_%ss.yaml", g.Group, strings.ToLower(g.Kind)))
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("CRD of %s: %w", g.Kind, err)
+		}
+		var crd struct {
+			Spec struct {
+				Versions []struct {
+					Name   string `json:"name"`
+					Schema struct {
+						OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
+					} `json:"schema"`
+				} `json:"versions"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(raw, &crd); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		for _, v := range crd.Spec.Versions {
+			if v.Name == g.Version {
+				out[g.FileName()] = crdConvert(v.Schema.OpenAPIV3Schema)
+			}
+		}
+		if _, ok := out[g.FileName()]; !ok {
+			return nil, fmt.Errorf("%s has no version %s", file, g.Version)
+		}
+	}
+	return out, nil
+}
+
+func crdConvert(s map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range s {
+		switch k {
+		case "properties":
+			props := map[string]any{}
+			for pk, pv := range v.(map[string]any) {
+				props[pk] = crdConvert(pv.(map[string]any))
+			}
+			out[k] = props
+		case "items", "additionalProperties":
+			if m, ok := v.(map[string]any); ok {
+				out[k] = crdConvert(m)
+			} else {
+				out[k] = v
+			}
+		case "x-kubernetes-int-or-string":
+			out["type"] = []any{"string", "integer", "null"}
+		case "anyOf", "allOf", "oneOf":
+			var list []any
+			for _, e := range v.([]any) {
+				list = append(list, crdConvert(e.(map[string]any)))
+			}
+			out[k] = list
+		default:
+			if strings.HasPrefix(k, "x-kubernetes-") {
+				continue
+			}
+			out[k] = v
+		}
+	}
+	if _, preserve := s["x-kubernetes-preserve-unknown-fields"]; !preserve {
+		closeAndNull(out)
+	}
+	return out
+}
+
+// moduleDir downloads (or finds in the module cache) a module version through the Go proxy.
+func moduleDir(mod, version string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", mod+"@"+version)
+	cmd.Dir = os.TempDir() // outside any module: no go.mod changes
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var info struct{ Dir, Error string }
+	_ = json.Unmarshal(out, &info)
+	if err != nil || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: %v %s %s", mod, version, err, info.Error, stderr.String())
+	}
+	return info.Dir, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func str(v any) string { s, _ := v.(string); return s }
