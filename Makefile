@@ -27,6 +27,14 @@ lint: ## helm lint --strict (defaults + every example values file), go vet, gofm
 	@$(GO) tool helm-docs --chart-search-root charts --log-level warning
 	@git diff --exit-code -- 'charts/*/README.md' || { echo "chart README out of date: run make docs and commit"; exit 1; }
 
+.PHONY: matrix
+matrix: ## Render every permutation x Kubernetes version, validate offline, check bad values (one summary line)
+	@$(GO) run ./tools/gkt matrix
+
+.PHONY: golden
+golden: ## Rewrite the golden default renders in test/golden after reviewing a chart change
+	$(GO) test ./test/ -run TestGoldenRenders -update-golden
+
 .PHONY: schema
 schema: ## Regenerate values.schema.json of both charts from annotated values.yaml
 	$(GO) run ./tools/gkt schema $(CHARTS)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -46,9 +47,18 @@ func newMatrixCmd() *cobra.Command {
 					fmt.Fprintf(out, "NOT REJECTED %q (want %q): %s\n", b.Case.Name, b.Case.Want, b.Err)
 				}
 			}
+			exposures := make([]string, 0, len(s.Exposures))
+			for e := range s.Exposures {
+				exposures = append(exposures, e)
+			}
+			sort.Strings(exposures)
+			for _, e := range exposures {
+				fmt.Fprintln(out, "SHARED MODE EXPOSURE", e)
+			}
+			fmt.Fprintf(out, "connectivity: probes=%d answered by the policy engine, shared-mode exposures=%d\n", s.Probes, len(exposures))
 			fmt.Fprintln(out, s.Line())
 			if !s.OK() {
-				return fmt.Errorf("matrix failed")
+				return ErrReported
 			}
 			return nil
 		},

@@ -2,6 +2,7 @@
 package cli
 
 import (
+	"errors"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -13,10 +14,13 @@ func New(out, errOut io.Writer) *cobra.Command {
 		Use:           "gkt",
 		Short:         "gitlab-kaniko-tenant: admin and review tool for the tenant charts",
 		SilenceUsage:  true,
-		SilenceErrors: false,
+		SilenceErrors: true,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newSchemaCmd(), newNodesCmd(), newS3Cmd(), newMatrixCmd())
 	return root
 }
+
+// ErrReported is returned by commands that already printed why they failed (their summary line stays last).
+var ErrReported = errors.New("failure already reported")

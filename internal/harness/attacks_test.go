@@ -157,3 +157,67 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 		})
 	}
 }
+
+// Connectivity attacks: each opens or closes a path the truth table pins; the engine must notice.
+func TestTruthTableCatchesPolicyChanges(t *testing.T) {
+	c, s := testChecker(t)
+	perm := Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
+		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+	allowAll := func(ns string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+			"metadata": map[string]any{"name": "allow-all", "namespace": ns},
+			"spec": map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress", "Egress"},
+				"ingress": []any{map[string]any{}}, "egress": []any{map[string]any{}}}}}
+	}
+	attacks := []struct {
+		name   string
+		want   string
+		tamper func(r *Rendered)
+	}{
+		{"allow-all in both tenant namespaces", "tenant-a job → tenant-b layer-cache registry:5000", func(r *Rendered) {
+			r.Bootstrap.Manifests[0].Objects = append(r.Bootstrap.Manifests[0].Objects, allowAll("tenant-a"), allowAll("tenant-b"))
+		}},
+		{"allow-all in tenant-b's namespace only opens tenant-b's own egress", "tenant-b job → internet:443", func(r *Rendered) {
+			r.Bootstrap.Manifests[0].Objects = append(r.Bootstrap.Manifests[0].Objects, allowAll("tenant-b"))
+		}},
+		{"job policy removed", "tenant-a job → GitLab:443", func(r *Rendered) {
+			for i, m := range r.Tenants["tenant-a"].Manifests {
+				var keep []*unstructured.Unstructured
+				for _, o := range m.Objects {
+					if !(o.GetKind() == "NetworkPolicy" && o.GetName() == "tenant-a-jobs") {
+						keep = append(keep, o)
+					}
+				}
+				r.Tenants["tenant-a"].Manifests[i].Objects = keep
+			}
+		}},
+		{"metrics opened to every namespace", "pod in default → tenant-a manager:9252", func(r *Rendered) {
+			np := find(r.Tenants["tenant-a"].Objects(), "NetworkPolicy", "tenant-a-runner")
+			ing, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+			ing[0].(map[string]any)["from"] = []any{map[string]any{"namespaceSelector": map[string]any{}}}
+			_ = unstructured.SetNestedSlice(np.Object, ing, "spec", "ingress")
+		}},
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			r, err := c.Render(s, perm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep, _ := CheckConnectivity(r, perm.Values); len(rep.Failures) != 0 {
+				t.Fatalf("clean install fails the truth table: %v", rep.Failures)
+			}
+			a.tamper(r)
+			rep, err := CheckConnectivity(r, perm.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range rep.Failures {
+				if strings.HasPrefix(f, a.want) {
+					return
+				}
+			}
+			t.Errorf("probe %q did not fail; failures: %v", a.want, rep.Failures)
+		})
+	}
+}

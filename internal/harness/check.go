@@ -57,6 +57,9 @@ type Result struct {
 	Invalid  int // objects with at least one finding
 	Findings []Finding
 	Rendered *Rendered
+	// Probes is how many connectivity probes the policy engine answered; Exposures lists what shared mode opens.
+	Probes    int
+	Exposures []string
 }
 
 // Rendered is everything a permutation installs, with the job pod each tenant's runner would create.
@@ -144,7 +147,21 @@ func (c *Checker) Check(s *Space, p Permutation) Result {
 	if err != nil {
 		return Result{Invalid: 1, Findings: []Finding{{name, "-", "render", err.Error()}}}
 	}
-	return c.CheckRendered(name, p.KubeVersion, r)
+	res := c.CheckRendered(name, p.KubeVersion, r)
+	rep, err := CheckConnectivity(r, p.Values)
+	if err != nil {
+		res.Findings = append(res.Findings, Finding{name, "(install)", "static connectivity", err.Error()})
+		res.Invalid++
+		return res
+	}
+	res.Probes, res.Exposures = rep.Probes, rep.Exposures
+	for _, f := range rep.Failures {
+		res.Findings = append(res.Findings, Finding{name, "(network)", "static connectivity", f})
+	}
+	if len(rep.Failures) > 0 {
+		res.Invalid++
+	}
+	return res
 }
 
 // CheckRendered runs every check on an already rendered install (exported for attack tests that tamper with it).

@@ -24,6 +24,8 @@ type Summary struct {
 	Invalid      int
 	Findings     []Finding
 	Bad          []BadOutcome
+	Probes       int
+	Exposures    map[string]bool // distinct shared-mode exposures (tenant names generalised)
 }
 
 // Rejected counts bad cases rejected with the expected message.
@@ -95,11 +97,15 @@ func RunMatrix(o MatrixOptions) (Summary, error) {
 	close(next)
 	wg.Wait()
 	close(errs)
-	s := Summary{Permutations: len(perms), KubeVersions: len(versions.KubernetesVersions)}
+	s := Summary{Permutations: len(perms), KubeVersions: len(versions.KubernetesVersions), Exposures: map[string]bool{}}
 	for _, r := range results {
 		s.Objects += r.Objects
 		s.Invalid += r.Invalid
 		s.Findings = append(s.Findings, r.Findings...)
+		s.Probes += r.Probes
+		for _, e := range r.Exposures {
+			s.Exposures[e] = true
+		}
 	}
 	c, err := NewChecker(filepath.Join(o.RepoRoot, "charts"), root, versions.KubernetesVersions)
 	if err != nil {

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cli"
@@ -9,6 +11,9 @@ import (
 
 func main() {
 	if err := cli.New(os.Stdout, os.Stderr).Execute(); err != nil {
+		if !errors.Is(err, cli.ErrReported) {
+			fmt.Fprintln(os.Stderr, "gkt:", err)
+		}
 		os.Exit(1)
 	}
 }

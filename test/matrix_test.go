@@ -1,0 +1,41 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
+)
+
+func cacheDir() string {
+	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
+		return d
+	}
+	d, _ := os.UserCacheDir()
+	return filepath.Join(d, "gitlab-kaniko-tenant")
+}
+
+// TestMatrix is `make matrix` inside `make test`: every permutation valid on every supported version, every bad
+// value rejected with a message naming its key.
+func TestMatrix(t *testing.T) {
+	s, err := harness.RunMatrix(harness.MatrixOptions{RepoRoot: "..", CacheDir: cacheDir(), Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(s.Line())
+	for _, f := range s.Findings {
+		t.Errorf("%s", f)
+	}
+	for _, b := range s.Bad {
+		if !b.Rejected {
+			t.Errorf("bad value %q not rejected as expected (want %q): %s", b.Case.Name, b.Case.Want, b.Err)
+		}
+	}
+	if s.Permutations < 100 || s.KubeVersions < 3 || len(s.Bad) < 40 {
+		t.Errorf("coverage too small: %s", s.Line())
+	}
+	if len(s.Exposures) == 0 {
+		t.Errorf("shared mode must report what becomes reachable; nothing was reported")
+	}
+}
