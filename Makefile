@@ -31,6 +31,10 @@ lint: ## helm lint --strict (defaults + every example values file), go vet, gofm
 matrix: ## Render every permutation x Kubernetes version, validate offline, check bad values (one summary line)
 	@$(GO) run ./tools/gkt matrix
 
+.PHONY: bench
+bench: ## Benchmark: in-process matrix vs helm template | kubeconform processes (ratio from one run, peak memory)
+	$(GO) test -run '^$$' -bench BenchmarkMatrixVsCLI -benchtime 1x ./internal/harness/ | grep -E '^(bench:|Benchmark)'
+
 .PHONY: golden
 golden: ## Rewrite the golden default renders in test/golden after reviewing a chart change
 	$(GO) test ./test/ -run TestGoldenRenders -update-golden

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/yannh/kubeconform/pkg/resource"
 	"github.com/yannh/kubeconform/pkg/validator"
@@ -75,6 +76,12 @@ type Checker struct {
 	tenant, bootstrap *render.Chart
 	validators        map[string]validator.Validator
 	psa               *podsecurity.Evaluator
+	// renders caches installs across Kubernetes versions when both charts are version-independent (RunMatrix
+	// turns it on; tests that tamper with a render leave it off).
+	renders map[string]*Rendered
+	// verdicts memoizes kubeconform per (version, exact object bytes): the same input always gets the same verdict,
+	// and most objects repeat across permutations. Shared by the workers.
+	verdicts *sync.Map
 }
 
 // NewChecker loads the charts and builds a strict offline kubeconform validator per Kubernetes version.
@@ -91,7 +98,7 @@ func NewChecker(chartsDir, schemaRoot string, kubeVersions []string) (*Checker, 
 	if err != nil {
 		return nil, err
 	}
-	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}}
+	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}, verdicts: &sync.Map{}}
 	for _, v := range kubeVersions {
 		val, err := validator.New([]string{k8sschema.Location(schemaRoot)}, validator.Opts{Strict: true, KubernetesVersion: v})
 		if err != nil {
@@ -106,6 +113,20 @@ func NewChecker(chartsDir, schemaRoot string, kubeVersions []string) (*Checker, 
 func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
 	in := s.Install(p)
 	kv := "v" + p.KubeVersion
+	var key string
+	if c.renders != nil && c.tenant.VersionIndependent() && c.bootstrap.VersionIndependent() {
+		// The kubeVersion constraints are still checked for this version; the objects are reused.
+		if err := c.tenant.CheckKubeVersion(kv); err != nil {
+			return nil, err
+		}
+		if err := c.bootstrap.CheckKubeVersion(kv); err != nil {
+			return nil, err
+		}
+		key = fmt.Sprint(p.Values)
+		if r, ok := c.renders[key]; ok {
+			return r, nil
+		}
+	}
 	boot, err := c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: kv, APIVersions: in.APIs, Values: in.Bootstrap})
 	if err != nil {
 		return nil, fmt.Errorf("tenant-bootstrap: %w", err)
@@ -126,6 +147,9 @@ func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
 			return nil, fmt.Errorf("tenant %s job pod: %w", name, err)
 		}
 		out.JobPods[name] = pod
+	}
+	if key != "" {
+		c.renders[key] = out
 	}
 	return out, nil
 }
@@ -192,22 +216,40 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 			all = append(all, item{"job-pod", t, &unstructured.Unstructured{Object: jp}})
 		}
 	}
+	labelCache := map[string][]map[string]string{}
+	podLabels := func(t string) []map[string]string {
+		if l, ok := labelCache[t]; ok {
+			return l
+		}
+		labelCache[t] = tenantPodLabels(r, t)
+		return labelCache[t]
+	}
 	for _, it := range all {
 		id := fmt.Sprintf("%s/%s %s/%s", it.chart, it.tenant, it.o.GetKind(), it.o.GetName())
 		res.Objects++
 		b, _ := json.Marshal(it.o.Object)
-		if vr := val.ValidateResource(resource.Resource{Path: id, Bytes: b}); vr.Status != validator.Valid {
-			msg := fmt.Sprint(vr.Err)
-			for _, ve := range vr.ValidationErrors {
-				msg += "; " + ve.Path + ": " + ve.Msg
+		key := kubeVersion + "\x00" + string(b)
+		msg, seen := c.verdicts.Load(key)
+		if !seen {
+			verdict := ""
+			if vr := val.ValidateResource(resource.Resource{Path: id, Bytes: b}); vr.Status != validator.Valid {
+				verdict = fmt.Sprint(vr.Err)
+				for _, ve := range vr.ValidationErrors {
+					verdict += "; " + ve.Path + ": " + ve.Msg
+				}
 			}
-			add(id, "schema "+kubeVersion, msg)
+			c.verdicts.Store(key, verdict)
+			msg = verdict
 		}
+		if msg != "" {
+			add(id, "schema "+kubeVersion, msg.(string))
+		}
+		ctx := newObjCtx(it.chart, it.tenant, it.o, r, c.psa, minor(kubeVersion), podLabels)
 		for _, inv := range invariants {
 			if !inv.applies(it.chart) {
 				continue
 			}
-			if err := inv.check(&objCtx{chart: it.chart, tenant: it.tenant, obj: it.o, r: r, psa: c.psa, minor: minor(kubeVersion)}); err != nil {
+			if err := inv.check(ctx); err != nil {
 				add(id, inv.name, err.Error())
 			}
 		}

@@ -27,6 +27,17 @@ type objCtx struct {
 	r             *Rendered
 	psa           *podsecurity.Evaluator
 	minor         int
+	// decoded once per object: the pod template (workloads) and the pod spec (workloads and pods)
+	tmpl      *corev1.PodTemplateSpec
+	spec      *corev1.PodSpec
+	podLabels func(tenant string) []map[string]string
+}
+
+func newObjCtx(chart, tenant string, o *unstructured.Unstructured, r *Rendered, psa *podsecurity.Evaluator, minor int, podLabels func(string) []map[string]string) *objCtx {
+	c := &objCtx{chart: chart, tenant: tenant, obj: o, r: r, psa: psa, minor: minor, podLabels: podLabels}
+	c.tmpl, _ = podTemplate(o)
+	c.spec, _ = podSpecOf(o)
+	return c
 }
 
 type invariant struct {
@@ -135,13 +146,13 @@ var invariants = []invariant{
 		if c.obj.GetKind() == "NetworkPolicy" && sel.Empty() {
 			return nil // namespace-wide on purpose (default deny, DNS)
 		}
-		if w, ok := podTemplate(c.obj); ok {
+		if w := c.tmpl; w != nil {
 			if !sel.Matches(labels.Set(w.Labels)) {
 				return fmt.Errorf("selector %s does not match its own pod template %v", sel, w.Labels)
 			}
 			return nil
 		}
-		for _, l := range tenantPodLabels(c.r, c.tenant) {
+		for _, l := range c.podLabels(c.tenant) {
 			if sel.Matches(labels.Set(l)) {
 				return nil
 			}
@@ -149,8 +160,8 @@ var invariants = []invariant{
 		return fmt.Errorf("selector %s matches no pod of tenant %s", sel, c.tenant)
 	}},
 	{name: "requests and limits on every container", check: func(c *objCtx) error {
-		spec, ok := podSpecOf(c.obj)
-		if !ok {
+		spec := c.spec
+		if spec == nil {
 			return nil
 		}
 		for _, ctr := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
@@ -168,8 +179,8 @@ var invariants = []invariant{
 		return nil
 	}},
 	{name: "images pinned", check: func(c *objCtx) error {
-		spec, ok := podSpecOf(c.obj)
-		if !ok {
+		spec := c.spec
+		if spec == nil {
 			return nil
 		}
 		for _, ctr := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
@@ -183,8 +194,7 @@ var invariants = []invariant{
 		if k := c.obj.GetKind(); k != "Deployment" && k != "DaemonSet" && k != "StatefulSet" {
 			return nil
 		}
-		spec, _ := podSpecOf(c.obj)
-		for _, ctr := range spec.Containers {
+		for _, ctr := range c.spec.Containers {
 			if ctr.LivenessProbe == nil || ctr.ReadinessProbe == nil {
 				return fmt.Errorf("container %s lacks a liveness or readiness probe", ctr.Name)
 			}
@@ -206,13 +216,13 @@ var invariants = []invariant{
 		return nil
 	}},
 	{name: "Pod Security: manager, registry and tests restricted; job pods baseline", check: func(c *objCtx) error {
-		spec, ok := podSpecOf(c.obj)
-		if !ok {
+		spec := c.spec
+		if spec == nil {
 			return nil
 		}
 		meta := metav1.ObjectMeta{Labels: c.obj.GetLabels()}
-		if w, ok := podTemplate(c.obj); ok {
-			meta = w.ObjectMeta
+		if c.tmpl != nil {
+			meta = c.tmpl.ObjectMeta
 		}
 		pod := &corev1.Pod{ObjectMeta: meta, Spec: *spec}
 		level := "restricted"
@@ -235,8 +245,8 @@ var invariants = []invariant{
 			}
 			return nil
 		}
-		spec, ok := podSpecOf(c.obj)
-		if !ok {
+		spec := c.spec
+		if spec == nil {
 			return nil
 		}
 		isManager := c.obj.GetLabels()["gitlab-kaniko-tenant.io/component"] == "manager" && (c.obj.GetKind() == "Deployment" || c.obj.GetKind() == "DaemonSet")

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -20,7 +22,20 @@ import (
 )
 
 // Chart is a loaded chart, reusable across renders.
-type Chart struct{ c *chart.Chart }
+type Chart struct {
+	c *chart.Chart
+	// schema is the chart's values schema compiled once with the library and options Helm uses
+	// (santhosh-tekuri/jsonschema v6); Helm compiles it again on every render.
+	schema *jsonschema.Schema
+	// versionIndependent: no template reads .Capabilities other than .Capabilities.APIVersions, so the output cannot
+	// depend on the Kubernetes version (only the chart's kubeVersion constraint does, and Render checks it every time).
+	versionIndependent bool
+}
+
+var capabilitiesUse = regexp.MustCompile(`\.Capabilities\b(\.[A-Za-z]+)?`)
+
+// VersionIndependent reports whether renders for different Kubernetes versions are identical by construction.
+func (c *Chart) VersionIndependent() bool { return c.versionIndependent }
 
 // Load reads the chart in dir (or a .tgz archive).
 func Load(dir string) (*Chart, error) {
@@ -28,7 +43,28 @@ func Load(dir string) (*Chart, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading chart %s: %w", dir, err)
 	}
-	return &Chart{c: c}, nil
+	out := &Chart{c: c, versionIndependent: true}
+	for _, t := range c.Templates {
+		for _, m := range capabilitiesUse.FindAllString(string(t.Data), -1) {
+			if m != ".Capabilities.APIVersions" {
+				out.versionIndependent = false
+			}
+		}
+	}
+	if c.Schema != nil && len(c.Dependencies()) == 0 {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(c.Schema))
+		if err != nil {
+			return nil, fmt.Errorf("chart %s: values.schema.json: %w", dir, err)
+		}
+		comp := jsonschema.NewCompiler()
+		if err := comp.AddResource("file:///values.schema.json", doc); err != nil {
+			return nil, err
+		}
+		if out.schema, err = comp.Compile("file:///values.schema.json"); err != nil {
+			return nil, fmt.Errorf("chart %s: values.schema.json: %w", dir, err)
+		}
+	}
+	return out, nil
 }
 
 // Name is the chart's name.
@@ -98,6 +134,18 @@ func (r *Result) YAML() []byte {
 	return b.Bytes()
 }
 
+// CheckKubeVersion checks the chart's kubeVersion constraint against a version like v1.37.2.
+func (c *Chart) CheckKubeVersion(v string) error {
+	kv, err := chartutil.ParseKubeVersion(v)
+	if err != nil {
+		return fmt.Errorf("kube version %q: %w", v, err)
+	}
+	if kc := c.c.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, kv.String()) {
+		return fmt.Errorf("chart %s requires kubeVersion %s, incompatible with %s", c.Name(), kc, kv.String())
+	}
+	return nil
+}
+
 // Render renders the chart with opts.
 func (c *Chart) Render(opts Options) (*Result, error) {
 	caps := chartutil.DefaultCapabilities.Copy()
@@ -112,11 +160,21 @@ func (c *Chart) Render(opts Options) (*Result, error) {
 	if kc := c.c.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, caps.KubeVersion.String()) {
 		return nil, fmt.Errorf("chart %s requires kubeVersion %s, incompatible with %s", c.Name(), kc, caps.KubeVersion.String())
 	}
-	vals, err := chartutil.ToRenderValues(c.c, opts.Values, chartutil.ReleaseOptions{
+	vals, err := chartutil.ToRenderValuesWithSchemaValidation(c.c, opts.Values, chartutil.ReleaseOptions{
 		Name: opts.ReleaseName, Namespace: opts.Namespace, IsInstall: !opts.IsUpgrade, IsUpgrade: opts.IsUpgrade, Revision: 1,
-	}, caps)
+	}, caps, c.schema != nil)
 	if err != nil {
 		return nil, err
+	}
+	if c.schema != nil {
+		coalesced, _ := vals["Values"].(chartutil.Values)
+		if c.schema.Validate(coalesced.AsMap()) != nil {
+			// Same verdict as Helm (same library, same schema); Helm's own function words the message.
+			if herr := chartutil.ValidateAgainstSchema(c.c, coalesced); herr != nil {
+				return nil, fmt.Errorf("values don't meet the specifications of the schema(s) in the following chart(s):\n%s", herr.Error())
+			}
+			return nil, fmt.Errorf("values rejected by the schema of %s", c.Name())
+		}
 	}
 	files, err := engine.Render(c.c, vals)
 	if err != nil {

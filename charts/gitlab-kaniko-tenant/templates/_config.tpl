@@ -5,6 +5,14 @@ the manager's entrypoint fills in from mounted Secrets at start, so no secret is
 Reference for every key: gitlab-runner common/config.go and docs/executors/kubernetes (see docs/job-pod-model.md).
 */}}
 {{- define "gitlab-kaniko-tenant.configToml" -}}
+{{- /* Memoized for the render: the ConfigMap and the pod template checksum both need it. */ -}}
+{{- if not (hasKey .Values "__configToml") -}}
+{{- $_ := set .Values "__configToml" (include "gitlab-kaniko-tenant.renderConfigToml" .) -}}
+{{- end -}}
+{{- get .Values "__configToml" -}}
+{{- end -}}
+
+{{- define "gitlab-kaniko-tenant.renderConfigToml" -}}
 {{- $v := .Values -}}
 {{- $tenant := include "gitlab-kaniko-tenant.tenant" . -}}
 {{- $b := $v.jobs.resources -}}
