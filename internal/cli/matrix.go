@@ -56,8 +56,16 @@ func newMatrixCmd() *cobra.Command {
 				fmt.Fprintln(out, "SHARED MODE EXPOSURE", e)
 			}
 			fmt.Fprintf(out, "connectivity: probes=%d answered by the policy engine, shared-mode exposures=%d\n", s.Probes, len(exposures))
+			h4, err := harness.CompareHelm4(o)
+			if err != nil {
+				return err
+			}
+			for _, d := range h4.Differences {
+				fmt.Fprintln(out, "HELM4 DIFFERENCE", d)
+			}
+			fmt.Fprintln(out, h4.Line())
 			fmt.Fprintln(out, s.Line())
-			if !s.OK() {
+			if !s.OK() || len(h4.Differences) > 0 {
 				return ErrReported
 			}
 			return nil

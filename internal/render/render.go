@@ -180,6 +180,12 @@ func (c *Chart) Render(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return FromFiles(c.Name(), files)
+}
+
+// FromFiles turns the template outputs of a render (template path → text) into a Result, the way Helm splits
+// manifests, hooks and NOTES. Shared by the Helm 3 and Helm 4 renderers.
+func FromFiles(chartName string, files map[string]string) (*Result, error) {
 	res := &Result{}
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -189,7 +195,7 @@ func (c *Chart) Render(opts Options) (*Result, error) {
 	for _, name := range names {
 		content := files[name]
 		if strings.HasSuffix(name, "NOTES.txt") {
-			if strings.Count(name, "/templates/") == 1 && strings.HasPrefix(name, c.Name()+"/") {
+			if strings.Count(name, "/templates/") == 1 && strings.HasPrefix(name, chartName+"/") {
 				res.Notes = content
 			}
 			continue
@@ -228,7 +234,14 @@ func kindRank(m Manifest) int {
 func decode(name, content string) ([]*unstructured.Unstructured, bool, error) {
 	var objs []*unstructured.Unstructured
 	hook := false
-	for _, doc := range releaseutil.SplitManifests(content) {
+	docs := releaseutil.SplitManifests(content)
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
+	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys)) // SplitManifests returns a map: restore document order
+	for _, k := range keys {
+		doc := docs[k]
 		var m map[string]any
 		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
 			return nil, false, fmt.Errorf("%s: rendered YAML does not parse: %w", name, err)

@@ -1,0 +1,101 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render4"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
+)
+
+// Helm4Report compares Helm 3 and Helm 4 renders of the whole matrix and of the bad-values catalogue.
+type Helm4Report struct {
+	Renders     int
+	Identical   int
+	Differences []string
+	BadRejected int
+	Bad         int
+}
+
+// Line is the summary line.
+func (h Helm4Report) Line() string {
+	return fmt.Sprintf("helm4: renders=%d identical=%d differences=%d bad-values-rejected=%d/%d", h.Renders, h.Identical, len(h.Differences), h.BadRejected, h.Bad)
+}
+
+// CompareHelm4 renders every permutation's three releases with both SDKs and compares the objects and NOTES.
+func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
+	var rep Helm4Report
+	space, err := LoadSpace(filepath.Join(o.RepoRoot, "test", "matrix", "permutations.yaml"))
+	if err != nil {
+		return rep, err
+	}
+	charts := map[string][2]interface {
+		Render(render.Options) (*render.Result, error)
+	}{}
+	for _, name := range []string{"gitlab-kaniko-tenant", "tenant-bootstrap"} {
+		dir := filepath.Join(o.RepoRoot, "charts", name)
+		c3, err := render.Load(dir)
+		if err != nil {
+			return rep, err
+		}
+		c4, err := render4.Load(dir)
+		if err != nil {
+			return rep, err
+		}
+		charts[name] = [2]interface {
+			Render(render.Options) (*render.Result, error)
+		}{c3, c4}
+	}
+	compare := func(label, chart string, opts render.Options) {
+		rep.Renders++
+		r3, err3 := charts[chart][0].Render(opts)
+		r4, err4 := charts[chart][1].Render(opts)
+		switch {
+		case err3 != nil || err4 != nil:
+			if (err3 == nil) != (err4 == nil) {
+				rep.Differences = append(rep.Differences, fmt.Sprintf("%s: helm3 err=%v, helm4 err=%v", label, err3, err4))
+				return
+			}
+		case !bytes.Equal(r3.YAML(), r4.YAML()):
+			rep.Differences = append(rep.Differences, label+": rendered objects differ")
+			return
+		case r3.Notes != r4.Notes:
+			rep.Differences = append(rep.Differences, label+": NOTES differ")
+			return
+		}
+		rep.Identical++
+	}
+	for _, p := range space.Permutations(versions.KubernetesVersions) {
+		in := space.Install(p)
+		kv := "v" + p.KubeVersion
+		compare(p.Name()+" tenant-bootstrap", "tenant-bootstrap", render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: kv, APIVersions: in.APIs, Values: deepCopy(in.Bootstrap)})
+		for _, t := range sortedKeys(in.Tenants) {
+			compare(p.Name()+" "+t, "gitlab-kaniko-tenant", render.Options{ReleaseName: t, Namespace: in.Namespace[t], KubeVersion: kv, APIVersions: in.APIs, Values: deepCopy(in.Tenants[t])})
+		}
+	}
+	bad, err := LoadBadCases(filepath.Join(o.RepoRoot, "test", "matrix", "bad-values.yaml"))
+	if err != nil {
+		return rep, err
+	}
+	base := space.Install(Permutation{Values: map[string]string{}, KubeVersion: versions.KubernetesVersions[0]})
+	for _, bc := range bad {
+		rep.Bad++
+		var err error
+		opts := render.Options{KubeVersion: "v" + versions.KubernetesVersions[0]}
+		if bc.Chart == "tenant" {
+			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", merge(deepCopy(base.Tenants["tenant-a"]), deepCopy(bc.Values))
+			_, err = charts["gitlab-kaniko-tenant"][1].Render(opts)
+		} else {
+			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-bootstrap", "gitlab-kaniko-system", merge(deepCopy(base.Bootstrap), deepCopy(bc.Values))
+			_, err = charts["tenant-bootstrap"][1].Render(opts)
+		}
+		if err != nil {
+			rep.BadRejected++
+		} else {
+			rep.Differences = append(rep.Differences, "helm4 accepts bad value: "+bc.Name)
+		}
+	}
+	return rep, nil
+}
