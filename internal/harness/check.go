@@ -111,10 +111,18 @@ func NewChecker(chartsDir, schemaRoot string, kubeVersions []string) (*Checker, 
 
 // Render renders a permutation: tenant-bootstrap, then each tenant chart in its namespace, then each job pod.
 func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
-	in := s.Install(p)
-	kv := "v" + p.KubeVersion
-	var key string
+	key := ""
 	if c.renders != nil && c.tenant.VersionIndependent() && c.bootstrap.VersionIndependent() {
+		key = fmt.Sprint(p.Values)
+	}
+	return c.RenderInstall(s.Install(p), p.KubeVersion, key)
+}
+
+// RenderInstall renders an install for a Kubernetes version (e.g. 1.37.2). A non-empty cacheKey reuses an
+// earlier render with the same key (callers only pass one when the charts are version-independent).
+func (c *Checker) RenderInstall(in Install, kubeVersion, cacheKey string) (*Rendered, error) {
+	kv := "v" + kubeVersion
+	if cacheKey != "" {
 		// The kubeVersion constraints are still checked for this version; the objects are reused.
 		if err := c.tenant.CheckKubeVersion(kv); err != nil {
 			return nil, err
@@ -122,8 +130,7 @@ func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
 		if err := c.bootstrap.CheckKubeVersion(kv); err != nil {
 			return nil, err
 		}
-		key = fmt.Sprint(p.Values)
-		if r, ok := c.renders[key]; ok {
+		if r, ok := c.renders[cacheKey]; ok {
 			return r, nil
 		}
 	}
@@ -132,8 +139,8 @@ func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
 		return nil, fmt.Errorf("tenant-bootstrap: %w", err)
 	}
 	out := &Rendered{Bootstrap: boot, Tenants: map[string]*render.Result{}, JobPods: map[string]*corev1.Pod{}, Namespace: in.Namespace}
-	for name, vals := range in.Tenants {
-		res, err := c.tenant.Render(render.Options{ReleaseName: name, Namespace: in.Namespace[name], KubeVersion: kv, APIVersions: in.APIs, Values: vals})
+	for _, name := range sortedKeys(in.Tenants) {
+		res, err := c.tenant.Render(render.Options{ReleaseName: name, Namespace: in.Namespace[name], KubeVersion: kv, APIVersions: in.APIs, Values: in.Tenants[name]})
 		if err != nil {
 			return nil, fmt.Errorf("gitlab-kaniko-tenant %s: %w", name, err)
 		}
@@ -148,8 +155,8 @@ func (c *Checker) Render(s *Space, p Permutation) (*Rendered, error) {
 		}
 		out.JobPods[name] = pod
 	}
-	if key != "" {
-		c.renders[key] = out
+	if cacheKey != "" {
+		c.renders[cacheKey] = out
 	}
 	return out, nil
 }

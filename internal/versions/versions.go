@@ -10,3 +10,19 @@ const PrometheusOperator = "v0.85.0"
 
 // HelmV4 is the Helm 4 SDK the matrix is compared with.
 const HelmV4 = "v4.3.1"
+
+// The offline kind world (make e2e-cluster). Every version the test cluster is built from is pinned here.
+const (
+	// Kubernetes is the node version (k8s.io/kubernetes module; staging modules at StagingVersion).
+	Kubernetes     = "v1.37.2"
+	StagingVersion = "v0.37.2"
+	// Kind is the sigs.k8s.io/kind module: its Go API creates clusters and images/base/files shape the node image.
+	Kind = "v0.33.0"
+	// Etcd and CoreDNS are the versions kubeadm 1.37 expects (tags must match exactly).
+	Etcd        = "v3.7.0"
+	EtcdTag     = "3.7.0-0"
+	CoreDNS     = "v1.14.6"
+	PauseTag    = "3.10.2"
+	Cilium      = "v1.18.0"
+	DebianSuite = "bookworm"
+)

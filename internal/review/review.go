@@ -1,0 +1,508 @@
+// Package review renders the platform's tenants at two git revisions and writes a Markdown report for a merge
+// request: semantic diff of the rendered objects (dyff), harness findings, static connectivity changes, a capacity
+// check and the blast radius. It reuses the harness (rendering, checks, policy engine); it adds only the comparison.
+package review
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gonvenience/bunt"
+	"github.com/gonvenience/ytbx"
+	"github.com/homeport/dyff/pkg/dyff"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
+)
+
+// Options of a review.
+type Options struct {
+	RepoRoot   string
+	Base, Head string // git refs; Head "" = the working tree
+	CacheDir   string
+	// Node capacity of one tenant node, for the capacity check (seeds: at least 8 cores, 16 GiB).
+	NodeCPU, NodeMemory string
+}
+
+// Finding of a review.
+type Finding struct {
+	Tenant, Check, Message string
+	Blocking               bool
+}
+
+// Report is everything the Markdown is made of.
+type Report struct {
+	Changed     []string          // tenants whose rendered objects change (blast radius)
+	Diffs       map[string]string // release → dyff output
+	Findings    []Finding
+	Reach       []string // connectivity changes
+	Capacity    []string
+	BaseMissing bool
+}
+
+// Blocking counts blocking findings.
+func (r *Report) Blocking() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Blocking {
+			n++
+		}
+	}
+	return n
+}
+
+type side struct {
+	dir      string
+	rendered *harness.Rendered
+	err      error
+	checks   harness.Result
+	values   map[string]map[string]any
+}
+
+// Run performs the review.
+func Run(o Options) (*Report, error) {
+	if o.NodeCPU == "" {
+		o.NodeCPU = "8"
+	}
+	if o.NodeMemory == "" {
+		o.NodeMemory = "16Gi"
+	}
+	tmp, err := os.MkdirTemp("", "gkt-review-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	baseDir := filepath.Join(tmp, "base")
+	if err := export(o.RepoRoot, o.Base, baseDir); err != nil {
+		return nil, err
+	}
+	headDir := o.RepoRoot
+	if o.Head != "" {
+		headDir = filepath.Join(tmp, "head")
+		if err := export(o.RepoRoot, o.Head, headDir); err != nil {
+			return nil, err
+		}
+	}
+	schemaRoot, err := ensureSchemas(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	base := load(baseDir, schemaRoot)
+	head := load(headDir, schemaRoot)
+	rep := &Report{Diffs: map[string]string{}}
+	if head.err != nil {
+		rep.Findings = append(rep.Findings, Finding{"-", "render", head.err.Error(), true})
+		return rep, nil
+	}
+	if base.err != nil {
+		rep.BaseMissing = true
+		rep.Findings = append(rep.Findings, Finding{"-", "base render", "base revision does not render (" + firstLine(base.err.Error()) + "): every tenant is treated as changed", false})
+	}
+	for _, f := range head.checks.Findings {
+		rep.Findings = append(rep.Findings, Finding{tenantOf(f.Object), f.Check, f.Object + ": " + f.Message, true})
+	}
+	// blast radius + semantic diff, release by release
+	releases := map[string][2][]byte{}
+	add := func(name string, i int, res *render.Result) {
+		pair := releases[name]
+		pair[i] = res.YAML()
+		releases[name] = pair
+	}
+	for i, s := range []side{base, head} {
+		if s.rendered == nil {
+			continue
+		}
+		add("tenant-bootstrap", i, s.rendered.Bootstrap)
+		for t, res := range s.rendered.Tenants {
+			add(t, i, res)
+		}
+	}
+	names := make([]string, 0, len(releases))
+	for n := range releases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	changedBootstrapNS := map[string]bool{}
+	for _, n := range names {
+		pair := releases[n]
+		if bytes.Equal(pair[0], pair[1]) {
+			continue
+		}
+		d, err := diff(n, pair[0], pair[1])
+		if err != nil {
+			return nil, err
+		}
+		rep.Diffs[n] = d
+		if n == "tenant-bootstrap" {
+			for _, ns := range changedNamespaces(base, head) {
+				changedBootstrapNS[ns] = true
+			}
+			continue
+		}
+		rep.Changed = append(rep.Changed, n)
+	}
+	for t, ns := range head.rendered.Namespace {
+		if changedBootstrapNS[ns] && !contains(rep.Changed, t) {
+			rep.Changed = append(rep.Changed, t)
+		}
+	}
+	sort.Strings(rep.Changed)
+	rep.Reach, err = harness.ReachChanges(base.rendered, head.rendered)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rep.Reach {
+		if strings.Contains(r, "another tenant") {
+			rep.Findings = append(rep.Findings, Finding{"-", "connectivity", r, true})
+		}
+	}
+	caps, capFindings := capacity(head, o.NodeCPU, o.NodeMemory)
+	rep.Capacity = caps
+	rep.Findings = append(rep.Findings, capFindings...)
+	return rep, nil
+}
+
+func ensureSchemas(cache string) (string, error) {
+	return k8sschema.Ensure(cache, harness.SchemaSpec())
+}
+
+// load renders one side: tenants/bootstrap.yaml and tenants/<tenant>.yaml with that side's charts.
+func load(dir, schemaRoot string) side {
+	s := side{dir: dir}
+	c, err := harness.NewChecker(filepath.Join(dir, "charts"), schemaRoot, versions.KubernetesVersions[:1])
+	if err != nil {
+		s.err = err
+		return s
+	}
+	in, vals, err := install(dir)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	s.values = vals
+	s.rendered, s.err = c.RenderInstall(in, versions.KubernetesVersions[0], "")
+	if s.err == nil {
+		s.checks = c.CheckRendered("head", versions.KubernetesVersions[0], s.rendered)
+		if rep, err := harness.CheckConnectivityRules(s.rendered); err == nil {
+			for _, f := range rep {
+				s.checks.Findings = append(s.checks.Findings, harness.Finding{Permutation: "head", Object: "(network)", Check: "static connectivity", Message: f})
+			}
+		}
+	}
+	return s
+}
+
+// install reads tenants/ of a tree.
+func install(dir string) (harness.Install, map[string]map[string]any, error) {
+	in := harness.Install{Tenants: map[string]map[string]any{}, Namespace: map[string]string{}}
+	bf, err := os.Open(filepath.Join(dir, "tenants", "bootstrap.yaml"))
+	if err != nil {
+		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
+	}
+	defer bf.Close()
+	boot, err := render.ValuesFromYAML(bf)
+	if err != nil {
+		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
+	}
+	in.Bootstrap = boot
+	shared := "gitlab-runners-shared"
+	if sn, ok := boot["sharedNamespace"].(map[string]any); ok {
+		if n, ok := sn["name"].(string); ok {
+			shared = n
+		}
+	}
+	tenants, _ := boot["tenants"].(map[string]any)
+	vals := map[string]map[string]any{}
+	for name, raw := range tenants {
+		t, _ := raw.(map[string]any)
+		f, err := os.Open(filepath.Join(dir, "tenants", name+".yaml"))
+		if err != nil {
+			return in, nil, fmt.Errorf("tenant %s is in tenants/bootstrap.yaml but tenants/%s.yaml is missing", name, name)
+		}
+		v, err := render.ValuesFromYAML(f)
+		f.Close()
+		if err != nil {
+			return in, nil, fmt.Errorf("tenants/%s.yaml: %w", name, err)
+		}
+		in.Tenants[name] = v
+		vals[name] = v
+		ns := name
+		if n, ok := t["namespace"].(string); ok && n != "" {
+			ns = n
+		}
+		if m, _ := t["mode"].(string); m == "shared" {
+			ns = shared
+		}
+		in.Namespace[name] = ns
+	}
+	in.APIs = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/ServiceMonitor"}
+	return in, vals, nil
+}
+
+// export writes the tree of a git ref into dir (charts and tenants only).
+func export(repo, ref, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", ref, "charts", "tenants")
+	var stderr bytes.Buffer
+	archive.Stderr = &stderr
+	out, err := archive.Output()
+	if err != nil {
+		return fmt.Errorf("git archive %s: %v %s", ref, err, stderr.String())
+	}
+	untar := exec.Command("tar", "-x", "-C", dir)
+	untar.Stdin = bytes.NewReader(out)
+	if o, err := untar.CombinedOutput(); err != nil {
+		return fmt.Errorf("extracting %s: %v %s", ref, err, o)
+	}
+	return nil
+}
+
+func diff(name string, from, to []byte) (string, error) {
+	bunt.SetColorSettings(bunt.OFF, bunt.OFF)
+	load := func(loc string, b []byte) (ytbx.InputFile, error) {
+		docs, err := ytbx.LoadDocuments(b)
+		return ytbx.InputFile{Location: loc, Documents: docs}, err
+	}
+	a, err := load("base/"+name, from)
+	if err != nil {
+		return "", err
+	}
+	b, err := load("head/"+name, to)
+	if err != nil {
+		return "", err
+	}
+	rep, err := dyff.CompareInputFiles(a, b, dyff.KubernetesEntityDetection(true))
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	hr := &dyff.HumanReport{Report: rep, OmitHeader: true, NoTableStyle: true, MultilineContextLines: 3}
+	if err := hr.WriteReport(&out); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+func changedNamespaces(base, head side) []string {
+	objs := func(s side) map[string]string {
+		out := map[string]string{}
+		if s.rendered == nil {
+			return out
+		}
+		for _, o := range s.rendered.Bootstrap.Objects() {
+			ns := o.GetNamespace()
+			if o.GetKind() == "Namespace" {
+				ns = o.GetName()
+			}
+			out[ns] += string(mustJSON(o))
+		}
+		return out
+	}
+	a, b := objs(base), objs(head)
+	var out []string
+	for ns, v := range b {
+		if a[ns] != v {
+			out = append(out, ns)
+		}
+	}
+	for ns := range a {
+		if _, ok := b[ns]; !ok {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// capacity: concurrency x per-job limits against the namespace quota (blocking: the 21st pod would be refused by a
+// quota that cannot even hold the promised concurrency) and requests against the tenant's node capacity (warning).
+func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
+	var lines []string
+	var findings []Finding
+	r := s.rendered
+	nodes := map[string]int{}
+	for _, o := range r.Bootstrap.Objects() {
+		if o.GetKind() == "ConfigMap" && o.GetLabels()["gitlab-kaniko-tenant.io/tenants-data"] == "true" {
+			data, _, _ := unstructured.NestedString(o.Object, "data", "tenants.json")
+			for _, t := range parseNodes(data) {
+				nodes[t.name] = t.nodes
+			}
+		}
+	}
+	for _, t := range sortedKeys(r.Tenants) {
+		cfg, err := configTomlOf(r.Tenants[t])
+		if err != nil {
+			continue
+		}
+		k := cfg.Runners[0].Kubernetes
+		conc := int64(cfg.Concurrent)
+		lim := map[string]resource.Quantity{}
+		req := map[string]resource.Quantity{}
+		for name, pair := range map[string][4]string{
+			"cpu":    {k.CPULimit, k.HelperCPULimit, k.CPURequest, k.HelperCPURequest},
+			"memory": {k.MemoryLimit, k.HelperMemoryLimit, k.MemoryRequest, k.HelperMemoryRequest},
+		} {
+			l := resource.MustParse(pair[0])
+			l.Add(resource.MustParse(pair[1]))
+			rq := resource.MustParse(pair[2])
+			rq.Add(resource.MustParse(pair[3]))
+			lim[name], req[name] = mul(l, conc), mul(rq, conc)
+		}
+		quota := map[string]string{}
+		for _, o := range r.Bootstrap.Objects() {
+			if o.GetKind() == "ResourceQuota" && o.GetNamespace() == r.Namespace[t] {
+				quota, _, _ = unstructured.NestedStringMap(o.Object, "spec", "hard")
+			}
+		}
+		n := nodes[t]
+		nodeCap := map[string]resource.Quantity{"cpu": mul(resource.MustParse(nodeCPU), int64(n)), "memory": mul(resource.MustParse(nodeMem), int64(n))}
+		line := fmt.Sprintf("| %s | %d | %s / %s | %s / %s | %s / %s | %d × (%s, %s) |", t, conc,
+			qs(lim["cpu"]), quota["limits.cpu"], qs(lim["memory"]), quota["limits.memory"], qs(req["cpu"]), qs(nodeCap["cpu"]), n, nodeCPU, nodeMem)
+		lines = append(lines, line)
+		for _, res := range []string{"cpu", "memory"} {
+			if q, ok := quota["limits."+res]; ok {
+				l := lim[res]
+				if l.Cmp(resource.MustParse(q)) > 0 {
+					findings = append(findings, Finding{t, "capacity", fmt.Sprintf("concurrent %d × per-job %s limits = %s exceeds the namespace quota limits.%s=%s: jobs beyond the quota will be refused", conc, res, qs(l), res, q), true})
+				}
+			}
+			rq := req[res]
+			if c := nodeCap[res]; n > 0 && rq.Cmp(c) > 0 {
+				findings = append(findings, Finding{t, "capacity", fmt.Sprintf("concurrent %d × per-job %s requests = %s exceed the %d tenant node(s) (%s): jobs will wait Pending", conc, res, qs(rq), n, qs(c)), false})
+			}
+		}
+	}
+	return lines, findings
+}
+
+func mul(q resource.Quantity, n int64) resource.Quantity {
+	out := resource.NewMilliQuantity(q.MilliValue()*n, q.Format)
+	return *out
+}
+
+func qs(q resource.Quantity) string { return q.String() }
+
+func configTomlOf(res *render.Result) (*jobpod.Config, error) {
+	for _, o := range res.Objects() {
+		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-runner") {
+			s, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
+			return jobpod.Parse([]byte(s))
+		}
+	}
+	return nil, fmt.Errorf("no config.toml")
+}
+
+// Markdown writes the MR comment. First line `## Chart review`, last line the summary.
+func (r *Report) Markdown(w io.Writer) {
+	fmt.Fprintln(w, "## Chart review")
+	fmt.Fprintln(w)
+	if len(r.Changed) == 0 {
+		fmt.Fprintln(w, "**Blast radius:** no tenant's rendered objects change.")
+	} else {
+		fmt.Fprintf(w, "**Blast radius:** %d tenant(s) change: %s.\n", len(r.Changed), strings.Join(r.Changed, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Findings")
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(w, "None: schemas, Pod Security, policy invariants and connectivity all pass.")
+	}
+	for _, f := range r.Findings {
+		mark := "warning"
+		if f.Blocking {
+			mark = "**blocking**"
+		}
+		fmt.Fprintf(w, "- %s `%s` (%s): %s\n", mark, f.Check, f.Tenant, f.Message)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Connectivity changes")
+	if len(r.Reach) == 0 {
+		fmt.Fprintln(w, "No path opens or closes.")
+	}
+	for _, c := range r.Reach {
+		fmt.Fprintln(w, "- "+c)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Capacity (head)")
+	fmt.Fprintln(w, "| tenant | concurrent | limits.cpu jobs / quota | limits.memory jobs / quota | requests.cpu jobs / nodes | nodes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, l := range r.Capacity {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Rendered changes")
+	if len(r.Diffs) == 0 {
+		fmt.Fprintln(w, "None.")
+	}
+	for _, n := range sortedKeys(r.Diffs) {
+		fmt.Fprintf(w, "<details><summary>%s</summary>\n\n```\n%s\n```\n</details>\n\n", n, r.Diffs[n])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "review: tenants-changed=%d findings=%d blocking=%d\n", len(r.Changed), len(r.Findings), r.Blocking())
+}
+
+func tenantOf(object string) string {
+	if i := strings.Index(object, "/"); i >= 0 {
+		rest := object[i+1:]
+		if j := strings.Index(rest, " "); j >= 0 {
+			return rest[:j]
+		}
+	}
+	return "-"
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
+
+func contains(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type tenantNodes struct {
+	name  string
+	nodes int
+}
+
+func parseNodes(data string) []tenantNodes {
+	var d struct {
+		Tenants map[string]struct {
+			Nodes []string `json:"nodes"`
+		} `json:"tenants"`
+	}
+	_ = json.Unmarshal([]byte(data), &d)
+	var out []tenantNodes
+	for n, t := range d.Tenants {
+		out = append(out, tenantNodes{n, len(t.Nodes)})
+	}
+	return out
+}
+
+func mustJSON(o *unstructured.Unstructured) []byte {
+	b, _ := json.Marshal(o.Object)
+	return b
+}
