@@ -35,6 +35,11 @@ matrix: ## Render every permutation x Kubernetes version, validate offline, chec
 bench: ## Benchmark: in-process matrix vs helm template | kubeconform processes (ratio from one run, peak memory)
 	$(GO) test -run '^$$' -bench BenchmarkMatrixVsCLI -benchtime 1x ./internal/harness/ | grep -E '^(bench:|Benchmark)'
 
+.PHONY: review
+review: ## Markdown review of the working tree against BASE (e.g. make review BASE=origin/main); tenants/ holds the reviewed values
+	@test -n "$(BASE)" || { echo "usage: make review BASE=<git ref>"; exit 2; }
+	@$(GO) run ./tools/gkt review --base "$(BASE)"
+
 .PHONY: golden
 golden: ## Rewrite the golden default renders in test/golden after reviewing a chart change
 	$(GO) test ./test/ -run TestGoldenRenders -update-golden

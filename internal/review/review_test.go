@@ -1,0 +1,100 @@
+package review
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// repo makes a git repository with the project's charts and tenants committed, so a test can change the working
+// tree and review it against HEAD.
+func repo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"charts", "tenants"} {
+		if out, err := exec.Command("cp", "-r", filepath.Join("../..", d), dir).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "base"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	return dir
+}
+
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cache() string {
+	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
+		return d
+	}
+	d, _ := os.UserCacheDir()
+	return filepath.Join(d, "gitlab-kaniko-tenant")
+}
+
+func TestReview(t *testing.T) {
+	cases := []struct {
+		name     string
+		change   func(t *testing.T, dir string)
+		summary  string
+		contains []string
+	}{
+		{"no change", func(*testing.T, string) {}, "review: tenants-changed=0 findings=4 blocking=0", []string{"## Chart review", "No path opens or closes."}},
+		{"tenant-a opens egress to a private range", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "tenants", "tenant-a.yaml"), "  - name: maven\n", "  - name: internal\n    to: [{ipBlock: {cidr: 10.0.0.0/8}}]\n    ports: [443]\n  - name: maven\n")
+		}, "review: tenants-changed=1 findings=4 blocking=0", []string{"tenant-a job pod can now reach 10.0.0.0/8 on 443/TCP", "tenant-a"}},
+		{"tenant-b concurrency above its quota", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "tenants", "tenant-b.yaml"), "  concurrent: 10\n  limit: 10\n", "  concurrent: 30\n  limit: 30\n")
+		}, "blocking=2", []string{"**blocking** `capacity` (tenant-b)", "exceeds the namespace quota limits.cpu"}},
+		{"bootstrap change touches only tenant-b", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "tenants", "bootstrap.yaml"), "adminGroup: {name: tenant-b-admins, role: view}", "adminGroup: {name: tenant-b-admins, role: edit}")
+		}, "review: tenants-changed=1 ", []string{"**Blast radius:** 1 tenant(s) change: tenant-b."}},
+		{"a value the schema rejects blocks", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "tenants", "tenant-a.yaml"), "  concurrent: 20\n", "  concurrent: 0\n")
+		}, "blocking=1", []string{"**blocking** `render`", "/runner/concurrent"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := repo(t)
+			tc.change(t, dir)
+			rep, err := Run(Options{RepoRoot: dir, Base: "HEAD", CacheDir: cache()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			rep.Markdown(&out)
+			md := out.String()
+			lines := strings.Split(strings.TrimSpace(md), "\n")
+			if lines[0] != "## Chart review" || !strings.HasPrefix(lines[len(lines)-1], "review: ") {
+				t.Fatalf("report must start with the header and end with the summary line:\n%s", md)
+			}
+			if !strings.Contains(lines[len(lines)-1], tc.summary) {
+				t.Errorf("summary %q, want it to contain %q", lines[len(lines)-1], tc.summary)
+			}
+			for _, c := range tc.contains {
+				if !strings.Contains(md, c) {
+					t.Errorf("report lacks %q:\n%s", c, md)
+				}
+			}
+		})
+	}
+}
