@@ -186,7 +186,7 @@ func load(dir, schemaRoot string) side {
 		s.err = err
 		return s
 	}
-	in, vals, err := install(dir)
+	in, vals, err := loadInstall(dir)
 	if err != nil {
 		s.err = err
 		return s
@@ -204,8 +204,13 @@ func load(dir, schemaRoot string) side {
 	return s
 }
 
-// install reads tenants/ of a tree.
-func install(dir string) (harness.Install, map[string]map[string]any, error) {
+// LoadInstall reads tenants/bootstrap.yaml and tenants/<tenant>.yaml of a tree.
+func LoadInstall(dir string) (harness.Install, error) {
+	in, _, err := loadInstall(dir)
+	return in, err
+}
+
+func loadInstall(dir string) (harness.Install, map[string]map[string]any, error) {
 	in := harness.Install{Tenants: map[string]map[string]any{}, Namespace: map[string]string{}}
 	bf, err := os.Open(filepath.Join(dir, "tenants", "bootstrap.yaml"))
 	if err != nil {
