@@ -27,6 +27,9 @@ type GoBinary struct {
 	Ldflags string
 	Tags    []string
 	CGO     bool
+	// Main, when set, is the source of a main package written into the build module (for binaries a module only
+	// offers as a library, e.g. etcd's etcdmain.Main). Package is then ignored.
+	Main string
 }
 
 // GoBuild builds binaries from one module version inside a generated build module (so replaces can be added).
@@ -78,10 +81,25 @@ func (b GoBuild) Build(cache string, log Progress) (string, error) {
 	// A file importing every package keeps `go mod` honest about what is needed.
 	var imports strings.Builder
 	imports.WriteString("//go:build tools\n\npackage tools\n\nimport (\n")
-	for _, bin := range b.Binaries {
+	for i, bin := range b.Binaries {
+		if bin.Main != "" {
+			dir := filepath.Join(work, "cmd", bin.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(bin.Main), 0o644); err != nil {
+				return "", err
+			}
+			b.Binaries[i].Package = "gkt.local/build/" + b.Name + "/cmd/" + bin.Name
+			continue
+		}
 		fmt.Fprintf(&imports, "\t_ %q\n", bin.Package)
 	}
 	imports.WriteString(")\n")
+	if !strings.Contains(imports.String(), "\t_ ") {
+		imports.Reset()
+		imports.WriteString("//go:build tools\n\npackage tools\n")
+	}
 	if err := os.WriteFile(filepath.Join(work, "tools.go"), []byte(imports.String()), 0o644); err != nil {
 		return "", err
 	}
@@ -91,8 +109,11 @@ func (b GoBuild) Build(cache string, log Progress) (string, error) {
 		return "", err
 	}
 	for _, bin := range b.Binaries {
+		if bin.Main != "" {
+			bin.Package = "gkt.local/build/" + b.Name + "/cmd/" + bin.Name
+		}
 		start := time.Now()
-		log("%s: building %s (%s)", b.Name, bin.Name, bin.Package)
+		log("%s: building %s", b.Name, bin.Name)
 		args := []string{"build", "-trimpath", "-mod=mod", "-o", filepath.Join(tmp, bin.Name)}
 		if len(bin.Tags) > 0 {
 			args = append(args, "-tags", strings.Join(bin.Tags, ","))
@@ -179,4 +200,49 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// EtcdBuild builds etcd from go.etcd.io/etcd/server/v3 (etcdmain.Main), the version kubeadm expects.
+func EtcdBuild(version string) GoBuild {
+	return GoBuild{Name: "etcd", Module: "go.etcd.io/etcd/server/v3", Version: version, Binaries: []GoBinary{{
+		Name: "etcd",
+		Main: "package main\n\nimport (\n\t\"os\"\n\n\t\"go.etcd.io/etcd/server/v3/etcdmain\"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n",
+	}}}
+}
+
+// CoreDNSBuild builds CoreDNS (the module's main package).
+func CoreDNSBuild(version string) GoBuild {
+	return GoBuild{Name: "coredns", Module: "github.com/coredns/coredns", Version: version, Binaries: []GoBinary{{Name: "coredns", Package: "github.com/coredns/coredns"}}}
+}
+
+// pauseMain is the pod sandbox: it sleeps until told to stop and reaps orphans, like registry.k8s.io/pause.
+const pauseMain = `package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sigs {
+		if s == syscall.SIGCHLD {
+			for {
+				var ws syscall.WaitStatus
+				if pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+					break
+				}
+			}
+			continue
+		}
+		os.Exit(0)
+	}
+}
+`
+
+// PauseBuild builds the sandbox binary. It needs a module to live in; it only uses the standard library.
+func PauseBuild() GoBuild {
+	return GoBuild{Name: "pause", Module: "golang.org/x/sys", Version: "v0.38.0", Binaries: []GoBinary{{Name: "pause", Main: pauseMain}}}
 }

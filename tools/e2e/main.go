@@ -19,6 +19,14 @@ func cacheDir() string {
 	return filepath.Join(d, "gitlab-kaniko-tenant", "e2e")
 }
 
+func world(log kindworld.Progress) kindworld.World {
+	name := os.Getenv("GKT_CLUSTER")
+	if name == "" {
+		name = "gkt-e2e"
+	}
+	return kindworld.World{Cache: cacheDir(), Name: name, Kubeconfig: filepath.Join(cacheDir(), "kubeconfig-"+name), Workers: 2, Log: log}
+}
+
 func main() {
 	start := time.Now()
 	log := func(format string, args ...any) {
@@ -37,6 +45,18 @@ func main() {
 			dir, err = b.Build(cacheDir(), log)
 			log("kubernetes binaries: %s", dir)
 		}
+	case "cluster":
+		err = world(log).Up()
+	case "node-image":
+		var img string
+		img, _, err = world(log).BuildNodeImage()
+		log("node image: %s", img)
+	case "clean":
+		err = world(log).Clean(len(os.Args) > 2 && os.Args[2] == "--caches")
+	case "build-rootfs":
+		var tar string
+		tar, err = kindworld.NodeRootfs(versions.DebianSuite).Tarball(cacheDir(), log)
+		log("node rootfs: %s", tar)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -1,0 +1,76 @@
+package kindworld
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Rootfs is a Debian root filesystem made by debootstrap from Debian's packages only.
+type Rootfs struct {
+	Name     string
+	Suite    string
+	Mirror   string
+	Packages []string
+}
+
+// Key is the content hash of the rootfs recipe.
+func (r Rootfs) Key() string {
+	raw, _ := json.Marshal(r)
+	h := sha256.Sum256(raw)
+	return fmt.Sprintf("%x", h[:8])
+}
+
+// Tarball builds (or finds cached) the rootfs as a tar file and returns its path.
+func (r Rootfs) Tarball(cache string, log Progress) (string, error) {
+	out := filepath.Join(cache, "rootfs", r.Name+"-"+r.Key()+".tar")
+	if _, err := os.Stat(out); err == nil {
+		log("rootfs %s: cached %s", r.Name, out)
+		return out, nil
+	}
+	dir := filepath.Join(cache, "rootfs", r.Name+"-"+r.Key()+".d")
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	log("rootfs %s: debootstrap --variant=minbase %s with %d packages (a few minutes)", r.Name, r.Suite, len(r.Packages))
+	args := []string{"--variant=minbase", "--include=" + strings.Join(r.Packages, ","), r.Suite, dir, r.Mirror}
+	cmd := exec.Command("debootstrap", args...)
+	logf, err := os.Create(dir + ".log")
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("debootstrap %s: %v (see %s.log)", r.Name, err, dir)
+	}
+	// Trim what a container image does not need.
+	for _, p := range []string{"var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale"} {
+		_ = os.RemoveAll(filepath.Join(dir, p))
+		_ = os.MkdirAll(filepath.Join(dir, p), 0o755)
+	}
+	log("rootfs %s: debootstrap done in %s, packing", r.Name, time.Since(start).Round(time.Second))
+	tmp := out + ".tmp"
+	if b, err := exec.Command("tar", "--numeric-owner", "--xattrs", "-C", dir, "-cf", tmp, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("tar rootfs: %v %s", err, b)
+	}
+	_ = os.RemoveAll(dir)
+	return out, os.Rename(tmp, out)
+}
+
+// NodeRootfs is the kind node's base: systemd, Debian's containerd/runc/CNI plugins and the tools kind's base
+// image installs (images/base/Dockerfile of sigs.k8s.io/kind).
+func NodeRootfs(suite string) Rootfs {
+	return Rootfs{Name: "kind-node", Suite: suite, Mirror: "http://deb.debian.org/debian", Packages: []string{
+		"systemd", "systemd-sysv", "dbus", "conntrack", "iptables", "nftables", "iproute2", "ethtool", "util-linux", "mount",
+		"kmod", "libseccomp2", "pigz", "bash", "ca-certificates", "curl", "jq", "procps", "e2fsprogs",
+		"containerd", "runc", "containernetworking-plugins", "socat", "ebtables", "ipset",
+	}}
+}

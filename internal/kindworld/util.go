@@ -1,0 +1,5 @@
+package kindworld
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
