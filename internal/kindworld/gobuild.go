@@ -29,7 +29,7 @@ type GoBinary struct {
 	CGO     bool
 	// Main, when set, is the source of a main package written into the build module (for binaries a module only
 	// offers as a library, e.g. etcd's etcdmain.Main). Package is then ignored.
-	Main string
+	Main string `json:",omitempty"`
 }
 
 // GoBuild builds binaries from one module version inside a generated build module (so replaces can be added).

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -21,6 +23,8 @@ type ImageSpec struct {
 	Ref        string            // e.g. registry.k8s.io/kube-apiserver:v1.37.2
 	BaseLayers []string          // tar files used as lower layers (e.g. a Debian rootfs)
 	Files      map[string]string // path in the image → file on the host (mode 0755)
+	Trees      map[string]string // directory in the image → directory on the host (copied recursively, mode 0644/0755)
+	Symlinks   map[string]string // path in the image → link target
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -41,8 +45,8 @@ func (s ImageSpec) Build() (v1.Image, error) {
 			return nil, err
 		}
 	}
-	if len(s.Files) > 0 {
-		l, err := filesLayer(s.Files)
+	if len(s.Files)+len(s.Trees)+len(s.Symlinks) > 0 {
+		l, err := filesLayer(s.Files, s.Trees, s.Symlinks)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Ref, err)
 		}
@@ -69,13 +73,34 @@ func mustRootFS(img v1.Image) v1.RootFS {
 	return cf.RootFS
 }
 
-// filesLayer makes one layer with every file at its path (parent directories included), mode 0755, owned by root.
-func filesLayer(files map[string]string) (v1.Layer, error) {
+// filesLayer makes one layer with the files (mode 0755), the trees (0644 files, 0755 directories) and the
+// symlinks, parent directories included, owned by root.
+func filesLayer(files, trees, links map[string]string) (v1.Layer, error) {
+	type entry struct {
+		src  string
+		mode int64
+	}
+	all := map[string]entry{}
+	for p, src := range files {
+		all[p] = entry{src, 0o755}
+	}
+	for dst, src := range trees {
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			all[path.Join(dst, filepath.ToSlash(rel))] = entry{p, 0o644}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
-	paths := sortedKeys(files)
-	for _, p := range paths {
+	for _, p := range append(sortedKeys(all), sortedKeys(links)...) {
 		for d := path.Dir(p); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
 			dirs[d] = true
 		}
@@ -85,15 +110,20 @@ func filesLayer(files map[string]string) (v1.Layer, error) {
 			return nil, err
 		}
 	}
-	for _, p := range paths {
-		data, err := os.ReadFile(files[p])
+	for _, p := range sortedKeys(all) {
+		data, err := os.ReadFile(all[p].src)
 		if err != nil {
 			return nil, err
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: p[1:], Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data))}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: p[1:], Typeflag: tar.TypeReg, Mode: all[p].mode, Size: int64(len(data))}); err != nil {
 			return nil, err
 		}
 		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range sortedKeys(links) {
+		if err := tw.WriteHeader(&tar.Header{Name: p[1:], Typeflag: tar.TypeSymlink, Linkname: links[p], Mode: 0o777}); err != nil {
 			return nil, err
 		}
 	}

@@ -1,5 +1,13 @@
 package kindworld
 
-import "sort"
+import (
+	"sort"
+
+	"helm.sh/helm/v3/pkg/releaseutil"
+)
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+func sortByManifestOrder(keys []string) { sort.Sort(releaseutilOrder(keys)) }
+
+type releaseutilOrder = releaseutil.BySplitManifestsOrder

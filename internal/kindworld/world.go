@@ -1,9 +1,12 @@
 package kindworld
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
@@ -53,8 +56,50 @@ func (w World) Up() error {
 	if _, err := Up(ClusterSpec{Name: w.Name, NodeImage: img, Workers: w.Workers, Kubeconfig: w.Kubeconfig}, w.Log); err != nil {
 		return err
 	}
-	w.Log("cluster %s: kubeconfig %s", w.Name, w.Kubeconfig)
+	if err := w.InstallCilium(); err != nil {
+		return err
+	}
+	cs, err := Client(w.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := WaitReady(context.Background(), cs, 10*time.Minute, w.Log); err != nil {
+		return err
+	}
+	w.Log("cluster %s: ready (kubeconfig %s)", w.Name, w.Kubeconfig)
 	return nil
+}
+
+// InstallCilium builds Cilium from its module (cached), loads its images into the nodes and installs the
+// upstream chart from the same module with the values this host needs.
+func (w World) InstallCilium() error {
+	dir, err := ModuleDir("github.com/cilium/cilium", versions.Cilium)
+	if err != nil {
+		return err
+	}
+	agentImage := "quay.io/cilium/cilium:" + versions.Cilium
+	if !nodeHasImage(w.Name+"-control-plane", agentImage) {
+		bin, err := CiliumBuild(versions.Cilium).Build(w.Cache, w.Log)
+		if err != nil {
+			return err
+		}
+		rootfs, err := CiliumAgentRootfs(versions.DebianSuite).Tarball(w.Cache, w.Log)
+		if err != nil {
+			return err
+		}
+		archive := filepath.Join(w.Cache, "cilium-images-"+filepath.Base(bin)+"-"+strings.TrimSuffix(filepath.Base(rootfs), ".tar")+".tar")
+		if _, err := os.Stat(archive); err != nil {
+			w.Log("cilium: writing agent and operator images")
+			if err := WriteArchive(archive, CiliumImages(bin, rootfs, dir, versions.Cilium)); err != nil {
+				return err
+			}
+		}
+		if err := LoadImages(w.Name, archive, w.Log); err != nil {
+			return err
+		}
+	}
+	return Release{Kubeconfig: w.Kubeconfig, Name: "cilium", Namespace: "kube-system", Chart: filepath.Join(dir, "install", "kubernetes", "cilium"),
+		Values: CiliumValues(versions.Cilium), Patch: CiliumPatch, Wait: false}.Apply(w.Log)
 }
 
 // Clean deletes the cluster and, with caches, every cached artifact.

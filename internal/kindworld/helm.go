@@ -1,0 +1,136 @@
+package kindworld
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/cli"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+)
+
+// Release is a Helm release to install or upgrade with the Helm SDK.
+type Release struct {
+	Kubeconfig string
+	Name       string
+	Namespace  string
+	Chart      string // directory or archive
+	Values     map[string]any
+	// Patch edits the rendered objects before they are applied (a Helm post-renderer).
+	Patch   func([]*unstructured.Unstructured)
+	Wait    bool
+	Timeout time.Duration
+}
+
+type patcher struct {
+	fn func([]*unstructured.Unstructured)
+}
+
+func (p patcher) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
+	docs := releaseutil.SplitManifests(in.String())
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
+	}
+	sortManifestKeys(keys)
+	var objs []*unstructured.Unstructured
+	for _, k := range keys {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(docs[k]), &m); err != nil {
+			return nil, err
+		}
+		if len(m) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+	p.fn(objs)
+	var out bytes.Buffer
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, err
+		}
+		out.WriteString("---\n")
+		out.Write(b)
+	}
+	return &out, nil
+}
+
+func sortManifestKeys(keys []string) {
+	sortByManifestOrder(keys)
+}
+
+// Apply installs the release, or upgrades it when it exists.
+func (r Release) Apply(log Progress) error {
+	settings := cli.New()
+	settings.KubeConfig = r.Kubeconfig
+	settings.SetNamespace(r.Namespace)
+	cfg := new(action.Configuration)
+	if err := cfg.Init(settings.RESTClientGetter(), r.Namespace, "secret", func(string, ...interface{}) {}); err != nil {
+		return fmt.Errorf("helm: %w", err)
+	}
+	ch, err := loader.Load(r.Chart)
+	if err != nil {
+		return err
+	}
+	hist := action.NewHistory(cfg)
+	hist.Max = 1
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	start := time.Now()
+	if _, err := hist.Run(r.Name); err == nil {
+		up := action.NewUpgrade(cfg)
+		up.Namespace, up.Wait, up.Timeout = r.Namespace, r.Wait, timeout
+		if r.Patch != nil {
+			up.PostRenderer = patcher{r.Patch}
+		}
+		if _, err := up.Run(r.Name, ch, r.Values); err != nil {
+			return fmt.Errorf("helm upgrade %s: %w", r.Name, err)
+		}
+		log("helm: upgraded %s in %s (%s)", r.Name, r.Namespace, time.Since(start).Round(time.Second))
+		return nil
+	}
+	in := action.NewInstall(cfg)
+	in.ReleaseName, in.Namespace, in.CreateNamespace, in.Wait, in.Timeout = r.Name, r.Namespace, true, r.Wait, timeout
+	if r.Patch != nil {
+		in.PostRenderer = patcher{r.Patch}
+	}
+	if _, err := in.Run(ch, r.Values); err != nil {
+		return fmt.Errorf("helm install %s: %w", r.Name, err)
+	}
+	log("helm: installed %s in %s (%s)", r.Name, r.Namespace, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// LoadImages loads an image archive into every node of the cluster (ctr import inside each node).
+func LoadImages(clusterName, archive string, log Progress) error {
+	p := cluster.NewProvider(cluster.ProviderWithDocker())
+	nodes, err := p.ListNodes(clusterName)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		start := time.Now()
+		f, err := os.Open(archive)
+		if err != nil {
+			return err
+		}
+		err = nodeutils.LoadImageArchive(n, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("loading images into %s: %w", n.String(), err)
+		}
+		log("images: loaded into %s (%s)", n.String(), time.Since(start).Round(time.Second))
+	}
+	return nil
+}
