@@ -59,3 +59,21 @@ fmt: ## gofmt the Go code
 .PHONY: gkt
 gkt: ## Build the gkt tool into bin/
 	$(GO) build -o bin/gkt ./tools/gkt
+
+# --- offline kind world (needs root and Docker; tools/e2e/host-prep.sh installs and starts what is missing) ---
+
+.PHONY: e2e-host
+e2e-host: ## Prepare this host: Docker (started here), debootstrap, runc wrapper only if privileged containers fail
+	@bash tools/e2e/host-prep.sh
+
+.PHONY: e2e-cluster
+e2e-cluster: e2e-host ## Build the offline kind world from pinned sources (cached) and bring up the cluster
+	@$(GO) run ./tools/e2e cluster
+
+.PHONY: e2e-smoke
+e2e-smoke: e2e-host ## Bring up or reuse the cluster and prove nodes, DNS and NetworkPolicy enforcement
+	@$(GO) run ./tools/e2e smoke
+
+.PHONY: e2e-clean
+e2e-clean: ## Delete the e2e cluster and every cached artifact
+	@$(GO) run ./tools/e2e clean --caches

@@ -2,12 +2,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -46,7 +49,11 @@ func main() {
 			log("kubernetes binaries: %s", dir)
 		}
 	case "cluster":
-		err = world(log).Up()
+		err = clusterUp(log)
+	case "smoke":
+		if err = clusterUp(log); err == nil {
+			err = smoke(log)
+		}
 	case "node-image":
 		var img string
 		img, _, err = world(log).BuildNodeImage()
@@ -64,4 +71,53 @@ func main() {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
+}
+
+// clusterUp brings up (or reuses) the cluster and pins the tenants' nodes with the project's own tool.
+func clusterUp(log kindworld.Progress) error {
+	w := world(log)
+	if err := w.Up(); err != nil {
+		return err
+	}
+	cs, err := kindworld.Client(w.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	set, err := tenants.FromValues("charts/tenant-bootstrap", []string{"test/e2e/values/bootstrap.yaml"})
+	if err != nil {
+		return err
+	}
+	changes, err := nodes.Assign(context.Background(), cs, set, set.Sorted(), false)
+	if err != nil {
+		return err
+	}
+	log("nodes: %d label/taint changes for tenants %v", len(changes), set.Sorted())
+	probs, err := nodes.Verify(context.Background(), cs, set, set.Sorted())
+	if err != nil {
+		return err
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("node pinning: %v", probs)
+	}
+	return nil
+}
+
+func smoke(log kindworld.Progress) error {
+	w := world(log)
+	if err := w.EnsureNetcheck("."); err != nil {
+		return err
+	}
+	cs, err := kindworld.Client(w.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	res, err := kindworld.Smoke(context.Background(), cs, w.Name, log)
+	fmt.Println(res.Line())
+	if err != nil {
+		return err
+	}
+	if !res.DNS || !res.NetpolDeny || !res.NetpolAllow {
+		return fmt.Errorf("smoke failed")
+	}
+	return nil
 }
