@@ -131,10 +131,12 @@ ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 	defer func() { _ = run("", nil, "docker", "rm", "-f", cname) }()
 	script := `set -e
 containerd >/tmp/containerd.log 2>&1 &
+pid=$!
 for i in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 1; done
 ctr -n k8s.io images import --no-unpack --all-platforms /ctx/images.tar
 ctr -n k8s.io images ls -q
-kill %1; wait || true
+kill $pid
+wait $pid || true
 rm -f /tmp/containerd.log`
 	var out bytes.Buffer
 	cmd := exec.Command("docker", "exec", cname, "/bin/sh", "-c", script)
