@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
@@ -104,9 +105,11 @@ func (l kindLogger) V(level kindlog.Level) kindlog.InfoLogger {
 
 type infoLogger kindLogger
 
-func (l infoLogger) Info(message string)                      { l.log("kind: %s", message) }
-func (l infoLogger) Infof(format string, args ...interface{}) { l.log("kind: "+format, args...) }
-func (l infoLogger) Enabled() bool                            { return true }
+func (l infoLogger) Info(message string) { l.log("kind: %s", strings.TrimSpace(message)) }
+func (l infoLogger) Infof(format string, args ...interface{}) {
+	l.log("kind: %s", strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+func (l infoLogger) Enabled() bool { return true }
 
 type noInfo struct{}
 
