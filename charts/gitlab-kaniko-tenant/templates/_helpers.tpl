@@ -68,11 +68,27 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 
 {{/* Images ----------------------------------------------------------------------------------------------------- */}}
 
+{{/* An image from {repository, tag, digest}; call with (dict "image" .Values.runner.image "ctx" $). */}}
 {{- define "gitlab-kaniko-tenant.image" -}}
-{{- if .digest -}}
-{{- printf "%s:%s@%s" .repository .tag .digest -}}
+{{- $ref := printf "%s:%s" .image.repository .image.tag -}}
+{{- if .image.digest -}}
+{{- $ref = printf "%s@%s" $ref .image.digest -}}
+{{- end -}}
+{{- include "gitlab-kaniko-tenant.mirror" (dict "ref" $ref "ctx" .ctx) -}}
+{{- end -}}
+
+{{/* A full image reference moved to .Values.imageRegistry (registry host replaced, path/tag/digest kept). */}}
+{{- define "gitlab-kaniko-tenant.mirror" -}}
+{{- $mirror := .ctx.Values.imageRegistry -}}
+{{- if not $mirror -}}
+{{- .ref -}}
 {{- else -}}
-{{- printf "%s:%s" .repository .tag -}}
+{{- $first := regexFind "^[^/]+" .ref -}}
+{{- if or (contains "." $first) (contains ":" $first) (eq $first "localhost") -}}
+{{- printf "%s%s" $mirror (trimPrefix $first .ref) -}}
+{{- else -}}
+{{- printf "%s/%s" $mirror .ref -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 

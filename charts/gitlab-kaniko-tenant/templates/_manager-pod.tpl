@@ -24,7 +24,7 @@ spec:
   {{- include "gitlab-kaniko-tenant.podPlacement" . | nindent 2 }}
   containers:
     - name: runner
-      image: {{ include "gitlab-kaniko-tenant.image" .Values.runner.image }}
+      image: {{ include "gitlab-kaniko-tenant.image" (dict "image" .Values.runner.image "ctx" $) }}
       imagePullPolicy: {{ .Values.runner.image.pullPolicy }}
       command: ["/bin/sh", "/etc/gitlab-runner/template/entrypoint.sh"]
       args: ["run"]
