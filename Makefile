@@ -40,6 +40,23 @@ review: ## Markdown review of the working tree against BASE (e.g. make review BA
 	@test -n "$(BASE)" || { echo "usage: make review BASE=<git ref>"; exit 2; }
 	@$(GO) run ./tools/gkt review --base "$(BASE)"
 
+.PHONY: package
+package: ## Build both chart archives into _out/charts
+	@$(GO) run ./tools/gkt release package --out _out/charts
+
+.PHONY: publish
+publish: ## Push both charts to an OCI registry: make publish REGISTRY=oci://registry.example.com/charts
+	@test -n "$(REGISTRY)" || { echo "usage: make publish REGISTRY=oci://host/path"; exit 2; }
+	@$(GO) run ./tools/gkt release publish --registry "$(REGISTRY)" --out _out/charts
+
+.PHONY: release-check
+release-check: ## Package + OCI round trip through a Distribution registry + image list (one summary line)
+	@$(GO) run ./tools/gkt release check
+
+.PHONY: images
+images: ## List every image the tenant chart uses for VALUES (default: chart defaults)
+	@$(GO) run ./tools/gkt images list $(if $(VALUES),-f $(VALUES))
+
 .PHONY: golden
 golden: ## Rewrite the golden default renders in test/golden after reviewing a chart change
 	$(GO) test ./test/ -run TestGoldenRenders -update-golden
