@@ -3,6 +3,7 @@ package kindworld
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,9 @@ import (
 
 // World is the offline test world: its cache and the cluster it brings up.
 type World struct {
+	// Mode is "build" (everything from pinned sources, offline), "pull" (upstream images) or "auto" (pull when a
+	// registry answers, else build).
+	Mode       string
 	Cache      string
 	Name       string
 	Kubeconfig string
@@ -47,10 +51,31 @@ func (w World) BuildNodeImage() (string, Artifacts, error) {
 	return img, a, err
 }
 
+// ResolveMode turns "auto" into "pull" when Docker Hub answers within a few seconds, else "build".
+func (w World) ResolveMode() string {
+	switch w.Mode {
+	case "pull", "build":
+		return w.Mode
+	}
+	c := http.Client{Timeout: 4 * time.Second}
+	resp, err := c.Get("https://registry-1.docker.io/v2/")
+	if err != nil {
+		w.Log("mode: no registry answers (%v): building everything from pinned sources", err)
+		return "build"
+	}
+	resp.Body.Close()
+	w.Log("mode: a registry answers: pulling pinned upstream images (GKT_E2E_MODE=build forces the offline build)")
+	return "pull"
+}
+
 // Up builds what is missing and creates (or reuses) the cluster.
 func (w World) Up() error {
-	img, _, err := w.BuildNodeImage()
-	if err != nil {
+	w.Mode = w.ResolveMode()
+	var img string
+	var err error
+	if w.Mode == "pull" {
+		img = versions.KindNodeImage
+	} else if img, _, err = w.BuildNodeImage(); err != nil {
 		return err
 	}
 	if _, err := Up(ClusterSpec{Name: w.Name, NodeImage: img, Workers: w.Workers, Kubeconfig: w.Kubeconfig}, w.Log); err != nil {
@@ -78,7 +103,7 @@ func (w World) InstallCilium() error {
 		return err
 	}
 	agentImage := "quay.io/cilium/cilium:" + versions.Cilium
-	if !nodeHasImage(w.Name+"-control-plane", agentImage) {
+	if w.Mode != "pull" && !nodeHasImage(w.Name+"-control-plane", agentImage) {
 		bin, err := CiliumBuild(versions.Cilium).Build(w.Cache, w.Log)
 		if err != nil {
 			return err

@@ -26,3 +26,8 @@ const (
 	Cilium      = "v1.18.0"
 	DebianSuite = "bookworm"
 )
+
+// Pull mode (machines with registry access): the upstream images matching the pins above.
+const (
+	KindNodeImage = "docker.io/kindest/node:" + Kubernetes
+)

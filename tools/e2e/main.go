@@ -27,7 +27,7 @@ func world(log kindworld.Progress) kindworld.World {
 	if name == "" {
 		name = "gkt-e2e"
 	}
-	return kindworld.World{Cache: cacheDir(), Name: name, Kubeconfig: filepath.Join(cacheDir(), "kubeconfig-"+name), Workers: 2, Log: log}
+	return kindworld.World{Mode: os.Getenv("GKT_E2E_MODE"), Cache: cacheDir(), Name: name, Kubeconfig: filepath.Join(cacheDir(), "kubeconfig-"+name), Workers: 2, Log: log}
 }
 
 func main() {
