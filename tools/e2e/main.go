@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
@@ -91,7 +92,11 @@ func clusterUp(log kindworld.Progress) error {
 	if err != nil {
 		return err
 	}
-	log("nodes: %d label/taint changes for tenants %v", len(changes), set.Sorted())
+	var names []string
+	for _, t := range set.Sorted() {
+		names = append(names, fmt.Sprintf("%s=%v", t.Name, t.Nodes))
+	}
+	log("nodes: %d label/taint changes (%s), verified", len(changes), strings.Join(names, " "))
 	probs, err := nodes.Verify(context.Background(), cs, set, set.Sorted())
 	if err != nil {
 		return err
