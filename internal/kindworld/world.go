@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/kind/pkg/cluster"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -78,7 +80,12 @@ func (w World) Up() error {
 	} else if img, _, err = w.BuildNodeImage(); err != nil {
 		return err
 	}
-	if _, err := Up(ClusterSpec{Name: w.Name, NodeImage: img, Workers: w.Workers, Kubeconfig: w.Kubeconfig}, w.Log); err != nil {
+	// Nodes pull images built in the cluster from the destination registry: containerd reads per-host configs.
+	patch := "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n"
+	if _, err := Up(ClusterSpec{Name: w.Name, NodeImage: img, Workers: w.Workers, Kubeconfig: w.Kubeconfig, ContainerdPatches: []string{patch}}, w.Log); err != nil {
+		return err
+	}
+	if err := w.RegistryHosts(); err != nil {
 		return err
 	}
 	if err := w.InstallCilium(); err != nil {
@@ -134,6 +141,32 @@ func (w World) Clean(caches bool) error {
 	}
 	if caches {
 		return os.RemoveAll(w.Cache)
+	}
+	return nil
+}
+
+// Destination registry of the e2e: a fixed ClusterIP so every node's containerd can pull what Kaniko pushed.
+const (
+	DestRegistryHost      = "registry.registry.svc.cluster.local:5000"
+	DestRegistryClusterIP = "10.96.100.100"
+)
+
+// RegistryHosts writes containerd's hosts.toml for the destination registry into every node (plain HTTP to its
+// ClusterIP, which kube-proxy serves on the nodes too).
+func (w World) RegistryHosts() error {
+	p := cluster.NewProvider(cluster.ProviderWithDocker())
+	nodes, err := p.ListNodes(w.Name)
+	if err != nil {
+		return err
+	}
+	hosts := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n", DestRegistryHost, DestRegistryClusterIP)
+	for _, n := range nodes {
+		script := fmt.Sprintf("mkdir -p '/etc/containerd/certs.d/%s' && cat > '/etc/containerd/certs.d/%s/hosts.toml'", DestRegistryHost, DestRegistryHost)
+		cmd := n.Command("sh", "-c", script)
+		cmd.SetStdin(strings.NewReader(hosts))
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("writing registry hosts on %s: %w", n.String(), err)
+		}
 	}
 	return nil
 }

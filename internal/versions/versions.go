@@ -31,3 +31,14 @@ const (
 const (
 	KindNodeImage = "docker.io/kindest/node:" + Kubernetes
 )
+
+// The e2e job tier (make e2e): components built from the Go proxy.
+const (
+	// MinIO community edition is unmaintained (source only since 2025-10): pinned to the last pseudo-version we use;
+	// the S3 endpoint stays pluggable.
+	MinIO        = "v0.0.0-20260212201848-7aac2a2c5b7c"
+	Distribution = "v3.1.2"
+	// Kaniko: the chainguard-dev fork (upkeep only; GoogleContainerTools/kaniko was archived in June 2025).
+	KanikoModule  = "github.com/chainguard-dev/kaniko"
+	KanikoVersion = "v1.25.16"
+)

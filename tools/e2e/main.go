@@ -61,6 +61,12 @@ func main() {
 		log("node image: %s", img)
 	case "clean":
 		err = world(log).Clean(len(os.Args) > 2 && os.Args[2] == "--caches")
+	case "build-e2e":
+		for _, b := range []kindworld.GoBuild{kindworld.RegistryBuild(), kindworld.KanikoBuild(), kindworld.MinIOBuild()} {
+			if _, err = b.Build(cacheDir(), log); err != nil {
+				break
+			}
+		}
 	case "build-rootfs":
 		var tar string
 		tar, err = kindworld.NodeRootfs(versions.DebianSuite).Tarball(cacheDir(), log)

@@ -1,0 +1,65 @@
+package kindworld
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
+)
+
+// MinIOBuild builds the MinIO server.
+func MinIOBuild() GoBuild {
+	return GoBuild{Name: "minio", Module: "github.com/minio/minio", Version: versions.MinIO, Binaries: []GoBinary{{Name: "minio", Package: "github.com/minio/minio"}}}
+}
+
+// RegistryBuild builds the Distribution registry (tenant layer caches and the destination registry).
+func RegistryBuild() GoBuild {
+	return GoBuild{Name: "registry", Module: "github.com/distribution/distribution/v3", Version: versions.Distribution,
+		Binaries: []GoBinary{{Name: "registry", Package: "github.com/distribution/distribution/v3/cmd/registry"}}}
+}
+
+// KanikoBuild builds the Kaniko executor.
+func KanikoBuild() GoBuild {
+	return GoBuild{Name: "kaniko", Module: versions.KanikoModule, Version: versions.KanikoVersion,
+		Binaries: []GoBinary{{Name: "executor", Package: versions.KanikoModule + "/cmd/executor"}}}
+}
+
+// Image references of the e2e components (tagged like their upstream counterparts where one exists).
+const (
+	MinIOImage    = "gkt.local/minio:" + versions.MinIO
+	RegistryImage = "docker.io/library/registry:3.0.0"
+	KanikoImage   = "gkt.local/kaniko:" + versions.KanikoVersion + "-debug"
+)
+
+// E2EImages are the images of the job tier: MinIO, the Distribution registry under the chart's default image
+// name, and a Kaniko image shaped like the upstream -debug flavour (/kaniko/executor, busybox at /busybox with
+// /bin/sh, CA bundle, empty docker config).
+func E2EImages(minio, registry, kaniko, busybox, cacerts, work string) ([]ImageSpec, error) {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	dockerCfg := filepath.Join(work, "config.json")
+	if err := os.WriteFile(dockerCfg, []byte("{}\n"), 0o644); err != nil {
+		return nil, err
+	}
+	nss := filepath.Join(work, "nsswitch.conf")
+	if err := os.WriteFile(nss, []byte("hosts: files dns\n"), 0o644); err != nil {
+		return nil, err
+	}
+	links := map[string]string{"/bin/sh": "/busybox/sh"}
+	for _, applet := range []string{"sh", "cat", "cp", "ls", "mkdir", "echo", "printf", "base64", "tr", "grep", "sed", "sleep", "env", "nc", "test", "[", "rm", "mv", "chmod", "wc", "head", "tail", "date", "true", "false", "find", "tee", "id", "hostname", "uname"} {
+		links["/busybox/"+applet] = "/busybox/busybox"
+	}
+	return []ImageSpec{
+		{Ref: MinIOImage, Files: map[string]string{"/usr/bin/minio": filepath.Join(minio, "minio")}, Entrypoint: []string{"/usr/bin/minio"}},
+		{Ref: RegistryImage, Files: map[string]string{"/bin/registry": filepath.Join(registry, "registry")}, Entrypoint: []string{"/bin/registry"}, Cmd: []string{"serve", "/etc/distribution/config.yml"}},
+		{Ref: KanikoImage,
+			Files: map[string]string{
+				"/kaniko/executor": filepath.Join(kaniko, "executor"), "/busybox/busybox": busybox,
+				"/kaniko/ssl/certs/ca-certificates.crt": cacerts, "/kaniko/.docker/config.json": dockerCfg, "/etc/nsswitch.conf": nss,
+			},
+			Symlinks:   links,
+			Env:        []string{"PATH=/usr/local/bin:/kaniko:/busybox", "HOME=/root", "USER=root", "DOCKER_CONFIG=/kaniko/.docker/", "SSL_CERT_DIR=/kaniko/ssl/certs"},
+			Entrypoint: []string{"/kaniko/executor"}},
+	}, nil
+}
