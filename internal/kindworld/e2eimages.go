@@ -26,9 +26,13 @@ func KanikoBuild() GoBuild {
 
 // Image references of the e2e components (tagged like their upstream counterparts where one exists).
 const (
-	MinIOImage    = "gkt.local/minio:" + versions.MinIO
-	RegistryImage = "docker.io/library/registry:3.0.0"
-	KanikoImage   = "gkt.local/kaniko:" + versions.KanikoVersion + "-debug"
+	// HelperStandinImage stands in for gitlab-runner-helper, which cannot be pulled here: a busybox image that
+	// does what the helper and init-permissions containers do in the job pod when no runner drives them
+	// (block on stdin; touch and chmod the log file).
+	HelperStandinImage = "gkt.local/runner-helper-standin:e2e"
+	MinIOImage         = "gkt.local/minio:" + versions.MinIO
+	RegistryImage      = "docker.io/library/registry:3.0.0"
+	KanikoImage        = "gkt.local/kaniko:" + versions.KanikoVersion + "-debug"
 )
 
 // E2EImages are the images of the job tier: MinIO, the Distribution registry under the chart's default image
@@ -50,7 +54,12 @@ func E2EImages(minio, registry, kaniko, busybox, cacerts, work string) ([]ImageS
 	for _, applet := range []string{"sh", "cat", "cp", "ls", "mkdir", "echo", "printf", "base64", "tr", "grep", "sed", "sleep", "env", "nc", "test", "[", "rm", "mv", "chmod", "wc", "head", "tail", "date", "true", "false", "find", "tee", "id", "hostname", "uname"} {
 		links["/busybox/"+applet] = "/busybox/busybox"
 	}
+	helperLinks := map[string]string{}
+	for _, applet := range []string{"sh", "touch", "chmod", "cat", "sleep", "ls", "mkdir", "cp"} {
+		helperLinks["/bin/"+applet] = "/bin/busybox"
+	}
 	return []ImageSpec{
+		{Ref: HelperStandinImage, Files: map[string]string{"/bin/busybox": busybox}, Symlinks: helperLinks},
 		{Ref: MinIOImage, Files: map[string]string{"/usr/bin/minio": filepath.Join(minio, "minio")}, Entrypoint: []string{"/usr/bin/minio"}},
 		{Ref: RegistryImage, Files: map[string]string{"/bin/registry": filepath.Join(registry, "registry")}, Entrypoint: []string{"/bin/registry"}, Cmd: []string{"serve", "/etc/distribution/config.yml"}},
 		{Ref: KanikoImage,

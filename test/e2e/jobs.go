@@ -1,0 +1,190 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
+)
+
+// templateScript is the script of the Kaniko CI template tenants include, read from the file (not copied).
+func templateScript(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var tpl map[string]struct {
+		Script []string `json:"script"`
+	}
+	if err := yaml.Unmarshal(raw, &tpl); err != nil {
+		return "", err
+	}
+	job, ok := tpl[".kaniko-build"]
+	if !ok || len(job.Script) == 0 {
+		return "", fmt.Errorf("%s has no .kaniko-build script", path)
+	}
+	return strings.Join(job.Script, "\n"), nil
+}
+
+// runnerConfig reads the config.toml the tenant chart rendered, from the cluster (the installed ConfigMap).
+func runnerConfig(ctx context.Context, cs kubernetes.Interface, ns, tenant string) (*jobpod.Runner, error) {
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, tenant+"-runner", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := jobpod.Parse([]byte(cm.Data["config.template.toml"]))
+	if err != nil {
+		return nil, err
+	}
+	return &cfg.Runners[0], nil
+}
+
+// BuildJob is one job the runner would have picked up.
+type BuildJob struct {
+	Tenant, Namespace string
+	JobID             int64
+	Files             map[string]string // the repository: Dockerfile and sources
+	Destination       string
+	Script            string
+}
+
+// BuildOutcome is what the job did.
+type BuildOutcome struct {
+	Pod        string
+	Node       string
+	Succeeded  bool
+	Log        string
+	Pickup     time.Duration // pod created → build container running
+	Duration   time.Duration // build container running → finished
+	CacheHits  int
+	PodRemoved bool
+}
+
+// runBuild creates the job pod from the model, lets the build container run the template script against the
+// job's files, waits for it, and deletes the pod as the runner does after a job.
+func runBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, j BuildJob) (BuildOutcome, error) {
+	var out BuildOutcome
+	ctxName := fmt.Sprintf("job-%d-sources", j.JobID)
+	// Stand-in for get_sources (the helper's git clone): the repository files in a ConfigMap, copied into /builds.
+	_ = cs.CoreV1().ConfigMaps(j.Namespace).Delete(ctx, ctxName, metav1.DeleteOptions{})
+	if _, err := cs.CoreV1().ConfigMaps(j.Namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ctxName}, Data: j.Files}, metav1.CreateOptions{}); err != nil {
+		return out, err
+	}
+	defer func() {
+		_ = cs.CoreV1().ConfigMaps(j.Namespace).Delete(context.Background(), ctxName, metav1.DeleteOptions{})
+	}()
+	project := fmt.Sprintf("/builds/%s/sample", j.Tenant)
+	script := fmt.Sprintf("set -e\nmkdir -p %[1]s && cp -L /job-sources/* %[1]s/\n%[2]s", project, j.Script)
+	pod, err := jobpod.Pod(r, jobpod.Job{
+		ProjectID: 1, JobID: j.JobID, TimeoutSeconds: 1800,
+		Variables: map[string]string{
+			"CI_PROJECT_DIR": project, "CI_JOB_ID": fmt.Sprint(j.JobID), "CI_COMMIT_SHORT_SHA": fmt.Sprintf("c%d", j.JobID),
+			"KANIKO_DESTINATION": j.Destination,
+		},
+		Command: []string{"/busybox/sh", "-c", script},
+	})
+	if err != nil {
+		return out, err
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "job-sources", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: ctxName}}}})
+	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "job-sources", MountPath: "/job-sources", ReadOnly: true})
+	created, err := cs.CoreV1().Pods(j.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		return out, fmt.Errorf("creating job pod: %w", err)
+	}
+	out.Pod = created.Name
+	var running time.Time
+	for deadline := time.Now().Add(20 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return out, fmt.Errorf("job pod %s did not finish", out.Pod)
+		}
+		p, err := cs.CoreV1().Pods(j.Namespace).Get(ctx, out.Pod, metav1.GetOptions{})
+		if err != nil {
+			return out, err
+		}
+		out.Node = p.Spec.NodeName
+		for _, st := range p.Status.ContainerStatuses {
+			if st.Name != jobpod.BuildContainer {
+				continue
+			}
+			if st.State.Running != nil && running.IsZero() {
+				running = st.State.Running.StartedAt.Time
+			}
+			if t := st.State.Terminated; t != nil {
+				if running.IsZero() {
+					running = t.StartedAt.Time
+				}
+				out.Succeeded = t.ExitCode == 0
+				out.Pickup = running.Sub(created.CreationTimestamp.Time)
+				out.Duration = t.FinishedAt.Time.Sub(running)
+				raw, _ := cs.CoreV1().Pods(j.Namespace).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
+				out.Log = string(raw)
+				out.CacheHits = strings.Count(out.Log, "Found cached layer") + strings.Count(out.Log, "Using caching version of cmd")
+				grace := int64(0)
+				if r.Kubernetes.CleanupGracePeriodSeconds != nil {
+					grace = *r.Kubernetes.CleanupGracePeriodSeconds
+				}
+				if err := cs.CoreV1().Pods(j.Namespace).Delete(ctx, out.Pod, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+					return out, err
+				}
+				out.PodRemoved = waitGone(ctx, cs, j.Namespace, out.Pod, time.Minute)
+				return out, nil
+			}
+		}
+		if p.Status.Phase == corev1.PodFailed {
+			return out, fmt.Errorf("job pod %s failed before its build container ran: %s", out.Pod, p.Status.Message)
+		}
+	}
+}
+
+func waitGone(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if _, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return true
+		}
+	}
+	return false
+}
+
+// runImage runs the image a build pushed, on the tenant's node, and returns its output.
+func runImage(ctx context.Context, cs kubernetes.Interface, ns, image string, tolerations []corev1.Toleration, nodeSelector map[string]string) (string, error) {
+	name := fmt.Sprintf("run-%d", time.Now().UnixNano()%1e6)
+	no := false
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"gitlab-kaniko-tenant.io/e2e": "run"}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: &no, Tolerations: tolerations, NodeSelector: nodeSelector,
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), RunAsUser: ptr(int64(65534)), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullAlways, Resources: smallResources,
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}}}}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return "", err
+	}
+	defer func() { _ = cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) }()
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return "", err
+		}
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			raw, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			if p.Status.Phase == corev1.PodFailed {
+				return string(raw), fmt.Errorf("built image failed: %s", bytes.TrimSpace(raw))
+			}
+			return string(raw), err
+		}
+	}
+	return "", fmt.Errorf("built image %s did not run", image)
+}
+
+func ptr[T any](v T) *T { return &v }

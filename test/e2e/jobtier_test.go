@@ -1,0 +1,301 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+const repo = "../.."
+
+func cacheDir() string {
+	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
+		return filepath.Join(d, "e2e")
+	}
+	d, _ := os.UserCacheDir()
+	return filepath.Join(d, "gitlab-kaniko-tenant", "e2e")
+}
+
+func logf(format string, args ...any) {
+	fmt.Printf("[e2e %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func values(t *testing.T, files ...string) map[string]any {
+	t.Helper()
+	var rs []*os.File
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		rs = append(rs, fh)
+	}
+	v, err := render.ValuesFromYAML(toReaders(rs)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// sample is a multistage build whose first stage really compiles a program.
+func sample(tenant, greeting string) map[string]string {
+	return map[string]string{
+		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e AS build
+WORKDIR /src
+COPY go.mod main.go ./
+RUN go build -o /out/app .
+FROM scratch AS runtime
+COPY --from=build /out/app /app
+USER 65534
+ENTRYPOINT ["/app"]
+`, kindworld.DestRegistryHost),
+		"go.mod":  "module example.com/" + tenant + "\n\ngo 1.26\n",
+		"main.go": fmt.Sprintf("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(%q) }\n", greeting),
+	}
+}
+
+func TestJobTier(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now()
+	w := kindworld.World{Mode: os.Getenv("GKT_E2E_MODE"), Cache: cacheDir(), Name: "gkt-e2e", Kubeconfig: filepath.Join(cacheDir(), "kubeconfig-gkt-e2e"), Workers: 2, Log: logf}
+	if err := w.Up(); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kindworld.Client(w.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := tenants.FromValues(filepath.Join(repo, "charts/tenant-bootstrap"), []string{"values/bootstrap.yaml", "values/bootstrap-e2e.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pinNodes(ctx, cs, set); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadE2EImages(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.EnsureNetcheck(repo); err != nil {
+		t.Fatal(err)
+	}
+	infra := Infra{MinIOAdminKey: "gkt-e2e-admin", MinIOAdminSecret: "gkt-e2e-admin-secret-0123456789"}
+	if err := installInfra(ctx, cs, infra); err != nil {
+		t.Fatal(err)
+	}
+	logf("infra ready: MinIO, destination registry (%s)", time.Since(start).Round(time.Second))
+	if err := (kindworld.Release{Kubeconfig: w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"),
+		Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf); err != nil {
+		t.Fatal(err)
+	}
+	nodeIP := controlPlaneIP(ctx, t, cs)
+	prov, err := s3provision.New(s3provision.Endpoint{Address: nodeIP + ":30900", Region: "us-east-1", AccessKey: infra.MinIOAdminKey, SecretKey: infra.MinIOAdminSecret}, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range set.Sorted() {
+		rep, err := prov.Provision(ctx, tn, s3provision.Options{Layout: set.S3.Layout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logf("s3: %s", rep)
+	}
+	for _, tn := range set.Sorted() {
+		if err := (kindworld.Release{Kubeconfig: w.Kubeconfig, Name: tn.Name, Namespace: tn.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
+			Values: values(t, "values/"+tn.Name+".yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pushToolchain(nodeIP); err != nil {
+		t.Fatal(err)
+	}
+	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct{ cold, warm BuildOutcome }
+	results := map[string]result{}
+	var pickups []time.Duration
+	builds := 0
+	for i, tn := range set.Sorted() {
+		r, err := runnerConfig(ctx, cs, tn.Namespace, tn.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dest := fmt.Sprintf("%s/%s/app", kindworld.DestRegistryHost, tn.Name)
+		var res result
+		for round, greeting := range []string{"hello from " + tn.Name + " v1", "hello from " + tn.Name + " v2"} {
+			out, err := runBuild(ctx, cs, r, BuildJob{Tenant: tn.Name, Namespace: tn.Namespace, JobID: int64(100*(i+1) + round),
+				Files: sample(tn.Name, greeting), Destination: fmt.Sprintf("%s:v%d", dest, round+1), Script: script})
+			if err != nil {
+				t.Fatal(err)
+			}
+			builds++
+			pickups = append(pickups, out.Pickup)
+			logf("%s build v%d: succeeded=%t node=%s pickup=%s build=%s cache-hits=%d pod-removed=%t", tn.Name, round+1, out.Succeeded, out.Node, out.Pickup.Round(100*time.Millisecond), out.Duration.Round(time.Second), out.CacheHits, out.PodRemoved)
+			if !out.Succeeded {
+				t.Fatalf("%s build v%d failed:\n%s", tn.Name, round+1, tail(out.Log, 40))
+			}
+			if !contains(tn.Nodes, out.Node) {
+				t.Errorf("%s job pod ran on %s, not on the tenant's nodes %v", tn.Name, out.Node, tn.Nodes)
+			}
+			if !out.PodRemoved {
+				t.Errorf("%s job pod %s outlived its job", tn.Name, out.Pod)
+			}
+			if round == 0 {
+				res.cold = out
+			} else {
+				res.warm = out
+				if out.CacheHits == 0 {
+					t.Errorf("%s: the build after a code-only change found no cached layer:\n%s", tn.Name, tail(out.Log, 30))
+				}
+			}
+			got, err := runImage(ctx, cs, tn.Namespace, fmt.Sprintf("%s:v%d", dest, round+1),
+				[]corev1.Toleration{{Key: set.NodePinning.TaintKey, Operator: corev1.TolerationOpEqual, Value: tn.Name, Effect: corev1.TaintEffectNoSchedule}},
+				map[string]string{set.NodePinning.LabelKey: tn.Name})
+			if err != nil || !strings.Contains(got, greeting) {
+				t.Errorf("%s: the built image printed %q (err %v), want %q", tn.Name, got, err, greeting)
+			}
+		}
+		results[tn.Name] = res
+	}
+	// The layer cache is in the tenant's bucket under layers/, and nothing of it in the other tenant's bucket.
+	for _, tn := range set.Sorted() {
+		n, err := countObjects(ctx, cs, nodeIP, tn, tn.Bucket, "layers/docker/registry/v2/")
+		if err != nil || n == 0 {
+			t.Errorf("%s: no layer-cache objects under %s/layers/ (%d, %v)", tn.Name, tn.Bucket, n, err)
+		}
+		logf("%s: %d layer-cache objects under s3://%s/layers/", tn.Name, n, tn.Bucket)
+	}
+	attacks := runAttacks(ctx, t, cs, set, nodeIP)
+	blocked := 0
+	for _, a := range attacks {
+		logf("attack %-70s blocked=%t control=%t", a.Name, a.Blocked, a.ControlOK)
+		if a.Blocked && a.ControlOK {
+			blocked++
+		} else {
+			t.Errorf("attack %q: blocked=%t, control succeeded=%t (%s)", a.Name, a.Blocked, a.ControlOK, a.Detail)
+		}
+	}
+	orphans := countOrphans(ctx, cs, set)
+	if orphans != 0 {
+		t.Errorf("%d job pods left behind", orphans)
+	}
+	var cold, warm time.Duration
+	for _, r := range results {
+		cold += r.cold.Duration
+		warm += r.warm.Duration
+	}
+	cold /= time.Duration(len(results))
+	warm /= time.Duration(len(results))
+	sort.Slice(pickups, func(i, j int) bool { return pickups[i] < pickups[j] })
+	p50 := pickups[len(pickups)/2]
+	fmt.Printf("e2e: tenants=%d builds=%d cold=%.0fs warm=%.0fs warm/cold=%.2f pickup-p50=%.1fs attacks-blocked=%d/%d orphans=%d\n",
+		len(results), builds, cold.Seconds(), warm.Seconds(), warm.Seconds()/cold.Seconds(), p50.Seconds(), blocked, len(attacks), orphans)
+}
+
+func controlPlaneIP(ctx context.Context, t *testing.T, cs kubernetes.Interface) string {
+	t.Helper()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "node-role.kubernetes.io/control-plane"})
+	if err != nil || len(nodes.Items) == 0 {
+		t.Fatalf("control plane: %v", err)
+	}
+	for _, a := range nodes.Items[0].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	t.Fatal("control plane has no InternalIP")
+	return ""
+}
+
+// pushToolchain pushes the build-stage base image (this machine's Go toolchain + busybox) to the destination
+// registry through its NodePort.
+func pushToolchain(nodeIP string) error {
+	ref, err := name.ParseReference(nodeIP+":30500/toolchain/go:e2e", name.Insecure)
+	if err != nil {
+		return err
+	}
+	if _, err := remote.Head(ref); err == nil {
+		return nil
+	}
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return err
+	}
+	links := map[string]string{"/bin/sh": "/bin/busybox"}
+	img, err := kindworld.ImageSpec{Ref: "toolchain/go:e2e", Files: map[string]string{"/bin/busybox": "/bin/busybox"}, Symlinks: links,
+		Trees: map[string]string{"/usr/local/go": strings.TrimSpace(string(goroot))},
+		Env:   []string{"PATH=/usr/local/go/bin:/bin", "CGO_ENABLED=0", "GOCACHE=/tmp/gocache", "HOME=/tmp", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}}.Build()
+	if err != nil {
+		return err
+	}
+	logf("pushing the toolchain base image to the destination registry")
+	return remote.Write(ref, img)
+}
+
+func countObjects(ctx context.Context, cs kubernetes.Interface, nodeIP string, tn tenants.Tenant, bucket, prefix string) (int, error) {
+	sec, err := cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{})
+	if err != nil {
+		return 0, err
+	}
+	c, err := minio.New(nodeIP+":30900", &minio.Options{Creds: credentials.NewStaticV4(string(sec.Data["accessKey"]), string(sec.Data["secretKey"]), ""), Region: "us-east-1"})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return n, o.Err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func countOrphans(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) int {
+	n := 0
+	for _, tn := range set.Sorted() {
+		pods, _ := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=job"})
+		n += len(pods.Items)
+	}
+	return n
+}
+
+func contains(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
