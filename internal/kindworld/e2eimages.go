@@ -20,7 +20,7 @@ func RegistryBuild() GoBuild {
 
 // KanikoBuild builds the Kaniko executor.
 func KanikoBuild() GoBuild {
-	return GoBuild{Name: "kaniko", Module: versions.KanikoModule, Version: versions.KanikoVersion,
+	return GoBuild{Name: "kaniko", Module: versions.KanikoModule, Version: versions.KanikoVersion, InheritReplaces: true,
 		Binaries: []GoBinary{{Name: "executor", Package: versions.KanikoModule + "/cmd/executor"}}}
 }
 

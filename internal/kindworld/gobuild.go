@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/mod/modfile"
 )
 
 // GoBinary is one binary of a GoBuild.
@@ -41,6 +43,9 @@ type GoBuild struct {
 	Binaries []GoBinary
 	// ModMod builds with -mod=mod (modules whose zip has no vendor directory).
 	ModMod bool
+	// InheritReplaces copies the module's own (non-local) replace directives into the build module: Go ignores
+	// replaces of dependencies, and some modules only build with theirs (kaniko pins moby/go-archive that way).
+	InheritReplaces bool `json:",omitempty"`
 }
 
 // Key is the content hash of the build: same inputs, same artifacts.
@@ -63,6 +68,20 @@ func (b GoBuild) Build(cache string, log Progress) (string, error) {
 	work := filepath.Join(cache, "build", b.Name+"-"+b.Key())
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return "", err
+	}
+	if b.InheritReplaces {
+		inherited, err := moduleReplaces(b.Module, b.Version)
+		if err != nil {
+			return "", err
+		}
+		if b.Replaces == nil {
+			b.Replaces = map[string]string{}
+		}
+		for k, v := range inherited {
+			if _, set := b.Replaces[k]; !set {
+				b.Replaces[k] = v
+			}
+		}
 	}
 	var gomod strings.Builder
 	fmt.Fprintf(&gomod, "module gkt.local/build/%s\n\ngo 1.26\n\nrequire %s %s\n", b.Name, b.Module, b.Version)
@@ -245,4 +264,28 @@ func main() {
 // PauseBuild builds the sandbox binary. It needs a module to live in; it only uses the standard library.
 func PauseBuild() GoBuild {
 	return GoBuild{Name: "pause", Module: "golang.org/x/sys", Version: "v0.38.0", Binaries: []GoBinary{{Name: "pause", Main: pauseMain}}}
+}
+
+// moduleReplaces returns the non-local replace directives of a module version's go.mod.
+func moduleReplaces(mod, version string) (map[string]string, error) {
+	dir, err := ModuleDir(mod, version)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	f, err := modfile.Parse("go.mod", raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s go.mod: %w", mod, version, err)
+	}
+	out := map[string]string{}
+	for _, r := range f.Replace {
+		if r.New.Version == "" || r.Old.Version != "" {
+			continue // local path, or a version-specific replace
+		}
+		out[r.Old.Path] = r.New.Path + "@" + r.New.Version
+	}
+	return out, nil
 }
