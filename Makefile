@@ -94,3 +94,9 @@ e2e-smoke: e2e-host ## Bring up or reuse the cluster and prove nodes, DNS and Ne
 .PHONY: e2e-clean
 e2e-clean: ## Delete the e2e cluster and every cached artifact
 	@$(GO) run ./tools/e2e clean --caches
+
+.PHONY: e2e
+e2e: e2e-host ## Job tier on kind: two tenants, real multistage Kaniko builds, MinIO-backed caches, live isolation attacks
+	@mkdir -p _out/e2e
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestJobTier -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | grep -E '^\[|^e2e:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
+	  status=$${PIPESTATUS[0]}; grep '^e2e:' _out/e2e/e2e.log | tail -1; exit $$status
