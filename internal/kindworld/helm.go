@@ -88,7 +88,18 @@ func (r Release) Apply(log Progress) error {
 		timeout = 5 * time.Minute
 	}
 	start := time.Now()
-	if _, err := hist.Run(r.Name); err == nil {
+	rels, err := hist.Run(r.Name)
+	if err == nil && len(rels) > 0 && rels[len(rels)-1].Info.Status.IsPending() {
+		// An earlier run was interrupted mid-operation: start over rather than stay stuck.
+		log("helm: release %s was left %s by an interrupted run: uninstalling it first", r.Name, rels[len(rels)-1].Info.Status)
+		un := action.NewUninstall(cfg)
+		un.Wait, un.Timeout = true, timeout
+		if _, uerr := un.Run(r.Name); uerr != nil {
+			return fmt.Errorf("helm uninstall %s: %w", r.Name, uerr)
+		}
+		err = fmt.Errorf("reinstall")
+	}
+	if err == nil {
 		up := action.NewUpgrade(cfg)
 		up.Namespace, up.Wait, up.Timeout = r.Namespace, r.Wait, timeout
 		if r.Patch != nil {

@@ -94,7 +94,9 @@ func installInfra(ctx context.Context, cs kubernetes.Interface, in Infra) error 
 	}); err != nil {
 		return err
 	}
-	if err := apply(func() (*corev1.Service, error) {
+	if _, err := cs.CoreV1().Services("minio").Get(ctx, "minio", metav1.GetOptions{}); err == nil {
+		// exists (a NodePort Service is validated before the exists check, so Create would fail)
+	} else if err := apply(func() (*corev1.Service, error) {
 		return cs.CoreV1().Services("minio").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "minio"},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: minioLabels,
 				Ports: []corev1.ServicePort{{Name: "s3", Port: 9000, TargetPort: intstr.FromInt32(9000), NodePort: 30900}}}}, metav1.CreateOptions{})
@@ -125,7 +127,9 @@ func installInfra(ctx context.Context, cs kubernetes.Interface, in Infra) error 
 	}); err != nil {
 		return err
 	}
-	if err := apply(func() (*corev1.Service, error) {
+	if _, err := cs.CoreV1().Services("registry").Get(ctx, "registry", metav1.GetOptions{}); err == nil {
+		// exists
+	} else if err := apply(func() (*corev1.Service, error) {
 		return cs.CoreV1().Services("registry").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "registry"},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ClusterIP: kindworld.DestRegistryClusterIP, Selector: regLabels,
 				Ports: []corev1.ServicePort{{Name: "registry", Port: 5000, TargetPort: intstr.FromInt32(5000), NodePort: 30500}}}}, metav1.CreateOptions{})
