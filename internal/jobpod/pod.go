@@ -143,7 +143,7 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        truncate(unique, 54) + "-" + suffix,
+			Name:        strings.Trim(truncate(dns1123(unique), 54), "-") + "-" + suffix,
 			Namespace:   ns,
 			Labels:      labels,
 			Annotations: annotations,
@@ -401,4 +401,11 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+var dnsUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// dns1123 makes a name valid for Kubernetes objects, as the runner's generateNameForK8sResources does.
+func dns1123(s string) string {
+	return strings.Trim(dnsUnsafe.ReplaceAllString(strings.ToLower(s), "-"), "-")
 }
