@@ -73,7 +73,7 @@ func mustRootFS(img v1.Image) v1.RootFS {
 	return cf.RootFS
 }
 
-// filesLayer makes one layer with the files (mode 0755), the trees (0644 files, 0755 directories) and the
+// filesLayer makes one layer with the files (mode 0755), the trees (0644, or 0755 for executables) and the
 // symlinks, parent directories included, owned by root.
 func filesLayer(files, trees, links map[string]string) (v1.Layer, error) {
 	type entry struct {
@@ -90,7 +90,15 @@ func filesLayer(files, trees, links map[string]string) (v1.Layer, error) {
 				return err
 			}
 			rel, _ := filepath.Rel(src, p)
-			all[path.Join(dst, filepath.ToSlash(rel))] = entry{p, 0o644}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			mode := int64(0o644)
+			if info.Mode().Perm()&0o111 != 0 {
+				mode = 0o755 // keep executables executable (toolchains)
+			}
+			all[path.Join(dst, filepath.ToSlash(rel))] = entry{p, mode}
 			return nil
 		})
 		if err != nil {

@@ -62,7 +62,7 @@ func values(t *testing.T, files ...string) map[string]any {
 // sample is a multistage build whose first stage really compiles a program.
 func sample(tenant, greeting string) map[string]string {
 	return map[string]string{
-		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e AS build
+		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e-2 AS build
 WORKDIR /src
 COPY go.mod main.go ./
 RUN go build -o /out/app .
@@ -233,7 +233,7 @@ func controlPlaneIP(ctx context.Context, t *testing.T, cs kubernetes.Interface) 
 // pushToolchain pushes the build-stage base image (this machine's Go toolchain + busybox) to the destination
 // registry through its NodePort.
 func pushToolchain(nodeIP string) error {
-	ref, err := name.ParseReference(nodeIP+":30500/toolchain/go:e2e", name.Insecure)
+	ref, err := name.ParseReference(nodeIP+":30500/toolchain/go:e2e-2", name.Insecure)
 	if err != nil {
 		return err
 	}
