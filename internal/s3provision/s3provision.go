@@ -207,14 +207,47 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 	return r, nil
 }
 
+// samePolicy compares policy documents semantically: MinIO stores them re-encoded (order, single values as
+// strings, added fields), so byte comparison would rewrite an unchanged policy on every run.
 func samePolicy(have json.RawMessage, want []byte) bool {
-	var a, b any
-	if json.Unmarshal(have, &a) != nil || json.Unmarshal(want, &b) != nil {
-		return false
+	canon := func(raw []byte) (string, bool) {
+		var doc struct {
+			Statement []struct {
+				Effect   string
+				Action   stringOrList
+				Resource stringOrList
+			}
+		}
+		if json.Unmarshal(raw, &doc) != nil {
+			return "", false
+		}
+		var parts []string
+		for _, st := range doc.Statement {
+			a, r := append([]string{}, st.Action...), append([]string{}, st.Resource...)
+			slices.Sort(a)
+			slices.Sort(r)
+			parts = append(parts, st.Effect+"|"+strings.Join(a, ",")+"|"+strings.Join(r, ","))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, ";"), true
 	}
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return bytes.Equal(x, y)
+	a, ok1 := canon(have)
+	b, ok2 := canon(want)
+	return ok1 && ok2 && a == b
+}
+
+type stringOrList []string
+
+func (s *stringOrList) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*s = []string{one}
+		return nil
+	}
+	var many []string
+	err := json.Unmarshal(b, &many)
+	*s = many
+	return err
 }
 
 func sameData(a, b map[string][]byte) bool {

@@ -64,7 +64,11 @@ func sample(tenant, greeting string) map[string]string {
 	return map[string]string{
 		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e-2 AS build
 WORKDIR /src
-COPY go.mod main.go ./
+# The dependency step (what mvn dependency:go-offline / dotnet restore are in Java/.NET): compile the standard
+# library into the build cache. Code-only changes reuse this layer from the tenant's layer cache.
+COPY go.mod ./
+RUN go build std && go version
+COPY main.go ./
 RUN go build -o /out/app .
 FROM scratch AS runtime
 COPY --from=build /out/app /app
@@ -274,13 +278,19 @@ func countObjects(ctx context.Context, cs kubernetes.Interface, nodeIP string, t
 	return n, nil
 }
 
+// countOrphans counts job pods still present once pods being deleted had their grace period (at most 90 s).
 func countOrphans(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) int {
 	n := 0
-	for _, tn := range set.Sorted() {
-		pods, _ := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=job"})
-		n += len(pods.Items)
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(2 * time.Second) {
+		n = 0
+		for _, tn := range set.Sorted() {
+			pods, _ := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=job"})
+			n += len(pods.Items)
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
 	}
-	return n
 }
 
 func contains(l []string, s string) bool {
