@@ -138,7 +138,7 @@ func TestJobTier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct{ cold, warm BuildOutcome }
+	type result = struct{ cold, warm BuildOutcome }
 	results := map[string]result{}
 	var pickups []time.Duration
 	builds := 0
@@ -215,6 +215,19 @@ func TestJobTier(t *testing.T) {
 	warm /= time.Duration(len(results))
 	sort.Slice(pickups, func(i, j int) bool { return pickups[i] < pickups[j] })
 	p50 := pickups[len(pickups)/2]
+	if os.Getenv("GKT_DEMO") != "" {
+		fmt.Printf(`
+== demo summary ==
+%[1]s
+Look around (the cluster stays up; make demo again reuses it, make e2e-clean removes it):
+  export KUBECONFIG=%[2]s
+  kubectl get nodes -L gitlab-kaniko-tenant.io/tenant          # tenant nodes, labelled and tainted by gkt nodes assign
+  kubectl -n tenant-a get configmap tenant-a-runner -o jsonpath='{.data.config\.template\.toml}'   # the rendered config.toml
+  kubectl get networkpolicy -A | grep tenant                     # default deny + per-component policies
+  kubectl -n tenant-a get resourcequota,limitrange               # sized from the tenant's concurrency
+  kubectl -n registry port-forward svc/registry 5000             # the destination registry with tenant-a/app and tenant-b/app
+`, summaryTable(results), w.Kubeconfig)
+	}
 	fmt.Printf("e2e: tenants=%d builds=%d cold=%.0fs warm=%.0fs warm/cold=%.2f pickup-p50=%.1fs attacks-blocked=%d/%d orphans=%d\n",
 		len(results), builds, cold.Seconds(), warm.Seconds(), warm.Seconds()/cold.Seconds(), p50.Seconds(), blocked, len(attacks), orphans)
 }
@@ -308,4 +321,23 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+func summaryTable(results map[string]struct{ cold, warm BuildOutcome }) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-10s %-16s %-10s %-10s %-11s %s\n", "tenant", "node", "cold", "warm", "cache-hits", "image")
+	for _, t := range sortedResultKeys(results) {
+		r := results[t]
+		fmt.Fprintf(&b, "%-10s %-16s %-10s %-10s %-11d %s/%s/app:v2\n", t, r.warm.Node, r.cold.Duration.Round(time.Second), r.warm.Duration.Round(time.Second), r.warm.CacheHits, kindworld.DestRegistryHost, t)
+	}
+	return b.String()
+}
+
+func sortedResultKeys(m map[string]struct{ cold, warm BuildOutcome }) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
