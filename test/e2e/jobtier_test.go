@@ -60,6 +60,10 @@ func values(t *testing.T, files ...string) map[string]any {
 }
 
 // sample is a multistage build whose first stage really compiles a program.
+// runID makes this run's dependency layer new, so the first build of a run is really cold even when an earlier
+// run filled the layer cache; the second build of the run (a code-only change) must hit it.
+var runID = fmt.Sprint(time.Now().UnixNano())
+
 func sample(tenant, greeting string) map[string]string {
 	return map[string]string{
 		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e-2 AS build
@@ -67,14 +71,14 @@ WORKDIR /src
 # The dependency step (what mvn dependency:go-offline / dotnet restore are in Java/.NET): compile the standard
 # library into the build cache. Code-only changes reuse this layer from the tenant's layer cache.
 COPY go.mod ./
-RUN go build std && go version
+RUN go build std && go version && echo %[2]s > /etc/dependency-run
 COPY main.go ./
 RUN go build -o /out/app .
 FROM scratch AS runtime
 COPY --from=build /out/app /app
 USER 65534
 ENTRYPOINT ["/app"]
-`, kindworld.DestRegistryHost),
+`, kindworld.DestRegistryHost, runID),
 		"go.mod":  "module example.com/" + tenant + "\n\ngo 1.26\n",
 		"main.go": fmt.Sprintf("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(%q) }\n", greeting),
 	}
