@@ -106,3 +106,8 @@ demo: e2e-host ## The main job: offline kind cluster, two tenants, real Kaniko b
 	@mkdir -p _out/e2e
 	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestJobTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | grep -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | grep -E '^\[|^e2e:|^==|^  |^tenant|^Look|_test.go|^(---|FAIL|ok)' ; \
 	  exit $${PIPESTATUS[0]}
+
+.PHONY: e2e-upgrade
+e2e-upgrade: e2e-host ## Upgrade check on the e2e cluster: previous release -> working tree -> rollback, plus a Helm 4 client install
+	@mkdir -p _out/e2e
+	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | grep -E '^\[e2e|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}

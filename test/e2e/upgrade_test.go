@@ -1,0 +1,231 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	helm3action "helm.sh/helm/v3/pkg/action"
+	helm3cli "helm.sh/helm/v3/pkg/cli"
+	action4 "helm.sh/helm/v4/pkg/action"
+	loader4 "helm.sh/helm/v4/pkg/chart/v2/loader"
+	cli4 "helm.sh/helm/v4/pkg/cli"
+	kube4 "helm.sh/helm/v4/pkg/kube"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+// previousRelease is the last released version of the charts; the upgrade starts from it.
+func previousRelease(t *testing.T) string {
+	out, err := exec.Command("git", "-C", repo, "describe", "--tags", "--abbrev=0", "--match", "v*").Output()
+	if err != nil {
+		t.Fatalf("no release tag to upgrade from: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// releasedChart extracts the tenant chart as it was at a tag.
+func releasedChart(t *testing.T, tag string) string {
+	dir := t.TempDir()
+	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", tag, "charts/gitlab-kaniko-tenant")
+	untar := exec.Command("tar", "-x", "-C", dir)
+	pipe, _ := archive.StdoutPipe()
+	untar.Stdin = pipe
+	if err := untar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := untar.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "charts", "gitlab-kaniko-tenant")
+}
+
+func upgradeTenant(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) tenants.Tenant {
+	tn := tenants.Tenant{Name: "tenant-up", Namespace: ns, Bucket: ns + "-cache"}
+	if err := ensureNamespace(ctx, cs, ns, map[string]string{"pod-security.kubernetes.io/enforce": "baseline", "gitlab-kaniko-tenant.io/tenant": "tenant-up"}); err != nil {
+		t.Fatal(err)
+	}
+	prov, err := s3provision.New(s3provision.Endpoint{Address: controlPlaneIP(ctx, t, cs) + ":30900", Region: "us-east-1", AccessKey: "gkt-e2e-admin", SecretKey: "gkt-e2e-admin-secret-0123456789"}, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prov.Provision(ctx, tn, s3provision.Options{SecretName: "tenant-up-s3"}); err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+type snapshot struct {
+	uids   map[string]string // kind/name → UID
+	pods   map[string]string // pod name → UID
+	config string
+}
+
+func snap(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) snapshot {
+	s := snapshot{uids: map[string]string{}, pods: map[string]string{}}
+	if cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"}); err == nil {
+		for _, c := range cms.Items {
+			s.uids["ConfigMap/"+c.Name] = string(c.UID)
+			if strings.HasSuffix(c.Name, "-runner") {
+				s.config = c.Data["config.template.toml"]
+			}
+		}
+	}
+	if ds, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range ds.Items {
+			s.uids["Deployment/"+d.Name] = string(d.UID)
+		}
+	}
+	if nps, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, n := range nps.Items {
+			s.uids["NetworkPolicy/"+n.Name] = string(n.UID)
+		}
+	}
+	if sas, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"}); err == nil {
+		for _, a := range sas.Items {
+			s.uids["ServiceAccount/"+a.Name] = string(a.UID)
+		}
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			s.pods[p.Name] = string(p.UID)
+		}
+	}
+	return s
+}
+
+// TestUpgradeFromPreviousRelease installs the previous released tenant chart, upgrades to the working tree with a
+// config change, then rolls back: no object is recreated, no untouched pod restarts, the new config.toml is in
+// effect, and the rollback restores the old one exactly. The same install is repeated with a Helm 4 client.
+func TestUpgradeFromPreviousRelease(t *testing.T) {
+	ctx := context.Background()
+	kubeconfig := filepath.Join(cacheDir(), "kubeconfig-gkt-e2e")
+	if _, err := os.Stat(kubeconfig); err != nil {
+		t.Fatalf("run make e2e first (the upgrade check reuses its cluster): %v", err)
+	}
+	cs, err := kindworld.Client(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := previousRelease(t)
+	ns := "tenant-up"
+	upgradeTenant(ctx, t, cs, ns)
+	rel := kindworld.Release{Kubeconfig: kubeconfig, Name: "tenant-up", Namespace: ns, Wait: true, Timeout: 5 * time.Minute}
+	uninstall(t, kubeconfig, ns, "tenant-up")
+	rel.Chart, rel.Values = releasedChart(t, prev), values(t, "values/tenant-up.yaml")
+	if err := rel.Apply(logf); err != nil {
+		t.Fatalf("installing %s: %v", prev, err)
+	}
+	before := snap(ctx, t, cs, ns)
+	if len(before.pods) == 0 || before.config == "" {
+		t.Fatalf("the previous release runs nothing to compare: %+v", before)
+	}
+	rel.Chart = filepath.Join(repo, "charts/gitlab-kaniko-tenant")
+	rel.Values = values(t, "values/tenant-up.yaml")
+	rel.Values["runner"].(map[string]any)["concurrent"], rel.Values["runner"].(map[string]any)["limit"] = 3, 3
+	if err := rel.Apply(logf); err != nil {
+		t.Fatalf("upgrading %s → working tree: %v", prev, err)
+	}
+	after := snap(ctx, t, cs, ns)
+	if !strings.Contains(after.config, "concurrent = 3") {
+		t.Errorf("the upgraded config.toml does not carry the change")
+	}
+	for k, uid := range before.uids {
+		if after.uids[k] != uid {
+			t.Errorf("%s was recreated by the upgrade (UID %s → %s)", k, uid, after.uids[k])
+		}
+	}
+	for p, uid := range before.pods {
+		if after.pods[p] != uid {
+			t.Errorf("pod %s restarted although nothing about it changed", p)
+		}
+	}
+	if err := rollback(kubeconfig, ns, "tenant-up", 1); err != nil {
+		t.Fatal(err)
+	}
+	back := snap(ctx, t, cs, ns)
+	if back.config != before.config {
+		t.Errorf("helm rollback did not restore config.toml exactly")
+	}
+	logf("upgrade %s → working tree: %d objects kept, %d pods untouched, config change applied, rollback exact", prev, len(before.uids), len(before.pods))
+
+	// Helm 4 client: the same chart, installed by helm.sh/helm/v4's action package.
+	ns4 := "tenant-up4"
+	upgradeTenant(ctx, t, cs, ns4)
+	vals := values(t, "values/tenant-up.yaml")
+	if err := helm4Install(kubeconfig, ns4, "tenant-up", filepath.Join(repo, "charts/gitlab-kaniko-tenant"), vals); err != nil {
+		t.Fatalf("helm 4 install: %v", err)
+	}
+	h4 := snap(ctx, t, cs, ns4)
+	h3 := snap(ctx, t, cs, ns)
+	if len(h4.uids) != len(h3.uids) || len(h4.pods) != len(h3.pods) {
+		t.Errorf("helm 4 installed %d objects / %d pods, helm 3 %d / %d", len(h4.uids), len(h4.pods), len(h3.uids), len(h3.pods))
+	}
+	if strings.ReplaceAll(h4.config, "tenant-up4", "tenant-up") != back.config {
+		t.Errorf("helm 4 rendered a different config.toml than helm 3")
+	}
+	logf("helm 4 client: installed the same %d objects and %d pods; config.toml identical", len(h4.uids), len(h4.pods))
+	uninstall(t, kubeconfig, ns4, "tenant-up")
+}
+
+func uninstall(t *testing.T, kubeconfig, ns, name string) {
+	s := helm3cli.New()
+	s.KubeConfig = kubeconfig
+	s.SetNamespace(ns)
+	cfg := new(helm3action.Configuration)
+	if err := cfg.Init(s.RESTClientGetter(), ns, "secret", func(string, ...interface{}) {}); err != nil {
+		t.Fatal(err)
+	}
+	un := helm3action.NewUninstall(cfg)
+	un.Wait, un.Timeout = true, 2*time.Minute
+	_, _ = un.Run(name)
+}
+
+func rollback(kubeconfig, ns, name string, revision int) error {
+	s := helm3cli.New()
+	s.KubeConfig = kubeconfig
+	s.SetNamespace(ns)
+	cfg := new(helm3action.Configuration)
+	if err := cfg.Init(s.RESTClientGetter(), ns, "secret", func(string, ...interface{}) {}); err != nil {
+		return err
+	}
+	rb := helm3action.NewRollback(cfg)
+	rb.Version, rb.Wait, rb.Timeout = revision, true, 3*time.Minute
+	return rb.Run(name)
+}
+
+func helm4Install(kubeconfig, ns, name, chartDir string, vals map[string]any) error {
+	s := cli4.New()
+	s.KubeConfig = kubeconfig
+	s.SetNamespace(ns)
+	cfg := action4.NewConfiguration()
+	if err := cfg.Init(s.RESTClientGetter(), ns, "secret"); err != nil {
+		return err
+	}
+	ch, err := loader4.Load(chartDir)
+	if err != nil {
+		return err
+	}
+	in := action4.NewInstall(cfg)
+	in.ReleaseName, in.Namespace, in.WaitStrategy, in.Timeout = name, ns, kube4.StatusWatcherStrategy, 5*time.Minute
+	_, err = in.Run(ch, vals)
+	return err
+}
