@@ -37,8 +37,13 @@ func previousRelease(t *testing.T) string {
 
 // releasedChart extracts the tenant chart as it was at a tag.
 func releasedChart(t *testing.T, tag string) string {
+	return releasedChartAt(t, tag, "charts/gitlab-kaniko-tenant")
+}
+
+// releasedChartAt extracts a chart directory as it was at a tag.
+func releasedChartAt(t *testing.T, tag, chart string) string {
 	dir := t.TempDir()
-	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", tag, "charts/gitlab-kaniko-tenant")
+	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", tag, chart)
 	untar := exec.Command("tar", "-x", "-C", dir)
 	pipe, _ := archive.StdoutPipe()
 	untar.Stdin = pipe
@@ -51,7 +56,7 @@ func releasedChart(t *testing.T, tag string) string {
 	if err := untar.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, "charts", "gitlab-kaniko-tenant")
+	return filepath.Join(dir, chart)
 }
 
 func upgradeTenant(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) tenants.Tenant {
@@ -59,11 +64,22 @@ func upgradeTenant(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 	if err := ensureNamespace(ctx, cs, ns, map[string]string{"pod-security.kubernetes.io/enforce": "baseline", "gitlab-kaniko-tenant.io/tenant": "tenant-up"}); err != nil {
 		t.Fatal(err)
 	}
+	cp, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "node-role.kubernetes.io/control-plane"})
+	if err != nil || len(cp.Items) == 0 {
+		t.Fatalf("control plane: %v", err)
+	}
+	node := cp.Items[0]
+	if node.Labels["gitlab-kaniko-tenant.io/upgrade-check"] != "tenant-up" {
+		node.Labels["gitlab-kaniko-tenant.io/upgrade-check"] = "tenant-up"
+		if _, err := cs.CoreV1().Nodes().Update(ctx, &node, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	prov, err := s3provision.New(s3provision.Endpoint{Address: controlPlaneIP(ctx, t, cs) + ":30900", Region: "us-east-1", AccessKey: "gkt-e2e-admin", SecretKey: "gkt-e2e-admin-secret-0123456789"}, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prov.Provision(ctx, tn, s3provision.Options{SecretName: "tenant-up-s3"}); err != nil {
+	if _, err := prov.Provision(ctx, tn, s3provision.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return tn
@@ -166,6 +182,41 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Errorf("helm rollback did not restore config.toml exactly")
 	}
 	logf("upgrade %s → working tree: %d objects kept, %d pods untouched, config change applied, rollback exact", prev, len(before.uids), len(before.pods))
+
+	// tenant-bootstrap: back to the previous release and forward to the working tree again; namespaces, quotas and
+	// policies of the tenants must survive both directions untouched.
+	bootPrev := releasedChartAt(t, prev, "charts/tenant-bootstrap")
+	bootVals := values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")
+	bootUIDs := func() map[string]string {
+		out := map[string]string{}
+		for _, tns := range []string{"tenant-a", "tenant-b"} {
+			if n, err := cs.CoreV1().Namespaces().Get(ctx, tns, metav1.GetOptions{}); err == nil {
+				out["Namespace/"+tns] = string(n.UID)
+			}
+			if q, err := cs.CoreV1().ResourceQuotas(tns).Get(ctx, tns+"-quota", metav1.GetOptions{}); err == nil {
+				out["ResourceQuota/"+tns] = string(q.UID)
+			}
+			if np, err := cs.NetworkingV1().NetworkPolicies(tns).Get(ctx, "default-deny", metav1.GetOptions{}); err == nil {
+				out["NetworkPolicy/"+tns+"/default-deny"] = string(np.UID)
+			}
+		}
+		return out
+	}
+	b0 := bootUIDs()
+	if len(b0) != 6 {
+		t.Fatalf("run make e2e first: tenant-bootstrap objects missing (%v)", b0)
+	}
+	for _, chart := range []string{bootPrev, filepath.Join(repo, "charts/tenant-bootstrap")} {
+		if err := (kindworld.Release{Kubeconfig: kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: chart, Values: bootVals}).Apply(logf); err != nil {
+			t.Fatalf("tenant-bootstrap %s: %v", chart, err)
+		}
+		for k, uid := range bootUIDs() {
+			if b0[k] != uid {
+				t.Errorf("tenant-bootstrap upgrade recreated %s", k)
+			}
+		}
+	}
+	logf("tenant-bootstrap %s ⇄ working tree: %d tenant objects kept", prev, len(b0))
 
 	// Helm 4 client: the same chart, installed by helm.sh/helm/v4's action package.
 	ns4 := "tenant-up4"
