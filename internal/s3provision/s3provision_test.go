@@ -1,15 +1,18 @@
 package s3provision
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPolicyIsScopedToTheBucket(t *testing.T) {
 	p := string(Policy("tenant-a-cache"))
 	for _, want := range []string{`"arn:aws:s3:::tenant-a-cache"`, `"arn:aws:s3:::tenant-a-cache/*"`} {
-		if !contains(p, want) {
+		if !strings.Contains(p, want) {
 			t.Errorf("policy lacks %s: %s", want, p)
 		}
 	}
-	if contains(p, `"arn:aws:s3:::*"`) || contains(p, `"s3:*"`) {
+	if strings.Contains(p, `"arn:aws:s3:::*"`) || strings.Contains(p, `"s3:*"`) {
 		t.Errorf("policy must not grant every bucket or every action: %s", p)
 	}
 }
@@ -25,15 +28,3 @@ func TestSamePolicyIgnoresEncoding(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool {
-	return len(s) >= len(sub) && (len(sub) == 0 || indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
