@@ -27,4 +27,3 @@ func TestSamePolicyIgnoresEncoding(t *testing.T) {
 		t.Error("a policy on another bucket must differ")
 	}
 }
-
