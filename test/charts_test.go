@@ -35,16 +35,7 @@ func valuesCases(t *testing.T, chart string) map[string]map[string]any {
 
 func readValues(t *testing.T, files ...string) map[string]any {
 	t.Helper()
-	var rs []*os.File
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		rs = append(rs, fh)
-	}
-	vals, err := render.ValuesFromYAML(toReaders(rs)...)
+	vals, err := render.ValuesFromFiles(files...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,25 +1,16 @@
 package test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 )
-
-func cacheDir() string {
-	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
-		return d
-	}
-	d, _ := os.UserCacheDir()
-	return filepath.Join(d, "gitlab-kaniko-tenant")
-}
 
 // TestMatrix is `make matrix` inside `make test`: every permutation valid on every supported version, every bad
 // value rejected with a message naming its key.
 func TestMatrix(t *testing.T) {
-	s, err := harness.RunMatrix(harness.MatrixOptions{RepoRoot: "..", CacheDir: cacheDir(), Workers: 2})
+	s, err := harness.RunMatrix(harness.MatrixOptions{RepoRoot: "..", CacheDir: cachedir.Root(), Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -65,12 +63,4 @@ func (s *tenantSource) load(ctx context.Context, cs kubernetes.Interface) (*tena
 	}
 	list, err := set.Select(s.only)
 	return set, list, err
-}
-
-func toIOReaders(fs []*os.File) []io.Reader {
-	out := make([]io.Reader, len(fs))
-	for i, f := range fs {
-		out[i] = f
-	}
-	return out
 }

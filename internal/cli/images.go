@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -12,22 +11,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
 
-func loadValues(files []string) (map[string]any, error) {
-	var fs []*os.File
-	defer func() {
-		for _, f := range fs {
-			f.Close()
-		}
-	}()
-	for _, p := range files {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, f)
-	}
-	return render.ValuesFromYAML(toIOReaders(fs)...)
-}
+func loadValues(files []string) (map[string]any, error) { return render.ValuesFromFiles(files...) }
 
 func newImagesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "images", Short: "Images a tenant install uses: list them, copy them into a mirror"}

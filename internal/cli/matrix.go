@@ -2,26 +2,16 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 )
 
 // DefaultCacheDir is where generated schemas live between runs.
-func DefaultCacheDir() string {
-	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
-		return d
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		d = os.TempDir()
-	}
-	return filepath.Join(d, "gitlab-kaniko-tenant")
-}
+func DefaultCacheDir() string { return cachedir.Root() }
 
 func newMatrixCmd() *cobra.Command {
 	var o harness.MatrixOptions

@@ -1,25 +1,19 @@
 package harness
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
 func testChecker(t *testing.T) (*Checker, *Space) {
 	t.Helper()
-	cache := os.Getenv("GKT_CACHE_DIR")
-	if cache == "" {
-		d, _ := os.UserCacheDir()
-		cache = filepath.Join(d, "gitlab-kaniko-tenant")
-	}
-	root, err := k8sschema.Ensure(cache, SchemaSpec())
+	root, err := k8sschema.Ensure(cachedir.Root(), SchemaSpec())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
@@ -22,11 +23,7 @@ import (
 // The in-process side does strictly more work per permutation (Pod Security, invariants, connectivity).
 // Run with `make bench`; the ratio comes from one run on one machine.
 func BenchmarkMatrixVsCLI(b *testing.B) {
-	cache := os.Getenv("GKT_CACHE_DIR")
-	if cache == "" {
-		d, _ := os.UserCacheDir()
-		cache = filepath.Join(d, "gitlab-kaniko-tenant")
-	}
+	cache := cachedir.Root()
 	root, err := k8sschema.Ensure(cache, SchemaSpec())
 	if err != nil {
 		b.Fatal(err)

@@ -6,16 +6,16 @@
 package k8sschema
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
 )
 
 // generatorVersion changes when the conversion changes, so stale caches are not reused.
@@ -70,7 +70,7 @@ func Ensure(cacheDir string, spec Spec) (string, error) {
 	_ = os.RemoveAll(tmp)
 	var crds map[string]map[string]any
 	if len(spec.CRDKinds) > 0 {
-		dir, err := moduleDir("github.com/prometheus-operator/prometheus-operator", spec.PrometheusOperator)
+		dir, err := gomod.Dir("github.com/prometheus-operator/prometheus-operator", spec.PrometheusOperator)
 		if err != nil {
 			return "", err
 		}
@@ -79,7 +79,7 @@ func Ensure(cacheDir string, spec Spec) (string, error) {
 		}
 	}
 	for _, v := range spec.KubernetesVersions {
-		dir, err := moduleDir("k8s.io/kubernetes", "v"+v)
+		dir, err := gomod.Dir("k8s.io/kubernetes", "v"+v)
 		if err != nil {
 			return "", err
 		}
@@ -287,21 +287,6 @@ func crdConvert(s map[string]any) map[string]any {
 		closeAndNull(out)
 	}
 	return out
-}
-
-// moduleDir downloads (or finds in the module cache) a module version through the Go proxy.
-func moduleDir(mod, version string) (string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", mod+"@"+version)
-	cmd.Dir = os.TempDir() // outside any module: no go.mod changes
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var info struct{ Dir, Error string }
-	_ = json.Unmarshal(out, &info)
-	if err != nil || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s@%s: %v %s %s", mod, version, err, info.Error, stderr.String())
-	}
-	return info.Dir, nil
 }
 
 func writeJSON(path string, v any) error {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
 )
 
 // GoBinary is one binary of a GoBuild.
@@ -196,17 +198,7 @@ func KubernetesBuild(version, staging string) (GoBuild, error) {
 }
 
 // ModuleDir downloads a module version through the Go proxy and returns its directory.
-func ModuleDir(mod, version string) (string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", mod+"@"+version)
-	cmd.Dir = os.TempDir()
-	out, err := cmd.Output()
-	var info struct{ Dir, Error string }
-	_ = json.Unmarshal(out, &info)
-	if err != nil || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s@%s: %v %s", mod, version, err, info.Error)
-	}
-	return info.Dir, nil
-}
+func ModuleDir(mod, version string) (string, error) { return gomod.Dir(mod, version) }
 
 func goVersion() string {
 	out, _ := exec.Command("go", "env", "GOVERSION").Output()

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -261,7 +262,25 @@ func decode(name, content string) ([]*unstructured.Unstructured, bool, error) {
 	return objs, hook, nil
 }
 
-// ValuesFromYAML reads one or more values files (later ones win), like repeated `-f`.
+// ValuesFromFiles reads values files by path (later ones win), like repeated `helm -f`.
+func ValuesFromFiles(paths ...string) (map[string]any, error) {
+	readers := make([]io.Reader, 0, len(paths))
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		readers = append(readers, f)
+	}
+	v, err := ValuesFromYAML(readers...)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", paths, err)
+	}
+	return v, nil
+}
+
+// ValuesFromYAML reads one or more values documents (later ones win), like repeated `-f`.
 func ValuesFromYAML(docs ...io.Reader) (map[string]any, error) {
 	out := map[string]any{}
 	for _, r := range docs {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 )
 
 // repo makes a git repository with the project's charts and tenants committed, so a test can change the working
@@ -43,14 +45,6 @@ func edit(t *testing.T, path, old, new string) {
 	}
 }
 
-func cache() string {
-	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
-		return d
-	}
-	d, _ := os.UserCacheDir()
-	return filepath.Join(d, "gitlab-kaniko-tenant")
-}
-
 func TestReview(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -76,7 +70,7 @@ func TestReview(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := repo(t)
 			tc.change(t, dir)
-			rep, err := Run(Options{RepoRoot: dir, Base: "HEAD", CacheDir: cache()})
+			rep, err := Run(Options{RepoRoot: dir, Base: "HEAD", CacheDir: cachedir.Root()})
 			if err != nil {
 				t.Fatal(err)
 			}

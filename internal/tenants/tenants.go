@@ -7,8 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,16 +82,7 @@ func FromValues(chartDir string, valuesFiles []string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	var readers []io.Reader
-	for _, f := range valuesFiles {
-		fh, err := os.Open(f)
-		if err != nil {
-			return nil, err
-		}
-		defer fh.Close()
-		readers = append(readers, fh)
-	}
-	vals, err := render.ValuesFromYAML(readers...)
+	vals, err := render.ValuesFromFiles(valuesFiles...)
 	if err != nil {
 		return nil, err
 	}

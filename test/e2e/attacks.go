@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -23,14 +22,6 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
-
-func toReaders(fs []*os.File) []io.Reader {
-	out := make([]io.Reader, len(fs))
-	for i, f := range fs {
-		out[i] = f
-	}
-	return out
-}
 
 func pinNodes(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) error {
 	if _, err := nodes.Assign(ctx, cs, set, set.Sorted(), false); err != nil {

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
@@ -29,13 +30,7 @@ import (
 
 const repo = "../.."
 
-func cacheDir() string {
-	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
-		return filepath.Join(d, "e2e")
-	}
-	d, _ := os.UserCacheDir()
-	return filepath.Join(d, "gitlab-kaniko-tenant", "e2e")
-}
+func cacheDir() string { return cachedir.E2E() }
 
 func logf(format string, args ...any) {
 	fmt.Printf("[e2e %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -43,23 +38,13 @@ func logf(format string, args ...any) {
 
 func values(t *testing.T, files ...string) map[string]any {
 	t.Helper()
-	var rs []*os.File
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		rs = append(rs, fh)
-	}
-	v, err := render.ValuesFromYAML(toReaders(rs)...)
+	v, err := render.ValuesFromFiles(files...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
 
-// sample is a multistage build whose first stage really compiles a program.
 // runID makes this run's dependency layer new, so the first build of a run is really cold even when an earlier
 // run filled the layer cache; the second build of the run (a code-only change) must hit it.
 var runID = fmt.Sprint(time.Now().UnixNano())

@@ -9,19 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
-func cacheDir() string {
-	if d := os.Getenv("GKT_CACHE_DIR"); d != "" {
-		return filepath.Join(d, "e2e")
-	}
-	d, _ := os.UserCacheDir()
-	return filepath.Join(d, "gitlab-kaniko-tenant", "e2e")
-}
+func cacheDir() string { return cachedir.E2E() }
 
 func world(log kindworld.Progress) kindworld.World {
 	name := os.Getenv("GKT_CLUSTER")
