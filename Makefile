@@ -112,3 +112,7 @@ demo: e2e-host ## The main job: offline kind cluster, two tenants, real Kaniko b
 e2e-upgrade: e2e-host ## Upgrade check on the e2e cluster: previous release -> working tree -> rollback, plus a Helm 4 client install
 	@mkdir -p _out/e2e
 	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | grep -E '^\[e2e|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+
+.PHONY: e2e-runner
+e2e-runner: e2e-host ## Runner tier: the real runner against GITLAB_URL with GITLAB_TOKEN (skips with a message without them)
+	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestRunnerTier -v ./test/e2e 2>&1 | grep -E '^\[e2e|_test.go|SKIP|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}

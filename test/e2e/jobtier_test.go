@@ -69,7 +69,18 @@ ENTRYPOINT ["/app"]
 	}
 }
 
-func TestJobTier(t *testing.T) {
+// platform is what both tiers install before any job: the cluster, MinIO, the destination registry,
+// tenant-bootstrap, each tenant's S3 side (gkt s3 provision, for real) and the tenant charts.
+type platform struct {
+	w      kindworld.World
+	cs     kubernetes.Interface
+	set    *tenants.Set
+	nodeIP string
+}
+
+// setupPlatform installs the platform. tenantValues adds values files per tenant (after values/<tenant>.yaml).
+func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any) *platform {
+	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
 	w := kindworld.World{Mode: os.Getenv("GKT_E2E_MODE"), Cache: cacheDir(), Name: "gkt-e2e", Kubeconfig: filepath.Join(cacheDir(), "kubeconfig-gkt-e2e"), Workers: 2, Log: logf}
@@ -115,14 +126,38 @@ func TestJobTier(t *testing.T) {
 		logf("s3: %s", rep)
 	}
 	for _, tn := range set.Sorted() {
+		vals := values(t, "values/"+tn.Name+".yaml")
+		if tenantValues != nil {
+			vals = mergeValues(vals, tenantValues(tn.Name))
+		}
 		if err := (kindworld.Release{Kubeconfig: w.Kubeconfig, Name: tn.Name, Namespace: tn.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
-			Values: values(t, "values/"+tn.Name+".yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf); err != nil {
+			Values: vals, Wait: true, Timeout: 5 * time.Minute}).Apply(logf); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := pushToolchain(nodeIP); err != nil {
 		t.Fatal(err)
 	}
+	return &platform{w: w, cs: cs, set: set, nodeIP: nodeIP}
+}
+
+func mergeValues(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = mergeValues(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+func TestJobTier(t *testing.T) {
+	ctx := context.Background()
+	p := setupPlatform(t, nil)
+	w, cs, set, nodeIP := p.w, p.cs, p.set, p.nodeIP
 	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,53 @@
+package jobpod
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestCompareFindsWhatTheModelClaims(t *testing.T) {
+	cfg, err := Parse(renderedConfig(t, map[string]any{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := Pod(&cfg.Runners[0], Job{ProjectID: 3, JobID: 4, TimeoutSeconds: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Compare(model, model.DeepCopy()); len(d) != 0 {
+		t.Fatalf("a pod equal to the model must compare clean: %v", d)
+	}
+	// Capability order differs between runner runs (built from a map): not a difference.
+	shuffled := model.DeepCopy()
+	add := shuffled.Spec.Containers[0].SecurityContext.Capabilities.Add
+	add[0], add[len(add)-1] = add[len(add)-1], add[0]
+	if d := Compare(model, shuffled); len(d) != 0 {
+		t.Errorf("capability order must not matter: %v", d)
+	}
+	cases := []struct {
+		name   string
+		mutate func(p *corev1.Pod)
+		want   string
+	}{
+		{"runner dropped the node selector", func(p *corev1.Pod) { p.Spec.NodeSelector = nil }, "nodeSelector"},
+		{"runner mounted a token", func(p *corev1.Pod) { yes := true; p.Spec.AutomountServiceAccountToken = &yes }, "automountServiceAccountToken"},
+		{"runner added a capability", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext.Capabilities.Add = append(p.Spec.Containers[0].SecurityContext.Capabilities.Add, "SYS_ADMIN")
+		}, "build.securityContext"},
+		{"helper not hardened", func(p *corev1.Pod) { p.Spec.Containers[1].SecurityContext.RunAsNonRoot = nil }, "helper.securityContext"},
+		{"tenant label missing", func(p *corev1.Pod) { delete(p.Labels, "gitlab-kaniko-tenant.io/tenant") }, "label gitlab-kaniko-tenant.io/tenant"},
+		{"different helper image", func(p *corev1.Pod) { p.Spec.Containers[1].Image = "other:1" }, "helper.image"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			actual := model.DeepCopy()
+			tc.mutate(actual)
+			d := Compare(model, actual)
+			if len(d) == 0 || !strings.Contains(strings.Join(d, "\n"), tc.want) {
+				t.Errorf("want a difference on %s, got %v", tc.want, d)
+			}
+		})
+	}
+}
