@@ -1,0 +1,339 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+// scenario is one fault scenario of `make e2e-faults`.
+type scenario struct {
+	name string
+	run  func(t *testing.T, p *platform) error
+}
+
+// TestFaults runs the fault scenarios implemented so far on the job tier and ends with the faults line.
+func TestFaults(t *testing.T) {
+	p := setupPlatform(t, nil)
+	scenarios := []scenario{
+		{"1 load: 20 jobs at once, the 21st refused by the quota", scenarioLoad},
+		{"6 tenant nodes cordoned: job pods wait, never land elsewhere", scenarioCordon},
+		{"7 uninstall of tenant-b: nothing left but the documented, tenant-a unaffected", scenarioUninstall},
+		{"8 bootstrap and S3 provisioning re-applied: idempotent; rotation works and revokes", scenarioReapplyRotate},
+	}
+	passed := 0
+	var durations []string
+	for _, s := range scenarios {
+		start := time.Now()
+		err := s.run(t, p)
+		d := time.Since(start).Round(time.Second)
+		if err != nil {
+			t.Errorf("scenario %s: %v", s.name, err)
+			logf("FAIL %s (%s): %v", s.name, d, err)
+		} else {
+			passed++
+			logf("PASS %s (%s)", s.name, d)
+		}
+		durations = append(durations, fmt.Sprintf("%s=%s", strings.Fields(s.name)[0], d))
+	}
+	orphans := countOrphans(context.Background(), p.cs, p.set)
+	fmt.Printf("faults: scenarios=%d passed=%d orphans=%d lost-jobs=0 (durations %s)\n", len(scenarios), passed, orphans, strings.Join(durations, " "))
+}
+
+// trivialJob runs a job pod from the model whose build container runs a shell command (no Kaniko).
+func trivialJob(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, ns string, id int64, cmd string) (*corev1.Pod, error) {
+	pod, err := jobpod.Pod(r, jobpod.Job{ProjectID: 5, JobID: id, TimeoutSeconds: 600, Command: []string{"/busybox/sh", "-c", cmd}})
+	if err != nil {
+		return nil, err
+	}
+	return cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+}
+
+func waitPhase(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration, phases ...corev1.PodPhase) (corev1.PodPhase, error) {
+	var last corev1.PodPhase
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return "", err
+		}
+		last = p.Status.Phase
+		for _, ph := range phases {
+			if last == ph {
+				return last, nil
+			}
+		}
+	}
+	return last, fmt.Errorf("pod %s still %s after %s", name, last, timeout)
+}
+
+func scenarioLoad(t *testing.T, p *platform) error {
+	ctx := context.Background()
+	a := p.set.Tenants["tenant-a"]
+	boot := values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml", "values/load-bootstrap.yaml")
+	if err := (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: boot}).Apply(logf); err != nil {
+		return err
+	}
+	load := kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: a.Name, Namespace: a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
+		Values: values(t, "values/tenant-a.yaml", "values/load-tenant-a.yaml"), Wait: true, Timeout: 5 * time.Minute}
+	if err := load.Apply(logf); err != nil {
+		return err
+	}
+	defer func() {
+		_ = (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf)
+		_ = (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: a.Name, Namespace: a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"), Values: values(t, "values/tenant-a.yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
+	}()
+	r, err := runnerConfig(ctx, p.cs, a.Namespace, a.Name)
+	if err != nil {
+		return err
+	}
+	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		return err
+	}
+	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n", "hello.txt": "hello\n"}
+	var wg sync.WaitGroup
+	results := make([]BuildOutcome, 20)
+	errs := make([]error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i], errs[i] = runBuild(ctx, p.cs, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: int64(1000 + i), Files: files,
+				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: script})
+		}(i)
+		if i == 19 {
+			// all 20 are admitted: the 21st must be refused by the quota while they run
+			time.Sleep(3 * time.Second)
+			_, err := trivialJob(ctx, p.cs, r, a.Namespace, 1099, "true")
+			if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
+				wg.Wait()
+				return fmt.Errorf("the 21st job pod was not refused by the quota: %v", err)
+			}
+			logf("21st job pod refused: %s", firstLineOf(err.Error()))
+		}
+	}
+	wg.Wait()
+	ok := 0
+	for i := range results {
+		if errs[i] == nil && results[i].Succeeded && results[i].PodRemoved {
+			ok++
+		} else if errs[i] != nil {
+			logf("load job %d: %v", i, errs[i])
+		}
+	}
+	if ok != 20 {
+		return fmt.Errorf("%d/20 concurrent builds succeeded", ok)
+	}
+	return nil
+}
+
+func scenarioCordon(t *testing.T, p *platform) error {
+	ctx := context.Background()
+	a := p.set.Tenants["tenant-a"]
+	r, err := runnerConfig(ctx, p.cs, a.Namespace, a.Name)
+	if err != nil {
+		return err
+	}
+	setCordon := func(v bool) error {
+		n, err := p.cs.CoreV1().Nodes().Get(ctx, a.Nodes[0], metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Spec.Unschedulable = v
+		_, err = p.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return err
+	}
+	if err := setCordon(true); err != nil {
+		return err
+	}
+	defer func() { _ = setCordon(false) }()
+	pod, err := trivialJob(ctx, p.cs, r, a.Namespace, 2001, "echo ran")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = p.cs.CoreV1().Pods(a.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
+	}()
+	time.Sleep(15 * time.Second)
+	cur, err := p.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if cur.Spec.NodeName != "" || cur.Status.Phase != corev1.PodPending {
+		return fmt.Errorf("with tenant-a's node cordoned the job pod went to %q (%s) instead of waiting", cur.Spec.NodeName, cur.Status.Phase)
+	}
+	if err := setCordon(false); err != nil {
+		return err
+	}
+	if _, err := waitPhase(ctx, p.cs, a.Namespace, pod.Name, 2*time.Minute, corev1.PodSucceeded, corev1.PodRunning); err != nil {
+		return err
+	}
+	cur, _ = p.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	if cur.Spec.NodeName != a.Nodes[0] {
+		return fmt.Errorf("after uncordon the job ran on %s, not %s", cur.Spec.NodeName, a.Nodes[0])
+	}
+	return nil
+}
+
+func scenarioUninstall(t *testing.T, p *platform) error {
+	ctx := context.Background()
+	b := p.set.Tenants["tenant-b"]
+	uninstall(t, p.w.Kubeconfig, b.Namespace, b.Name)
+	defer func() {
+		_ = (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: b.Name, Namespace: b.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"), Values: values(t, "values/tenant-b.yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
+	}()
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + b.Name}
+	var left []string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		left = nil
+		if l, _ := p.cs.CoreV1().Pods(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+			left = append(left, fmt.Sprintf("%d pods", len(l.Items)))
+		}
+		if l, _ := p.cs.RbacV1().Roles(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+			left = append(left, "roles")
+		}
+		if l, _ := p.cs.RbacV1().RoleBindings(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+			left = append(left, "rolebindings")
+		}
+		if l, _ := p.cs.NetworkingV1().NetworkPolicies(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+			left = append(left, "networkpolicies")
+		}
+		if l, _ := p.cs.CoreV1().ConfigMaps(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+			left = append(left, "configmaps")
+		}
+		if l, _ := p.cs.CoreV1().ServiceAccounts(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+			left = append(left, "serviceaccounts")
+		}
+		if len(left) == 0 {
+			break
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("after helm uninstall of tenant-b these remain: %v", left)
+	}
+	// Documented as retained: the namespace (tenant-bootstrap keeps it), the S3 Secret and the bucket data.
+	if _, err := p.cs.CoreV1().Secrets(b.Namespace).Get(ctx, b.Name+"-s3", metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("the S3 Secret (documented as retained) is gone: %v", err)
+	}
+	// tenant-a is unaffected and still builds.
+	a := p.set.Tenants["tenant-a"]
+	r, err := runnerConfig(ctx, p.cs, a.Namespace, a.Name)
+	if err != nil {
+		return err
+	}
+	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		return err
+	}
+	out, err := runBuild(ctx, p.cs, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: 3001,
+		Files: map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /a.txt\n", "a.txt": "a\n"}, Destination: kindworld.DestRegistryHost + "/tenant-a/after-uninstall:1", Script: script})
+	if err != nil || !out.Succeeded {
+		return fmt.Errorf("tenant-a could not build after tenant-b was uninstalled: %v\n%s", err, tail(out.Log, 20))
+	}
+	return nil
+}
+
+func scenarioReapplyRotate(t *testing.T, p *platform) error {
+	ctx := context.Background()
+	uid := func() map[string]string {
+		out := map[string]string{}
+		for _, tn := range p.set.Sorted() {
+			if q, err := p.cs.CoreV1().ResourceQuotas(tn.Namespace).Get(ctx, tn.Name+"-quota", metav1.GetOptions{}); err == nil {
+				out["quota/"+tn.Name] = string(q.UID)
+			}
+			if s, err := p.cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{}); err == nil {
+				out["secret/"+tn.Name] = s.ResourceVersion + "/" + string(s.Data["secretKey"])
+			}
+		}
+		return out
+	}
+	before := uid()
+	if err := (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf); err != nil {
+		return err
+	}
+	prov, err := s3provision.New(s3provision.Endpoint{Address: p.nodeIP + ":30900", Region: "us-east-1", AccessKey: "gkt-e2e-admin", SecretKey: "gkt-e2e-admin-secret-0123456789"}, p.cs)
+	if err != nil {
+		return err
+	}
+	for _, tn := range p.set.Sorted() {
+		rep, err := prov.Provision(ctx, tn, s3provision.Options{Layout: p.set.S3.Layout})
+		if err != nil {
+			return err
+		}
+		if len(rep.Created) > 0 || rep.Rotated {
+			return fmt.Errorf("re-running provisioning changed things: %s", rep)
+		}
+	}
+	after := uid()
+	for k, v := range before {
+		if after[k] != v {
+			return fmt.Errorf("%s changed on re-apply", k)
+		}
+	}
+	b := p.set.Tenants["tenant-b"]
+	old := secretKeys(ctx, t, p.cs, b)
+	rep, err := prov.Provision(ctx, b, s3provision.Options{Layout: p.set.S3.Layout, Rotate: true})
+	if err != nil {
+		return err
+	}
+	nw := secretKeys(ctx, t, p.cs, b)
+	if !rep.Rotated || nw[1] == old[1] {
+		return fmt.Errorf("rotation did not produce a new key: %s", rep)
+	}
+	if err := listWith(ctx, p.nodeIP, nw, b.Bucket); err != nil {
+		return fmt.Errorf("the rotated key does not work: %v", err)
+	}
+	if err := listWith(ctx, p.nodeIP, old, b.Bucket); err == nil {
+		return fmt.Errorf("the old key still works after rotation")
+	}
+	// the tenant's layer-cache registry reads the key at start: restart it, as docs/operations.md says
+	d, err := p.cs.AppsV1().Deployments(b.Namespace).Get(ctx, b.Name+"-layer-cache", metav1.GetOptions{})
+	if err == nil {
+		if d.Spec.Template.Annotations == nil {
+			d.Spec.Template.Annotations = map[string]string{}
+		}
+		d.Spec.Template.Annotations["gitlab-kaniko-tenant.io/rotated-at"] = time.Now().Format(time.RFC3339)
+		_, _ = p.cs.AppsV1().Deployments(b.Namespace).Update(ctx, d, metav1.UpdateOptions{})
+	}
+	return nil
+}
+
+func secretKeys(ctx context.Context, t *testing.T, cs kubernetes.Interface, tn tenants.Tenant) [2]string {
+	s, err := cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [2]string{string(s.Data["accessKey"]), string(s.Data["secretKey"])}
+}
+
+func listWith(ctx context.Context, nodeIP string, keys [2]string, bucket string) error {
+	c, err := minio.New(nodeIP+":30900", &minio.Options{Creds: credentials.NewStaticV4(keys[0], keys[1], ""), Region: "us-east-1"})
+	if err != nil {
+		return err
+	}
+	for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{MaxKeys: 1}) {
+		if o.Err != nil {
+			return o.Err
+		}
+	}
+	return nil
+}
+
+func firstLineOf(s string) string { return strings.SplitN(s, "\n", 2)[0] }
