@@ -115,14 +115,18 @@ func scenarioLoad(t *testing.T, p *platform) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			// The builds hold for a moment first, so all 20 are running when the 21st is tried.
 			results[i], errs[i] = runBuild(ctx, p.cs, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: int64(1000 + i), Files: files,
-				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: script})
+				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: "sleep 20\n" + script})
 		}(i)
 		if i == 19 {
 			// all 20 are admitted: the 21st must be refused by the quota while they run
-			time.Sleep(3 * time.Second)
-			_, err := trivialJob(ctx, p.cs, r, a.Namespace, 1099, "true")
+			time.Sleep(8 * time.Second)
+			extra, err := trivialJob(ctx, p.cs, r, a.Namespace, 1099, "true")
 			if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
+				if extra != nil {
+					_ = p.cs.CoreV1().Pods(a.Namespace).Delete(ctx, extra.Name, metav1.DeleteOptions{})
+				}
 				wg.Wait()
 				return fmt.Errorf("the 21st job pod was not refused by the quota: %v", err)
 			}
