@@ -19,6 +19,7 @@ func Client(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.QPS, cfg.Burst = 50, 100 // tests watch many pods at once (20 concurrent jobs)
 	return kubernetes.NewForConfig(cfg)
 }
 

@@ -107,6 +107,21 @@ func scenarioLoad(t *testing.T, p *platform) error {
 	if err != nil {
 		return err
 	}
+	// The quota's usage is counted asynchronously: wait until it shows only the layer-cache registry, so pods of
+	// earlier scenarios that are already gone do not take slots.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
+		q, err := p.cs.CoreV1().ResourceQuotas(a.Namespace).Get(ctx, a.Name+"-quota", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		used := q.Status.Used[corev1.ResourcePods]
+		if used.Value() <= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("quota still counts %s pods before the load", used.String())
+		}
+	}
 	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n", "hello.txt": "hello\n"}
 	var wg sync.WaitGroup
 	results := make([]BuildOutcome, 20)
