@@ -161,6 +161,9 @@ func (c *Checker) RenderInstall(in Install, kubeVersion, cacheKey string) (*Rend
 	return out, nil
 }
 
+// ConfigToml parses the config.toml a tenant chart render holds (the runner ConfigMap).
+func ConfigToml(res *render.Result) (*jobpod.Config, error) { return configToml(res) }
+
 func configToml(res *render.Result) (*jobpod.Config, error) {
 	for _, o := range res.Objects() {
 		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-runner") {

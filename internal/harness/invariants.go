@@ -388,6 +388,9 @@ func podTemplate(o *unstructured.Unstructured) (*corev1.PodTemplateSpec, bool) {
 	return nil, false
 }
 
+// PodSpec returns the pod spec of a Deployment, DaemonSet or Pod.
+func PodSpec(o *unstructured.Unstructured) (*corev1.PodSpec, bool) { return podSpecOf(o) }
+
 func podSpecOf(o *unstructured.Unstructured) (*corev1.PodSpec, bool) {
 	if t, ok := podTemplate(o); ok {
 		return &t.Spec, true

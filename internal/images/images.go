@@ -11,11 +11,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
@@ -44,7 +43,7 @@ func List(chart *render.Chart, values map[string]any, namespace string) ([]Image
 		found[ref][where] = true
 	}
 	for _, o := range append(res.Objects(), res.HookObjects()...) {
-		spec, ok := podSpec(o)
+		spec, ok := harness.PodSpec(o)
 		if ok {
 			for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
 				add(c.Image, o.GetKind()+"/"+o.GetName())
@@ -75,27 +74,6 @@ func List(chart *render.Chart, values map[string]any, namespace string) ([]Image
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
 	return out, nil
-}
-
-func podSpec(o *unstructured.Unstructured) (*corev1.PodSpec, bool) {
-	switch o.GetKind() {
-	case "Deployment":
-		var d appsv1.Deployment
-		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d) == nil {
-			return &d.Spec.Template.Spec, true
-		}
-	case "DaemonSet":
-		var d appsv1.DaemonSet
-		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d) == nil {
-			return &d.Spec.Template.Spec, true
-		}
-	case "Pod":
-		var p corev1.Pod
-		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &p) == nil {
-			return &p.Spec, true
-		}
-	}
-	return nil, false
 }
 
 // MirrorRef is where ref lives in a mirror registry: registry host replaced, path, tag and digest kept (the same

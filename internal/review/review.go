@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
@@ -348,7 +347,7 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 		}
 	}
 	for _, t := range sortedKeys(r.Tenants) {
-		cfg, err := configTomlOf(r.Tenants[t])
+		cfg, err := harness.ConfigToml(r.Tenants[t])
 		if err != nil {
 			continue
 		}
@@ -399,16 +398,6 @@ func mul(q resource.Quantity, n int64) resource.Quantity {
 }
 
 func qs(q resource.Quantity) string { return q.String() }
-
-func configTomlOf(res *render.Result) (*jobpod.Config, error) {
-	for _, o := range res.Objects() {
-		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-runner") {
-			s, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
-			return jobpod.Parse([]byte(s))
-		}
-	}
-	return nil, fmt.Errorf("no config.toml")
-}
 
 // Markdown writes the MR comment. First line `## Chart review`, last line the summary.
 func (r *Report) Markdown(w io.Writer) {
