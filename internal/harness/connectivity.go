@@ -150,12 +150,7 @@ func TruthTable(r *Rendered, values map[string]string) []Probe {
 
 // CheckConnectivity evaluates the truth table with the policy engine.
 func CheckConnectivity(r *Rendered, values map[string]string) (ConnectivityReport, error) {
-	var objs []*unstructured.Unstructured
-	objs = append(objs, r.Bootstrap.Objects()...)
-	for _, t := range sortedKeys(r.Tenants) {
-		objs = append(objs, r.Tenants[t].Objects()...)
-	}
-	eng, err := connectivity.New(objs)
+	eng, err := policyEngine(r)
 	if err != nil {
 		return ConnectivityReport{}, err
 	}
@@ -173,3 +168,15 @@ func CheckConnectivity(r *Rendered, values map[string]string) (ConnectivityRepor
 	}
 	return rep, nil
 }
+
+// AllObjects is every non-hook object of the install: tenant-bootstrap's, then each tenant's in name order.
+func (r *Rendered) AllObjects() []*unstructured.Unstructured {
+	objs := append([]*unstructured.Unstructured{}, r.Bootstrap.Objects()...)
+	for _, t := range sortedKeys(r.Tenants) {
+		objs = append(objs, r.Tenants[t].Objects()...)
+	}
+	return objs
+}
+
+// policyEngine compiles every NetworkPolicy of the install.
+func policyEngine(r *Rendered) (*connectivity.Engine, error) { return connectivity.New(r.AllObjects()) }

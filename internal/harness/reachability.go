@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/connectivity"
@@ -31,12 +30,7 @@ func (p Path) Key() string { return fmt.Sprintf("%s → %s:%d/%s", p.From, p.To,
 // policies mention (pods of every tenant, every ipBlock, every selected namespace) on every port they mention.
 // It needs no expectations, so it can compare two revisions (gkt review) or check absolute rules.
 func Reachability(r *Rendered) ([]Path, error) {
-	var objs []*unstructured.Unstructured
-	objs = append(objs, r.Bootstrap.Objects()...)
-	for _, t := range sortedKeys(r.Tenants) {
-		objs = append(objs, r.Tenants[t].Objects()...)
-	}
-	eng, err := connectivity.New(objs)
+	eng, err := policyEngine(r)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +52,7 @@ func Reachability(r *Rendered) ([]Path, error) {
 	dests = append(dests, ep{strangerPod, ""}, ep{internetIP, ""})
 	ports := map[int]bool{80: true, 443: true, 53: true, 5000: true, 9252: true, 6443: true}
 	seen := map[string]bool{}
-	for _, o := range objs {
+	for _, o := range r.AllObjects() {
 		if o.GetKind() != "NetworkPolicy" {
 			continue
 		}

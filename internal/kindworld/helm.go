@@ -9,12 +9,13 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/cli"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
 
 // Release is a Helm release to install or upgrade with the Helm SDK.
@@ -35,21 +36,9 @@ type patcher struct {
 }
 
 func (p patcher) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
-	docs := releaseutil.SplitManifests(in.String())
-	keys := make([]string, 0, len(docs))
-	for k := range docs {
-		keys = append(keys, k)
-	}
-	sortManifestKeys(keys)
-	var objs []*unstructured.Unstructured
-	for _, k := range keys {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(docs[k]), &m); err != nil {
-			return nil, err
-		}
-		if len(m) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: m})
-		}
+	objs, err := render.Objects(in.String())
+	if err != nil {
+		return nil, err
 	}
 	p.fn(objs)
 	var out bytes.Buffer
@@ -62,10 +51,6 @@ func (p patcher) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 		out.Write(b)
 	}
 	return &out, nil
-}
-
-func sortManifestKeys(keys []string) {
-	sortByManifestOrder(keys)
 }
 
 // Apply installs the release, or upgrades it when it exists.

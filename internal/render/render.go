@@ -232,6 +232,12 @@ func kindRank(m Manifest) int {
 	return len(releaseutil.InstallOrder)
 }
 
+// Objects splits a multi-document manifest into objects, in document order.
+func Objects(content string) ([]*unstructured.Unstructured, error) {
+	objs, _, err := decode("manifest", content)
+	return objs, err
+}
+
 func decode(name, content string) ([]*unstructured.Unstructured, bool, error) {
 	var objs []*unstructured.Unstructured
 	hook := false
