@@ -114,11 +114,11 @@ e2e-upgrade: e2e-host ## Upgrade check on the e2e cluster: previous release -> w
 	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | grep -E '^\[e2e|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-runner
-e2e-runner: e2e-host ## Runner tier: the real runner against GITLAB_URL with GITLAB_TOKEN (skips with a message without them)
-	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestRunnerTier -v ./test/e2e 2>&1 | grep -E '^\[e2e|_test.go|SKIP|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+e2e-runner: e2e-host ## Runner tier: the real runner against GITLAB_URL with GITLAB_TOKEN, plus its fault scenarios (skips with a message without them)
+	@$(GO) test -tags e2e -count=1 -timeout 60m -run 'TestRunnerTier|TestRunnerFaults' -v ./test/e2e 2>&1 | grep -E '^\[e2e|_test.go|SKIP|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-faults
-e2e-faults: e2e-host ## Fault scenarios on the job tier (load/quota, cordon, uninstall, re-apply and key rotation so far)
+e2e-faults: e2e-host ## Fault scenarios on the job tier: load/quota, MinIO and layer-cache outages, killed jobs, upgrade/rollback, cordon, uninstall, re-apply/rotation (GKT_FAULTS=2,3 runs some)
 	@mkdir -p _out/e2e
 	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestFaults -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | grep -E '^\[e2e|_test.go|^faults:|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^faults:' _out/e2e/faults.log | tail -1; exit $$status

@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -26,23 +28,97 @@ import (
 // scenario is one fault scenario of `make e2e-faults`.
 type scenario struct {
 	name string
-	run  func(t *testing.T, p *platform) error
+	run  func(t *testing.T, f *faults) error
 }
 
-// TestFaults runs the fault scenarios implemented so far on the job tier and ends with the faults line.
+// faults is the platform plus the ledger of every build the scenarios submit.
+type faults struct {
+	*platform
+	jobs   *ledger
+	script string // the Kaniko template's script
+}
+
+// ledger records how each build job ended, by job ID: the last attempt counts (a job re-run after its pod was
+// killed is not lost if the re-run succeeds).
+type ledger struct {
+	mu   sync.Mutex
+	last map[int64]string
+}
+
+func (l *ledger) record(id int64, outcome string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last[id] = outcome
+}
+
+// lost are the jobs whose last attempt did not succeed, sorted.
+func (l *ledger) lost() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for id, o := range l.last {
+		if o != "succeeded" {
+			out = append(out, fmt.Sprintf("job %d: %s", id, o))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// build runs one build job through runBuild and records its outcome.
+func (f *faults) build(ctx context.Context, r *jobpod.Runner, j BuildJob) (BuildOutcome, error) {
+	out, err := runBuild(ctx, f.cs, r, j)
+	switch {
+	case err != nil:
+		f.jobs.record(j.JobID, "error: "+firstLineOf(err.Error()))
+	case !out.Succeeded:
+		f.jobs.record(j.JobID, "build failed")
+	case !out.PodRemoved:
+		f.jobs.record(j.JobID, "pod not removed")
+	default:
+		f.jobs.record(j.JobID, "succeeded")
+	}
+	return out, err
+}
+
+// TestFaults runs the fault scenarios of the job tier and ends with the faults line. GKT_FAULTS=2,3 runs only
+// the scenarios with those numbers (for working on one; the line then says how many ran).
 func TestFaults(t *testing.T) {
 	p := setupPlatform(t, nil)
-	scenarios := []scenario{
+	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faults{platform: p, jobs: &ledger{last: map[int64]string{}}, script: script}
+	all := []scenario{
 		{"1 load: 20 jobs at once, the 21st refused by the quota", scenarioLoad},
+		{"2 MinIO down during a build: built without cache, cache used again after", scenarioMinIODown},
+		{"3 layer-cache registry down: built without cache, cache used again after", scenarioLayerCacheDown},
+		{"4 job pod killed mid-build and mid-push: nothing tagged, the re-run succeeds", scenarioKilledJob},
+		{"5 helm upgrade with a config change, then rollback: in effect, exact, nothing recreated", scenarioUpgradeRollback},
 		{"6 tenant nodes cordoned: job pods wait, never land elsewhere", scenarioCordon},
 		{"7 uninstall of tenant-b: nothing left but the documented, tenant-a unaffected", scenarioUninstall},
 		{"8 bootstrap and S3 provisioning re-applied: idempotent; rotation works and revokes", scenarioReapplyRotate},
+	}
+	scenarios := all
+	if only := os.Getenv("GKT_FAULTS"); only != "" {
+		scenarios = nil
+		for _, s := range all {
+			for _, n := range strings.Split(only, ",") {
+				if strings.Fields(s.name)[0] == strings.TrimSpace(n) {
+					scenarios = append(scenarios, s)
+				}
+			}
+		}
+		if len(scenarios) == 0 {
+			t.Fatalf("GKT_FAULTS=%s selects no scenario (1-%d)", only, len(all))
+		}
 	}
 	passed := 0
 	var durations []string
 	for _, s := range scenarios {
 		start := time.Now()
-		err := s.run(t, p)
+		err := s.run(t, f)
 		d := time.Since(start).Round(time.Second)
 		if err != nil {
 			t.Errorf("scenario %s: %v", s.name, err)
@@ -54,7 +130,14 @@ func TestFaults(t *testing.T) {
 		durations = append(durations, fmt.Sprintf("%s=%s", strings.Fields(s.name)[0], d))
 	}
 	orphans := countOrphans(context.Background(), p.cs, p.set)
-	fmt.Printf("faults: scenarios=%d passed=%d orphans=%d lost-jobs=0 (durations %s)\n", len(scenarios), passed, orphans, strings.Join(durations, " "))
+	if orphans != 0 {
+		t.Errorf("%d job pods left behind", orphans)
+	}
+	lost := f.jobs.lost()
+	for _, l := range lost {
+		t.Errorf("lost %s", l)
+	}
+	fmt.Printf("faults: scenarios=%d passed=%d orphans=%d lost-jobs=%d (builds %d; durations %s)\n", len(scenarios), passed, orphans, len(lost), len(f.jobs.last), strings.Join(durations, " "))
 }
 
 // trivialJob runs a job pod from the model whose build container runs a shell command (no Kaniko).
@@ -83,34 +166,31 @@ func waitPhase(ctx context.Context, cs kubernetes.Interface, ns, name string, ti
 	return last, fmt.Errorf("pod %s still %s after %s", name, last, timeout)
 }
 
-func scenarioLoad(t *testing.T, p *platform) error {
+func scenarioLoad(t *testing.T, f *faults) error {
 	ctx := context.Background()
-	a := p.set.Tenants["tenant-a"]
+	a := f.set.Tenants["tenant-a"]
 	boot := values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml", "values/load-bootstrap.yaml")
-	if err := (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: boot}).Apply(logf); err != nil {
+	if err := (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: boot}).Apply(logf); err != nil {
 		return err
 	}
-	load := kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: a.Name, Namespace: a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
+	load := kindworld.Release{Kubeconfig: f.w.Kubeconfig, Name: a.Name, Namespace: a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
 		Values: values(t, "values/tenant-a.yaml", "values/load-tenant-a.yaml"), Wait: true, Timeout: 5 * time.Minute}
 	if err := load.Apply(logf); err != nil {
 		return err
 	}
 	defer func() {
-		_ = (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf)
-		_ = (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: a.Name, Namespace: a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"), Values: values(t, "values/tenant-a.yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
+		_ = (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf)
+		_ = (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Name: a.Name, Namespace: a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"), Values: values(t, "values/tenant-a.yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
 	}()
-	r, err := runnerConfig(ctx, p.cs, a.Namespace, a.Name)
+	r, err := runnerConfig(ctx, f.cs, a.Namespace, a.Name)
 	if err != nil {
 		return err
 	}
-	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
-	if err != nil {
-		return err
-	}
+	script := f.script
 	// The quota's usage is counted asynchronously: wait until it shows only the layer-cache registry, so pods of
 	// earlier scenarios that are already gone do not take slots.
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
-		q, err := p.cs.CoreV1().ResourceQuotas(a.Namespace).Get(ctx, a.Name+"-quota", metav1.GetOptions{})
+		q, err := f.cs.CoreV1().ResourceQuotas(a.Namespace).Get(ctx, a.Name+"-quota", metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -131,16 +211,16 @@ func scenarioLoad(t *testing.T, p *platform) error {
 		go func(i int) {
 			defer wg.Done()
 			// The builds hold for a moment first, so all 20 are running when the 21st is tried.
-			results[i], errs[i] = runBuild(ctx, p.cs, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: int64(1000 + i), Files: files,
+			results[i], errs[i] = f.build(ctx, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: int64(1000 + i), Files: files,
 				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: "sleep 20\n" + script})
 		}(i)
 		if i == 19 {
 			// all 20 are admitted: the 21st must be refused by the quota while they run
 			time.Sleep(8 * time.Second)
-			extra, err := trivialJob(ctx, p.cs, r, a.Namespace, 1099, "true")
+			extra, err := trivialJob(ctx, f.cs, r, a.Namespace, 1099, "true")
 			if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
 				if extra != nil {
-					_ = p.cs.CoreV1().Pods(a.Namespace).Delete(ctx, extra.Name, metav1.DeleteOptions{})
+					_ = f.cs.CoreV1().Pods(a.Namespace).Delete(ctx, extra.Name, metav1.DeleteOptions{})
 				}
 				wg.Wait()
 				return fmt.Errorf("the 21st job pod was not refused by the quota: %v", err)
@@ -163,35 +243,35 @@ func scenarioLoad(t *testing.T, p *platform) error {
 	return nil
 }
 
-func scenarioCordon(t *testing.T, p *platform) error {
+func scenarioCordon(t *testing.T, f *faults) error {
 	ctx := context.Background()
-	a := p.set.Tenants["tenant-a"]
-	r, err := runnerConfig(ctx, p.cs, a.Namespace, a.Name)
+	a := f.set.Tenants["tenant-a"]
+	r, err := runnerConfig(ctx, f.cs, a.Namespace, a.Name)
 	if err != nil {
 		return err
 	}
 	setCordon := func(v bool) error {
-		n, err := p.cs.CoreV1().Nodes().Get(ctx, a.Nodes[0], metav1.GetOptions{})
+		n, err := f.cs.CoreV1().Nodes().Get(ctx, a.Nodes[0], metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		n.Spec.Unschedulable = v
-		_, err = p.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		_, err = f.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
 		return err
 	}
 	if err := setCordon(true); err != nil {
 		return err
 	}
 	defer func() { _ = setCordon(false) }()
-	pod, err := trivialJob(ctx, p.cs, r, a.Namespace, 2001, "echo ran")
+	pod, err := trivialJob(ctx, f.cs, r, a.Namespace, 2001, "echo ran")
 	if err != nil {
 		return err
 	}
 	defer func() {
-		_ = p.cs.CoreV1().Pods(a.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
+		_ = f.cs.CoreV1().Pods(a.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
 	}()
 	time.Sleep(15 * time.Second)
-	cur, err := p.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	cur, err := f.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -201,43 +281,43 @@ func scenarioCordon(t *testing.T, p *platform) error {
 	if err := setCordon(false); err != nil {
 		return err
 	}
-	if _, err := waitPhase(ctx, p.cs, a.Namespace, pod.Name, 2*time.Minute, corev1.PodSucceeded, corev1.PodRunning); err != nil {
+	if _, err := waitPhase(ctx, f.cs, a.Namespace, pod.Name, 2*time.Minute, corev1.PodSucceeded, corev1.PodRunning); err != nil {
 		return err
 	}
-	cur, _ = p.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	cur, _ = f.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 	if cur.Spec.NodeName != a.Nodes[0] {
 		return fmt.Errorf("after uncordon the job ran on %s, not %s", cur.Spec.NodeName, a.Nodes[0])
 	}
 	return nil
 }
 
-func scenarioUninstall(t *testing.T, p *platform) error {
+func scenarioUninstall(t *testing.T, f *faults) error {
 	ctx := context.Background()
-	b := p.set.Tenants["tenant-b"]
-	uninstall(t, p.w.Kubeconfig, b.Namespace, b.Name)
+	b := f.set.Tenants["tenant-b"]
+	uninstall(t, f.w.Kubeconfig, b.Namespace, b.Name)
 	defer func() {
-		_ = (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: b.Name, Namespace: b.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"), Values: values(t, "values/tenant-b.yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
+		_ = (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Name: b.Name, Namespace: b.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"), Values: values(t, "values/tenant-b.yaml"), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
 	}()
 	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + b.Name}
 	var left []string
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
 		left = nil
-		if l, _ := p.cs.CoreV1().Pods(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+		if l, _ := f.cs.CoreV1().Pods(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, fmt.Sprintf("%d pods", len(l.Items)))
 		}
-		if l, _ := p.cs.RbacV1().Roles(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+		if l, _ := f.cs.RbacV1().Roles(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, "roles")
 		}
-		if l, _ := p.cs.RbacV1().RoleBindings(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+		if l, _ := f.cs.RbacV1().RoleBindings(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, "rolebindings")
 		}
-		if l, _ := p.cs.NetworkingV1().NetworkPolicies(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+		if l, _ := f.cs.NetworkingV1().NetworkPolicies(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, "networkpolicies")
 		}
-		if l, _ := p.cs.CoreV1().ConfigMaps(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+		if l, _ := f.cs.CoreV1().ConfigMaps(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, "configmaps")
 		}
-		if l, _ := p.cs.CoreV1().ServiceAccounts(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
+		if l, _ := f.cs.CoreV1().ServiceAccounts(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, "serviceaccounts")
 		}
 		if len(left) == 0 {
@@ -248,20 +328,17 @@ func scenarioUninstall(t *testing.T, p *platform) error {
 		return fmt.Errorf("after helm uninstall of tenant-b these remain: %v", left)
 	}
 	// Documented as retained: the namespace (tenant-bootstrap keeps it), the S3 Secret and the bucket data.
-	if _, err := p.cs.CoreV1().Secrets(b.Namespace).Get(ctx, b.Name+"-s3", metav1.GetOptions{}); err != nil {
+	if _, err := f.cs.CoreV1().Secrets(b.Namespace).Get(ctx, b.Name+"-s3", metav1.GetOptions{}); err != nil {
 		return fmt.Errorf("the S3 Secret (documented as retained) is gone: %v", err)
 	}
 	// tenant-a is unaffected and still builds.
-	a := p.set.Tenants["tenant-a"]
-	r, err := runnerConfig(ctx, p.cs, a.Namespace, a.Name)
+	a := f.set.Tenants["tenant-a"]
+	r, err := runnerConfig(ctx, f.cs, a.Namespace, a.Name)
 	if err != nil {
 		return err
 	}
-	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
-	if err != nil {
-		return err
-	}
-	out, err := runBuild(ctx, p.cs, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: 3001,
+	script := f.script
+	out, err := f.build(ctx, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: 3001,
 		Files: map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /a.txt\n", "a.txt": "a\n"}, Destination: kindworld.DestRegistryHost + "/tenant-a/after-uninstall:1", Script: script})
 	if err != nil || !out.Succeeded {
 		return fmt.Errorf("tenant-a could not build after tenant-b was uninstalled: %v\n%s", err, tail(out.Log, 20))
@@ -269,30 +346,30 @@ func scenarioUninstall(t *testing.T, p *platform) error {
 	return nil
 }
 
-func scenarioReapplyRotate(t *testing.T, p *platform) error {
+func scenarioReapplyRotate(t *testing.T, f *faults) error {
 	ctx := context.Background()
 	uid := func() map[string]string {
 		out := map[string]string{}
-		for _, tn := range p.set.Sorted() {
-			if q, err := p.cs.CoreV1().ResourceQuotas(tn.Namespace).Get(ctx, tn.Name+"-quota", metav1.GetOptions{}); err == nil {
+		for _, tn := range f.set.Sorted() {
+			if q, err := f.cs.CoreV1().ResourceQuotas(tn.Namespace).Get(ctx, tn.Name+"-quota", metav1.GetOptions{}); err == nil {
 				out["quota/"+tn.Name] = string(q.UID)
 			}
-			if s, err := p.cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{}); err == nil {
+			if s, err := f.cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{}); err == nil {
 				out["secret/"+tn.Name] = s.ResourceVersion + "/" + string(s.Data["secretKey"])
 			}
 		}
 		return out
 	}
 	before := uid()
-	if err := (kindworld.Release{Kubeconfig: p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf); err != nil {
+	if err := (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"), Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf); err != nil {
 		return err
 	}
-	prov, err := s3provision.New(s3provision.Endpoint{Address: p.nodeIP + ":30900", Region: "us-east-1", AccessKey: "gkt-e2e-admin", SecretKey: "gkt-e2e-admin-secret-0123456789"}, p.cs)
+	prov, err := s3provision.New(s3provision.Endpoint{Address: f.nodeIP + ":30900", Region: "us-east-1", AccessKey: "gkt-e2e-admin", SecretKey: "gkt-e2e-admin-secret-0123456789"}, f.cs)
 	if err != nil {
 		return err
 	}
-	for _, tn := range p.set.Sorted() {
-		rep, err := prov.Provision(ctx, tn, s3provision.Options{Layout: p.set.S3.Layout})
+	for _, tn := range f.set.Sorted() {
+		rep, err := prov.Provision(ctx, tn, s3provision.Options{Layout: f.set.S3.Layout})
 		if err != nil {
 			return err
 		}
@@ -306,30 +383,30 @@ func scenarioReapplyRotate(t *testing.T, p *platform) error {
 			return fmt.Errorf("%s changed on re-apply", k)
 		}
 	}
-	b := p.set.Tenants["tenant-b"]
-	old := secretKeys(ctx, t, p.cs, b)
-	rep, err := prov.Provision(ctx, b, s3provision.Options{Layout: p.set.S3.Layout, Rotate: true})
+	b := f.set.Tenants["tenant-b"]
+	old := secretKeys(ctx, t, f.cs, b)
+	rep, err := prov.Provision(ctx, b, s3provision.Options{Layout: f.set.S3.Layout, Rotate: true})
 	if err != nil {
 		return err
 	}
-	nw := secretKeys(ctx, t, p.cs, b)
+	nw := secretKeys(ctx, t, f.cs, b)
 	if !rep.Rotated || nw[1] == old[1] {
 		return fmt.Errorf("rotation did not produce a new key: %s", rep)
 	}
-	if err := listWith(ctx, p.nodeIP, nw, b.Bucket); err != nil {
+	if err := listWith(ctx, f.nodeIP, nw, b.Bucket); err != nil {
 		return fmt.Errorf("the rotated key does not work: %v", err)
 	}
-	if err := listWith(ctx, p.nodeIP, old, b.Bucket); err == nil {
+	if err := listWith(ctx, f.nodeIP, old, b.Bucket); err == nil {
 		return fmt.Errorf("the old key still works after rotation")
 	}
 	// the tenant's layer-cache registry reads the key at start: restart it, as docs/operations.md says
-	d, err := p.cs.AppsV1().Deployments(b.Namespace).Get(ctx, b.Name+"-layer-cache", metav1.GetOptions{})
+	d, err := f.cs.AppsV1().Deployments(b.Namespace).Get(ctx, b.Name+"-layer-cache", metav1.GetOptions{})
 	if err == nil {
 		if d.Spec.Template.Annotations == nil {
 			d.Spec.Template.Annotations = map[string]string{}
 		}
 		d.Spec.Template.Annotations["gitlab-kaniko-tenant.io/rotated-at"] = time.Now().Format(time.RFC3339)
-		_, _ = p.cs.AppsV1().Deployments(b.Namespace).Update(ctx, d, metav1.UpdateOptions{})
+		_, _ = f.cs.AppsV1().Deployments(b.Namespace).Update(ctx, d, metav1.UpdateOptions{})
 	}
 	return nil
 }

@@ -88,9 +88,20 @@ func installInfra(ctx context.Context, cs kubernetes.Interface, in Infra) error 
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/minio/health/ready", Port: intstr.FromInt32(9000)}}},
 		VolumeMounts:   []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
 	}
-	if err := apply(func() (*appsv1.Deployment, error) {
-		return cs.AppsV1().Deployments("minio").Create(ctx, deployment("minio", "minio", minioLabels, minio,
-			corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}), metav1.CreateOptions{})
+	// MinIO keeps its data on the control-plane node's disk, so the outage scenarios can stop and start it
+	// without losing buckets, users or cached layers (as a real MinIO with persistent volumes would).
+	dirType := corev1.HostPathDirectoryOrCreate
+	minioData := corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/gkt-e2e/minio", Type: &dirType}}}
+	if d, err := cs.AppsV1().Deployments("minio").Get(ctx, "minio", metav1.GetOptions{}); err == nil {
+		if len(d.Spec.Template.Spec.Volumes) != 1 || d.Spec.Template.Spec.Volumes[0].HostPath == nil {
+			// a cluster from before MinIO kept its data: move it to the persistent volume (provisioning runs after)
+			d.Spec.Template.Spec.Volumes = []corev1.Volume{minioData}
+			if _, err := cs.AppsV1().Deployments("minio").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("moving MinIO to persistent data: %w", err)
+			}
+		}
+	} else if err := apply(func() (*appsv1.Deployment, error) {
+		return cs.AppsV1().Deployments("minio").Create(ctx, deployment("minio", "minio", minioLabels, minio, minioData), metav1.CreateOptions{})
 	}); err != nil {
 		return err
 	}
@@ -147,7 +158,8 @@ func installInfra(ctx context.Context, cs kubernetes.Interface, in Infra) error 
 func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
 		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && d.Status.ReadyReplicas >= 1 && d.Status.UpdatedReplicas >= 1 {
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Spec.Replicas != nil && *d.Spec.Replicas >= 1 &&
+			d.Status.UpdatedReplicas == *d.Spec.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas && d.Status.Replicas == *d.Spec.Replicas {
 			return nil
 		}
 	}

@@ -75,16 +75,25 @@ type BuildOutcome struct {
 // runBuild creates the job pod from the model, lets the build container run the template script against the
 // job's files, waits for it, and deletes the pod as the runner does after a job.
 func runBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, j BuildJob) (BuildOutcome, error) {
-	var out BuildOutcome
+	created, cleanup, err := startBuild(ctx, cs, r, j)
+	if err != nil {
+		return BuildOutcome{}, err
+	}
+	defer cleanup()
+	return waitBuild(ctx, cs, r, j.Namespace, created)
+}
+
+// startBuild creates the job's sources and its pod; cleanup removes the sources.
+func startBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, j BuildJob) (*corev1.Pod, func(), error) {
 	ctxName := fmt.Sprintf("job-%d-sources", j.JobID)
 	// Stand-in for get_sources (the helper's git clone): the repository files in a ConfigMap, copied into /builds.
 	_ = cs.CoreV1().ConfigMaps(j.Namespace).Delete(ctx, ctxName, metav1.DeleteOptions{})
 	if _, err := cs.CoreV1().ConfigMaps(j.Namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ctxName}, Data: j.Files}, metav1.CreateOptions{}); err != nil {
-		return out, err
+		return nil, nil, err
 	}
-	defer func() {
+	cleanup := func() {
 		_ = cs.CoreV1().ConfigMaps(j.Namespace).Delete(context.Background(), ctxName, metav1.DeleteOptions{})
-	}()
+	}
 	project := fmt.Sprintf("/builds/%s/sample", j.Tenant)
 	script := fmt.Sprintf("set -e\nmkdir -p %[1]s && cp -L /job-sources/* %[1]s/\n%[2]s", project, j.Script)
 	pod, err := jobpod.Pod(r, jobpod.Job{
@@ -96,21 +105,28 @@ func runBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, j 
 		Command: []string{"/busybox/sh", "-c", script},
 	})
 	if err != nil {
-		return out, err
+		cleanup()
+		return nil, nil, err
 	}
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "job-sources", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: ctxName}}}})
 	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "job-sources", MountPath: "/job-sources", ReadOnly: true})
 	created, err := cs.CoreV1().Pods(j.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		return out, fmt.Errorf("creating job pod: %w", err)
+		cleanup()
+		return nil, nil, fmt.Errorf("creating job pod: %w", err)
 	}
-	out.Pod = created.Name
+	return created, cleanup, nil
+}
+
+// waitBuild waits for the build container of a started job to finish, reads its trace and deletes the pod.
+func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, ns string, created *corev1.Pod) (BuildOutcome, error) {
+	out := BuildOutcome{Pod: created.Name}
 	var running time.Time
 	for deadline := time.Now().Add(20 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return out, fmt.Errorf("job pod %s did not finish", out.Pod)
 		}
-		p, err := cs.CoreV1().Pods(j.Namespace).Get(ctx, out.Pod, metav1.GetOptions{})
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, out.Pod, metav1.GetOptions{})
 		if err != nil {
 			return out, err
 		}
@@ -129,17 +145,17 @@ func runBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, j 
 				out.Succeeded = t.ExitCode == 0
 				out.Pickup = running.Sub(created.CreationTimestamp.Time)
 				out.Duration = t.FinishedAt.Time.Sub(running)
-				raw, _ := cs.CoreV1().Pods(j.Namespace).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
+				raw, _ := cs.CoreV1().Pods(ns).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
 				out.Log = string(raw)
 				out.CacheHits = strings.Count(out.Log, "Found cached layer") + strings.Count(out.Log, "Using caching version of cmd")
 				grace := int64(0)
 				if r.Kubernetes.CleanupGracePeriodSeconds != nil {
 					grace = *r.Kubernetes.CleanupGracePeriodSeconds
 				}
-				if err := cs.CoreV1().Pods(j.Namespace).Delete(ctx, out.Pod, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+				if err := cs.CoreV1().Pods(ns).Delete(ctx, out.Pod, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
 					return out, err
 				}
-				out.PodRemoved = waitGone(ctx, cs, j.Namespace, out.Pod, time.Minute)
+				out.PodRemoved = waitGone(ctx, cs, ns, out.Pod, time.Minute)
 				return out, nil
 			}
 		}

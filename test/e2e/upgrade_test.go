@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,6 +262,22 @@ func rollback(kubeconfig, ns, name string, revision int) error {
 	rb := helm3action.NewRollback(cfg)
 	rb.Version, rb.Wait, rb.Timeout = revision, true, 3*time.Minute
 	return rb.Run(name)
+}
+
+// currentRevision is the deployed revision of a release.
+func currentRevision(kubeconfig, ns, name string) (int, error) {
+	s := helm3cli.New()
+	s.KubeConfig = kubeconfig
+	s.SetNamespace(ns)
+	cfg := new(helm3action.Configuration)
+	if err := cfg.Init(s.RESTClientGetter(), ns, "secret", func(string, ...interface{}) {}); err != nil {
+		return 0, err
+	}
+	rel, err := helm3action.NewGet(cfg).Run(name)
+	if err != nil {
+		return 0, fmt.Errorf("release %s/%s: %w", ns, name, err)
+	}
+	return rel.Version, nil
 }
 
 func helm4Install(kubeconfig, ns, name, chartDir string, vals map[string]any) error {
