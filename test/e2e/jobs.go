@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -147,6 +148,7 @@ func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, n
 				out.Duration = t.FinishedAt.Time.Sub(running)
 				raw, _ := cs.CoreV1().Pods(ns).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
 				out.Log = string(raw)
+				saveTrace(out.Pod, raw)
 				out.CacheHits = strings.Count(out.Log, "Found cached layer") + strings.Count(out.Log, "Using caching version of cmd")
 				grace := int64(0)
 				if r.Kubernetes.CleanupGracePeriodSeconds != nil {
@@ -162,6 +164,14 @@ func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, n
 		if p.Status.Phase == corev1.PodFailed {
 			return out, fmt.Errorf("job pod %s failed before its build container ran: %s", out.Pod, p.Status.Message)
 		}
+	}
+}
+
+// saveTrace keeps a job's trace in _out/e2e/traces/<pod>.log (the CI job's artifact), for reading a failed run.
+func saveTrace(pod string, raw []byte) {
+	dir := filepath.Join(repo, "_out", "e2e", "traces")
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, pod+".log"), raw, 0o644)
 	}
 }
 
