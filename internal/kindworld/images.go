@@ -26,6 +26,8 @@ type ImageSpec struct {
 	BaseLayers []string          // tar files used as lower layers (e.g. a Debian rootfs)
 	Files      map[string]string // path in the image → file on the host (mode 0755)
 	Trees      map[string]string // directory in the image → directory on the host (copied recursively, mode 0644/0755)
+	// Skip leaves out paths of Trees (image paths; a skipped directory drops everything below it).
+	Skip       func(imagePath string, dir bool) bool
 	Symlinks   map[string]string // path in the image → link target
 	Entrypoint []string
 	Cmd        []string
@@ -48,7 +50,7 @@ func (s ImageSpec) Build() (v1.Image, error) {
 		}
 	}
 	if len(s.Files)+len(s.Trees)+len(s.Symlinks) > 0 {
-		l, err := filesLayer(s.Files, s.Trees, s.Symlinks)
+		l, err := filesLayer(s.Files, s.Trees, s.Symlinks, s.Skip)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Ref, err)
 		}
@@ -77,7 +79,7 @@ func mustRootFS(img v1.Image) v1.RootFS {
 
 // filesLayer makes one layer with the files (mode 0755), the trees (0644, or 0755 for executables) and the
 // symlinks, parent directories included, owned by root.
-func filesLayer(files, trees, links map[string]string) (v1.Layer, error) {
+func filesLayer(files, trees, links map[string]string, skip func(string, bool) bool) (v1.Layer, error) {
 	type entry struct {
 		src  string
 		mode int64
@@ -88,10 +90,19 @@ func filesLayer(files, trees, links map[string]string) (v1.Layer, error) {
 	}
 	for dst, src := range trees {
 		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
+			if err != nil {
 				return err
 			}
 			rel, _ := filepath.Rel(src, p)
+			if skip != nil && skip(path.Join(dst, filepath.ToSlash(rel)), d.IsDir()) {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
 			info, err := d.Info()
 			if err != nil {
 				return err

@@ -36,11 +36,11 @@ const (
 // cacheProbe is a multistage build whose first stage has one cacheable RUN layer, unique to this run and scenario.
 func cacheProbe(scenario string) map[string]string {
 	return map[string]string{
-		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e-2 AS build
+		"Dockerfile": fmt.Sprintf(`FROM %[1]s/%[4]s AS build
 RUN echo %[2]s-%[3]s > /probe && ls -R /usr/local/go/src/strings > /listing
 FROM scratch AS runtime
 COPY --from=build /probe /probe
-`, kindworld.DestRegistryHost, scenario, runID),
+`, kindworld.DestRegistryHost, scenario, runID, toolchainImage),
 	}
 }
 
@@ -153,14 +153,14 @@ func scenarioKilledJob(t *testing.T, f *faults) error {
 		name, marker, dockerfile string
 	}{
 		// killed while a RUN step sleeps: long before anything could be pushed
-		{"RUN step", "echo killed-run-", `FROM %[1]s/toolchain/go:e2e-2 AS build
+		{"RUN step", "echo killed-run-", `FROM %[1]s/%[3]s AS build
 RUN echo killed-run-%[2]s && sleep 15 && echo built > /built
 FROM scratch AS runtime
 COPY --from=build /built /built
 `},
 		// killed once the push began: 320 MiB of random data take seconds to compress and upload, longer than the
 		// kubelet needs to stop a force-deleted pod's containers
-		{"push", "Pushing image to", `FROM %[1]s/toolchain/go:e2e-2 AS build
+		{"push", "Pushing image to", `FROM %[1]s/%[3]s AS build
 RUN echo killed-push-%[2]s && head -c 335544320 /dev/urandom > /payload
 FROM scratch AS runtime
 COPY --from=build /payload /payload
@@ -168,7 +168,7 @@ COPY --from=build /payload /payload
 	} {
 		id := int64(5001 + i)
 		dest := fmt.Sprintf("%s/tenant-a/killed-%s:%d", kindworld.DestRegistryHost, runID, i)
-		job := BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: id, Files: map[string]string{"Dockerfile": fmt.Sprintf(phase.dockerfile, kindworld.DestRegistryHost, runID)},
+		job := BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: id, Files: map[string]string{"Dockerfile": fmt.Sprintf(phase.dockerfile, kindworld.DestRegistryHost, runID, toolchainImage)},
 			Destination: dest, Script: f.script}
 		pod, cleanup, err := startBuild(ctx, f.cs, r, job)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -51,7 +52,7 @@ var runID = fmt.Sprint(time.Now().UnixNano())
 
 func sample(tenant, greeting string) map[string]string {
 	return map[string]string{
-		"Dockerfile": fmt.Sprintf(`FROM %[1]s/toolchain/go:e2e-2 AS build
+		"Dockerfile": fmt.Sprintf(`FROM %[1]s/%[3]s AS build
 WORKDIR /src
 # The dependency step (what mvn dependency:go-offline / dotnet restore are in Java/.NET): compile the standard
 # library into the build cache. Code-only changes reuse this layer from the tenant's layer cache.
@@ -63,7 +64,7 @@ FROM scratch AS runtime
 COPY --from=build /out/app /app
 USER 65534
 ENTRYPOINT ["/app"]
-`, kindworld.DestRegistryHost, runID),
+`, kindworld.DestRegistryHost, runID, toolchainImage),
 		"go.mod":  "module example.com/" + tenant + "\n\ngo 1.26\n",
 		"main.go": fmt.Sprintf("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(%q) }\n", greeting),
 	}
@@ -273,8 +274,32 @@ func controlPlaneIP(ctx context.Context, t *testing.T, cs kubernetes.Interface) 
 
 // pushToolchain pushes the build-stage base image (this machine's Go toolchain + busybox) to the destination
 // registry through its NodePort.
+// toolchainImage is the sample apps' builder base in the destination registry: a Go toolchain trimmed to what
+// builds need (see slimGoroot), as teams trim their Maven or .NET SDK builder images.
+const toolchainImage = "toolchain/go:e2e-3"
+
+// slimGoroot leaves out of GOROOT what no build reads: the toolchain's own sources, tests and test data, API
+// lists, docs, and the tools builds do not run. It halves the image (270 → 117 MiB) and cuts its files from 15k to
+// under 4k; unpacking the builder base is what a warm Kaniko build spends most of its time on.
+func slimGoroot(p string, dir bool) bool {
+	const g = "/usr/local/go/"
+	rel := strings.TrimPrefix(p, g)
+	if dir {
+		switch rel {
+		case "src/cmd", "test", "api", "misc", "doc":
+			return true
+		}
+		return path.Base(p) == "testdata"
+	}
+	switch rel {
+	case "bin/gofmt", "pkg/tool/linux_amd64/vet", "pkg/tool/linux_amd64/cover", "pkg/tool/linux_amd64/fix", "pkg/tool/linux_amd64/preprofile":
+		return true
+	}
+	return strings.HasSuffix(p, "_test.go")
+}
+
 func pushToolchain(nodeIP string) error {
-	ref, err := name.ParseReference(nodeIP+":30500/toolchain/go:e2e-2", name.Insecure)
+	ref, err := name.ParseReference(nodeIP+":30500/"+toolchainImage, name.Insecure)
 	if err != nil {
 		return err
 	}
@@ -286,9 +311,9 @@ func pushToolchain(nodeIP string) error {
 		return err
 	}
 	links := map[string]string{"/bin/sh": "/bin/busybox"}
-	img, err := kindworld.ImageSpec{Ref: "toolchain/go:e2e", Files: map[string]string{"/bin/busybox": "/bin/busybox"}, Symlinks: links,
-		Trees: map[string]string{"/usr/local/go": strings.TrimSpace(string(goroot))},
-		Env:   []string{"PATH=/usr/local/go/bin:/bin", "CGO_ENABLED=0", "GOCACHE=/tmp/gocache", "HOME=/tmp", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}}.Build()
+	img, err := kindworld.ImageSpec{Ref: toolchainImage, Files: map[string]string{"/bin/busybox": "/bin/busybox"}, Symlinks: links,
+		Trees: map[string]string{"/usr/local/go": strings.TrimSpace(string(goroot))}, Skip: slimGoroot,
+		Env: []string{"PATH=/usr/local/go/bin:/bin", "CGO_ENABLED=0", "GOCACHE=/tmp/gocache", "HOME=/tmp", "GOFLAGS=-buildvcs=false", "GOTOOLCHAIN=local"}}.Build()
 	if err != nil {
 		return err
 	}
