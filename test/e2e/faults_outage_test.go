@@ -343,15 +343,8 @@ func scenarioUpgradeRollback(t *testing.T, f *faults) error {
 	if err := jobLabel(ctx, f.cs, a, 5101, "upgraded"); err != nil {
 		return fmt.Errorf("after the upgrade: %w", err)
 	}
-	for k, uid := range before.uids {
-		if after.uids[k] != uid {
-			return fmt.Errorf("%s was recreated by the upgrade", k)
-		}
-	}
-	for p, uid := range before.pods {
-		if after.pods[p] != uid {
-			return fmt.Errorf("pod %s restarted although nothing about it changed", p)
-		}
+	if err := before.kept(after, "upgrade"); err != nil {
+		return err
 	}
 	if err := rollback(f.w.Kubeconfig, a.Namespace, a.Name, rev); err != nil {
 		return err
@@ -364,10 +357,8 @@ func scenarioUpgradeRollback(t *testing.T, f *faults) error {
 	if err := jobLabel(ctx, f.cs, a, 5102, ""); err != nil {
 		return fmt.Errorf("after the rollback: %w", err)
 	}
-	for k, uid := range before.uids {
-		if back.uids[k] != uid {
-			return fmt.Errorf("%s was recreated by the rollback", k)
-		}
+	if err := before.kept(back, "rollback"); err != nil {
+		return err
 	}
 	logf("upgrade and rollback of %s (revision %d): %d objects kept, %d pods untouched, change in effect, rollback exact", a.Name, rev, len(before.uids), len(before.pods))
 	return nil

@@ -234,6 +234,21 @@ func (e *runnerEnv) managerPods(ctx context.Context) ([]corev1.Pod, error) {
 	return out, nil
 }
 
+// holdJob waits for the pushed job's pod to run and returns it with the manager pods that own it.
+func (e *runnerEnv) holdJob(t *testing.T) (*corev1.Pod, []corev1.Pod) {
+	t.Helper()
+	ctx := context.Background()
+	pod, err := e.runningJobPod(ctx, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgrs, err := e.managerPods(ctx)
+	if err != nil || len(mgrs) == 0 {
+		t.Fatalf("manager pods: %d, %v", len(mgrs), err)
+	}
+	return pod, mgrs
+}
+
 // TestRunnerTier runs the real gitlab-runner from the tenant chart against a real GitLab: it creates a project
 // and a project runner for tenant-a, installs the manager with that token, pushes a sample project that includes
 // the Kaniko template, waits for its pipeline, and asserts the job tier's outcomes plus one more: the job pod the
@@ -285,14 +300,7 @@ func TestRunnerFaults(t *testing.T) {
 
 	t.Run("manager killed mid-job: a new manager serves, the orphan is bounded, the retried job succeeds", func(t *testing.T) {
 		sha := e.push(t, "killed manager "+e.run, e.run+"-killed", hold)
-		pod, err := e.runningJobPod(ctx, 10*time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mgrs, err := e.managerPods(ctx)
-		if err != nil || len(mgrs) == 0 {
-			t.Fatalf("manager pods: %v", err)
-		}
+		pod, mgrs := e.holdJob(t)
 		zero := int64(0)
 		for _, m := range mgrs {
 			if err := e.p.cs.CoreV1().Pods(e.a.Namespace).Delete(ctx, m.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
@@ -328,14 +336,7 @@ func TestRunnerFaults(t *testing.T) {
 
 	t.Run("graceful SIGQUIT during upgrade: the running job finishes on the old manager", func(t *testing.T) {
 		sha := e.push(t, "sigquit "+e.run, e.run+"-sigquit", hold)
-		pod, err := e.runningJobPod(ctx, 10*time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old, err := e.managerPods(ctx)
-		if err != nil || len(old) == 0 {
-			t.Fatalf("manager pods: %v", err)
-		}
+		pod, old := e.holdJob(t)
 		// a pod-template change rolls the manager: maxSurge 1, maxUnavailable 0, preStop SIGQUIT
 		if err := e.upgrade(t, map[string]any{"runner": map[string]any{"podAnnotations": map[string]any{"gitlab-kaniko-tenant.io/rolled": e.run}}}); err != nil {
 			t.Fatal(err)

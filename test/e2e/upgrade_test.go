@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +94,26 @@ type snapshot struct {
 	config string
 }
 
+// kept fails with every object of s that now has another UID, and every running pod of s that restarted.
+func (s snapshot) kept(now snapshot, by string) error {
+	var errs []string
+	for k, uid := range s.uids {
+		if now.uids[k] != uid {
+			errs = append(errs, fmt.Sprintf("%s was recreated by the %s", k, by))
+		}
+	}
+	for p, uid := range s.pods {
+		if now.pods[p] != uid {
+			errs = append(errs, fmt.Sprintf("pod %s restarted in the %s although nothing about it changed", p, by))
+		}
+	}
+	sort.Strings(errs)
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
 func snap(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) snapshot {
 	s := snapshot{uids: map[string]string{}, pods: map[string]string{}}
 	if cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"}); err == nil {
@@ -165,15 +187,8 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	if !strings.Contains(after.config, "concurrent = 3") {
 		t.Errorf("the upgraded config.toml does not carry the change")
 	}
-	for k, uid := range before.uids {
-		if after.uids[k] != uid {
-			t.Errorf("%s was recreated by the upgrade (UID %s → %s)", k, uid, after.uids[k])
-		}
-	}
-	for p, uid := range before.pods {
-		if after.pods[p] != uid {
-			t.Errorf("pod %s restarted although nothing about it changed", p)
-		}
+	if err := before.kept(after, "upgrade"); err != nil {
+		t.Error(err)
 	}
 	if err := rollback(kubeconfig, ns, "tenant-up", 1); err != nil {
 		t.Fatal(err)
