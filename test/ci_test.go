@@ -87,6 +87,16 @@ func TestRepositoryPipelineStructure(t *testing.T) {
 	if r := rules("e2e-nightly"); !strings.Contains(r, `schedule`) || strings.Contains(r, "merge_request_event") {
 		t.Errorf("e2e must run on the nightly schedule only: %s", r)
 	}
+	nightly := map[string]bool{}
+	steps, _ := jobs["e2e-nightly"]["script"].([]any)
+	for _, step := range steps {
+		nightly[strings.TrimSpace(step.(string))] = true
+	}
+	for _, target := range []string{"make e2e", "make e2e-faults", "make e2e-upgrade", "make e2e-runner"} {
+		if !nightly[target] {
+			t.Errorf("the nightly e2e does not run %q: %v", target, steps)
+		}
+	}
 	if art, _ := jobs["e2e-nightly"]["artifacts"].(map[string]any); art == nil || art["when"] != "always" {
 		t.Errorf("e2e must keep its artifacts (logs, summary) even when it fails")
 	}
@@ -105,6 +115,17 @@ func TestKanikoTemplateAndExamples(t *testing.T) {
 	}
 	if v := job["variables"].(map[string]any)["KANIKO_IMAGE"].(string); !strings.Contains(v, "@sha256:") || !strings.Contains(v, "-debug") {
 		t.Errorf("KANIKO_IMAGE must be a -debug image pinned by digest, got %s", v)
+	}
+	// a job lost with its runner or its pod is re-run; a build that failed on its own merits is not
+	retry, _ := job["retry"].(map[string]any)
+	when := map[string]bool{}
+	if w, ok := retry["when"].([]any); ok {
+		for _, e := range w {
+			when[e.(string)] = true
+		}
+	}
+	if fmt.Sprint(retry["max"]) != "2" || !when["runner_system_failure"] || !when["stuck_or_timeout_failure"] || !when["scheduler_failure"] || when["script_failure"] || when["always"] {
+		t.Errorf("template retry must be max 2 on runner/scheduler/stuck failures and never on script failures, got %v", job["retry"])
 	}
 	script := strings.Join(toStrings(job["script"]), "\n")
 	for _, want := range []string{"--cache=true --cache-repo \"$KANIKO_CACHE_REPO\"", "--target", "/kaniko/.docker/config.json", "additional-ca-cert-bundle.crt", "/kaniko/executor"} {
