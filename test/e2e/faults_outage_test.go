@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
@@ -149,57 +150,84 @@ func scenarioKilledJob(t *testing.T, f *faults) error {
 	if err != nil {
 		return err
 	}
-	for i, phase := range []struct {
-		name, marker, dockerfile string
-	}{
-		// killed while a RUN step sleeps: long before anything could be pushed
-		{"RUN step", "echo killed-run-", `FROM %[1]s/%[3]s AS build
+	type phase struct {
+		name, marker string
+		dockerfiles  []string // tried in turn while a kill lands too late (a machine that pushes faster)
+	}
+	const runStep = `FROM %[1]s/%[3]s AS build
 RUN echo killed-run-%[2]s && sleep 15 && echo built > /built
 FROM scratch AS runtime
 COPY --from=build /built /built
-`},
-		// killed once the push began: 320 MiB of random data take seconds to compress and upload, longer than the
-		// kubelet needs to stop a force-deleted pod's containers
-		{"push", "Pushing image to", `FROM %[1]s/%[3]s AS build
-RUN echo killed-push-%[2]s && head -c 335544320 /dev/urandom > /payload
+`
+	push := func(mib int) string {
+		return fmt.Sprintf(`FROM %%[1]s/%%[3]s AS build
+RUN echo killed-push-%%[2]s && head -c %d /dev/urandom > /payload
 FROM scratch AS runtime
 COPY --from=build /payload /payload
-`},
+`, mib<<20)
+	}
+	id := int64(5000)
+	for _, ph := range []phase{
+		// killed while a RUN step sleeps: long before anything could be pushed
+		{"RUN step", "echo killed-run-", []string{runStep}},
+		// killed once the push began: random data take seconds to compress and upload, longer than the kubelet
+		// needs to stop a force-deleted pod's containers (320 MiB here; 960 MiB if a faster machine beats it)
+		{"push", "Pushing image to", []string{push(320), push(960)}},
 	} {
-		id := int64(5001 + i)
-		dest := fmt.Sprintf("%s/tenant-a/killed-%s:%d", kindworld.DestRegistryHost, runID, i)
-		job := BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: id, Files: map[string]string{"Dockerfile": fmt.Sprintf(phase.dockerfile, kindworld.DestRegistryHost, runID, toolchainImage)},
-			Destination: dest, Script: f.script}
-		pod, cleanup, err := startBuild(ctx, f.cs, r, job)
+		var err error
+		for attempt, dockerfile := range ph.dockerfiles {
+			id++
+			var late bool
+			late, err = f.killAndRerun(ctx, r, a, ph.name, ph.marker, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: id,
+				Files:       map[string]string{"Dockerfile": fmt.Sprintf(dockerfile, kindworld.DestRegistryHost, runID, toolchainImage)},
+				Destination: fmt.Sprintf("%s/tenant-a/killed-%s:%d", kindworld.DestRegistryHost, runID, id), Script: f.script})
+			if !late {
+				break
+			}
+			logf("the kill during the %s landed after the push had finished (attempt %d): retrying with a bigger layer", ph.name, attempt+1)
+		}
 		if err != nil {
 			return err
 		}
-		killedAt, node, err := killAt(ctx, f.cs, a.Namespace, pod.Name, phase.marker, 10*time.Minute)
-		if err == nil {
-			// the API object is gone at once; the node stops the containers a moment later
-			err = waitContainersStopped(node, pod.Name, 2*time.Minute)
-		}
-		cleanup()
-		if err != nil {
-			return fmt.Errorf("killing during the %s: %w", phase.name, err)
-		}
-		f.jobs.record(id, "interrupted")
-		if err := absentTag(f.nodeIP, dest); err != nil {
-			if cerr := completeImage(f.nodeIP, dest); cerr == nil {
-				return fmt.Errorf("the kill during the %s landed after the push had finished (the image is complete): %w", phase.name, err)
-			}
-			return fmt.Errorf("after a kill during the %s: %w", phase.name, err)
-		}
-		out, err := f.build(ctx, r, job)
-		if err != nil || !out.Succeeded {
-			return fmt.Errorf("the re-run after a kill during the %s failed (%v):\n%s", phase.name, err, tail(out.Log, 30))
-		}
-		if err := completeImage(f.nodeIP, dest); err != nil {
-			return fmt.Errorf("the re-run's image: %w", err)
-		}
-		logf("killed during the %s (%s into the build): no tag; the re-run pushed a complete image in %s", phase.name, killedAt.Round(time.Second), out.Duration.Round(time.Second))
 	}
 	return nil
+}
+
+// killAndRerun starts the job, force-deletes its pod when marker appears in the trace, and checks that no tag
+// appeared; then it re-runs the job and checks the re-run's image is complete. late reports a kill that came
+// after the push had finished (a complete image under the tag): that attempt proves nothing either way.
+func (f *faults) killAndRerun(ctx context.Context, r *jobpod.Runner, a tenants.Tenant, phase, marker string, job BuildJob) (late bool, err error) {
+	pod, cleanup, err := startBuild(ctx, f.cs, r, job)
+	if err != nil {
+		return false, err
+	}
+	killedAt, node, err := killAt(ctx, f.cs, a.Namespace, pod.Name, marker, 10*time.Minute)
+	if err == nil {
+		// the API object is gone at once; the node stops the containers a moment later
+		err = waitContainersStopped(node, pod.Name, 2*time.Minute)
+	}
+	cleanup()
+	if err != nil {
+		return false, fmt.Errorf("killing during the %s: %w", phase, err)
+	}
+	if err := absentTag(f.nodeIP, job.Destination); err != nil {
+		if cerr := completeImage(f.nodeIP, job.Destination); cerr == nil {
+			f.jobs.record(job.JobID, "succeeded") // it finished before the kill: not lost
+			return true, fmt.Errorf("the kill during the %s landed after the push had finished (the image is complete): %w", phase, err)
+		}
+		f.jobs.record(job.JobID, "interrupted")
+		return false, fmt.Errorf("after a kill during the %s: %w", phase, err)
+	}
+	f.jobs.record(job.JobID, "interrupted")
+	out, err := f.build(ctx, r, job)
+	if err != nil || !out.Succeeded {
+		return false, fmt.Errorf("the re-run after a kill during the %s failed (%v):\n%s", phase, err, tail(out.Log, 30))
+	}
+	if err := completeImage(f.nodeIP, job.Destination); err != nil {
+		return false, fmt.Errorf("the re-run's image: %w", err)
+	}
+	logf("killed during the %s (%s into the build): no tag; the re-run pushed a complete image in %s", phase, killedAt.Round(time.Second), out.Duration.Round(time.Second))
+	return false, nil
 }
 
 // killAt waits for marker in the build container's trace and then deletes the pod at once. It fails if the
