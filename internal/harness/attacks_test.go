@@ -93,6 +93,13 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 			delete(cs[0].(map[string]any), "livenessProbe")
 			_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
 		}},
+		{"registry liveness on its storage-dependent HTTP check", "liveness independent of dependencies", func(r *Rendered) {
+			d := find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-layer-cache")
+			cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+			c := cs[0].(map[string]any)
+			c["livenessProbe"] = c["readinessProbe"]
+			_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
+		}},
 		{"token in a ConfigMap", "no secret material in a ConfigMap", func(r *Rendered) {
 			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "ConfigMap", "tenant-a-runner").Object, `token = "glrt-abcdefghijklmnop"`, "data", "leak")
 		}},

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -197,6 +198,19 @@ var invariants = []invariant{
 		for _, ctr := range c.spec.Containers {
 			if ctr.LivenessProbe == nil || ctr.ReadinessProbe == nil {
 				return fmt.Errorf("container %s lacks a liveness or readiness probe", ctr.Name)
+			}
+		}
+		return nil
+	}},
+	{name: "liveness independent of dependencies", check: func(c *objCtx) error {
+		// A liveness probe that repeats the readiness check restarts the container whenever what readiness
+		// depends on (GitLab, S3) is down, and a restart cannot bring that back.
+		if k := c.obj.GetKind(); k != "Deployment" && k != "DaemonSet" && k != "StatefulSet" {
+			return nil
+		}
+		for _, ctr := range c.spec.Containers {
+			if ctr.LivenessProbe != nil && ctr.ReadinessProbe != nil && equality.Semantic.DeepEqual(ctr.LivenessProbe.ProbeHandler, ctr.ReadinessProbe.ProbeHandler) {
+				return fmt.Errorf("container %s: the liveness probe repeats the readiness check", ctr.Name)
 			}
 		}
 		return nil

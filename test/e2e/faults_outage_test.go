@@ -75,7 +75,8 @@ func scale(ctx context.Context, cs kubernetes.Interface, ns, name string, replic
 // outage runs the cache-outage scenario shape: a build that fills the cache, the same build with the component
 // down (it must succeed, and its trace must say the cache was not used), the component back, and the same build
 // again (it must hit the cache).
-func (f *faults) outage(t *testing.T, tn tenants.Tenant, component, ns, deployment string, firstJob int64) error {
+// whileDown, when set, runs after the build with the component down and before the component returns.
+func (f *faults) outage(t *testing.T, tn tenants.Tenant, component, ns, deployment string, firstJob int64, whileDown func() error) error {
 	ctx := context.Background()
 	r, err := runnerConfig(ctx, f.cs, tn.Namespace, tn.Name)
 	if err != nil {
@@ -113,10 +114,20 @@ func (f *faults) outage(t *testing.T, tn tenants.Tenant, component, ns, deployme
 	if down.CacheHits != 0 || !strings.Contains(down.Log, traceCacheMiss) {
 		return fmt.Errorf("with %s down the trace does not say the cache was skipped (hits %d):\n%s", component, down.CacheHits, tail(down.Log, 30))
 	}
+	if whileDown != nil {
+		if err := whileDown(); err != nil {
+			return err
+		}
+	}
 	if err := scale(ctx, f.cs, ns, deployment, 1); err != nil {
 		return err
 	}
 	restored = true
+	for _, other := range f.set.Sorted() { // the registries notice their storage is back at their next check
+		if err := waitRegistry(ctx, f.cs, other, true, 3*time.Minute); err != nil {
+			return fmt.Errorf("after %s returned: %w", component, err)
+		}
+	}
 	back, err := build(firstJob+2, "back")
 	if err != nil {
 		return fmt.Errorf("after %s returned: %w", component, err)
@@ -130,15 +141,77 @@ func (f *faults) outage(t *testing.T, tn tenants.Tenant, component, ns, deployme
 	return nil
 }
 
-// scenarioMinIODown: MinIO (the S3 behind every tenant's layer-cache registry) is stopped for a whole build.
+// scenarioMinIODown: MinIO (the S3 behind every tenant's layer-cache registry) is stopped for a whole build. While
+// it is down, every tenant's layer-cache registry must turn unready (its storage health check) without restarting;
+// once MinIO is back, the registries must be ready again before the next build.
 func scenarioMinIODown(t *testing.T, f *faults) error {
-	return f.outage(t, f.set.Tenants["tenant-a"], "minio", "minio", "minio", 4001)
+	ctx := context.Background()
+	restarts := map[string]int32{}
+	for _, tn := range f.set.Sorted() {
+		_, n, err := registryState(ctx, f.cs, tn)
+		if err != nil {
+			return err
+		}
+		restarts[tn.Name] = n
+	}
+	err := f.outage(t, f.set.Tenants["tenant-a"], "minio", "minio", "minio", 4001, func() error {
+		for _, tn := range f.set.Sorted() {
+			if err := waitRegistry(ctx, f.cs, tn, false, 3*time.Minute); err != nil {
+				return fmt.Errorf("with MinIO down: %w", err)
+			}
+		}
+		logf("minio outage: every layer-cache registry turned unready")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, tn := range f.set.Sorted() {
+		_, n, err := registryState(ctx, f.cs, tn)
+		if err != nil {
+			return err
+		}
+		if n != restarts[tn.Name] {
+			return fmt.Errorf("%s's layer-cache registry restarted %d times during the MinIO outage (liveness must not depend on S3)", tn.Name, n-restarts[tn.Name])
+		}
+	}
+	return nil
+}
+
+// registryState is whether the tenant's layer-cache registry pods are all ready, and their restarts in total.
+func registryState(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenant) (bool, int32, error) {
+	d, err := cs.AppsV1().Deployments(tn.Namespace).Get(ctx, tn.Name+"-layer-cache", metav1.GetOptions{})
+	if err != nil {
+		return false, 0, err
+	}
+	pods, err := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
+	if err != nil || len(pods.Items) == 0 {
+		return false, 0, fmt.Errorf("%s layer-cache pods: %d, %v", tn.Name, len(pods.Items), err)
+	}
+	ready, restarts := true, int32(0)
+	for _, p := range pods.Items {
+		for _, st := range p.Status.ContainerStatuses {
+			ready = ready && st.Ready
+			restarts += st.RestartCount
+		}
+	}
+	return ready, restarts, nil
+}
+
+// waitRegistry waits until the tenant's layer-cache registry is ready (or unready).
+func waitRegistry(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenant, ready bool, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		if r, _, err := registryState(ctx, cs, tn); err == nil && r == ready {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s's layer-cache registry did not become ready=%t within %s", tn.Name, ready, timeout)
 }
 
 // scenarioLayerCacheDown: the tenant's own layer-cache registry is stopped for a whole build.
 func scenarioLayerCacheDown(t *testing.T, f *faults) error {
 	b := f.set.Tenants["tenant-b"]
-	return f.outage(t, b, "layer-cache", b.Namespace, b.Name+"-layer-cache", 4101)
+	return f.outage(t, b, "layer-cache", b.Namespace, b.Name+"-layer-cache", 4101, nil)
 }
 
 // scenarioKilledJob deletes job pods (grace 0, like a node loss) while Kaniko runs a RUN step and while it pushes:
