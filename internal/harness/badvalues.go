@@ -60,10 +60,10 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 		var err error
 		switch bc.Chart {
 		case "tenant":
-			vals := merge(deepCopy(in.Tenants["tenant-a"]), deepCopy(bc.Values))
+			vals := render.MergeValues(deepCopy(in.Tenants["tenant-a"]), deepCopy(bc.Values))
 			_, err = c.tenant.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v" + kubeVersion, Values: vals})
 		case "bootstrap":
-			vals := merge(deepCopy(in.Bootstrap), deepCopy(bc.Values))
+			vals := render.MergeValues(deepCopy(in.Bootstrap), deepCopy(bc.Values))
 			_, err = c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v" + kubeVersion, Values: vals})
 		}
 		o := BadOutcome{Case: bc}

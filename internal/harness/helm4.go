@@ -85,10 +85,10 @@ func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 		var err error
 		opts := render.Options{KubeVersion: "v" + versions.KubernetesVersions[0]}
 		if bc.Chart == "tenant" {
-			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", merge(deepCopy(base.Tenants["tenant-a"]), deepCopy(bc.Values))
+			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", render.MergeValues(deepCopy(base.Tenants["tenant-a"]), deepCopy(bc.Values))
 			_, err = charts["gitlab-kaniko-tenant"][1].Render(opts)
 		} else {
-			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-bootstrap", "gitlab-kaniko-system", merge(deepCopy(base.Bootstrap), deepCopy(bc.Values))
+			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-bootstrap", "gitlab-kaniko-system", render.MergeValues(deepCopy(base.Bootstrap), deepCopy(bc.Values))
 			_, err = charts["tenant-bootstrap"][1].Render(opts)
 		}
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
 
 // Overlay is what one dimension value contributes.
@@ -231,8 +233,8 @@ func (s *Space) Install(p Permutation) Install {
 		bv := deepCopy(s.Base.Tenants[n])
 		for _, d := range s.dims() {
 			o := s.Dimensions[d][p.Values[d]]
-			tv = merge(tv, substitute(deepCopy(o.Tenant), n).(map[string]any))
-			bv = merge(bv, substitute(deepCopy(o.Bootstrap), n).(map[string]any))
+			tv = render.MergeValues(tv, substitute(deepCopy(o.Tenant), n).(map[string]any))
+			bv = render.MergeValues(bv, substitute(deepCopy(o.Bootstrap), n).(map[string]any))
 			for _, a := range o.APIs {
 				apis[a] = true
 			}
@@ -285,20 +287,6 @@ func copyAny(v any) any {
 		return out
 	}
 	return v
-}
-
-// merge overlays src onto dst (maps merge, everything else replaces).
-func merge(dst, src map[string]any) map[string]any {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				dst[k] = merge(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-	return dst
 }
 
 func substitute(v any, tenant string) any {

@@ -286,6 +286,20 @@ func ValuesFromFiles(paths ...string) (map[string]any, error) {
 	return v, nil
 }
 
+// MergeValues overlays src onto dst and returns dst: maps merge key by key, anything else in src replaces.
+func MergeValues(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = MergeValues(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
 // ValuesFromYAML reads one or more values documents (later ones win), like repeated `-f`.
 func ValuesFromYAML(docs ...io.Reader) (map[string]any, error) {
 	out := map[string]any{}

@@ -129,7 +129,7 @@ func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any
 	for _, tn := range set.Sorted() {
 		vals := values(t, "values/"+tn.Name+".yaml")
 		if tenantValues != nil {
-			vals = mergeValues(vals, tenantValues(tn.Name))
+			vals = render.MergeValues(vals, tenantValues(tn.Name))
 		}
 		if err := (kindworld.Release{Kubeconfig: w.Kubeconfig, Name: tn.Name, Namespace: tn.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
 			Values: vals, Wait: true, Timeout: 5 * time.Minute}).Apply(logf); err != nil {
@@ -140,19 +140,6 @@ func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any
 		t.Fatal(err)
 	}
 	return &platform{w: w, cs: cs, set: set, nodeIP: nodeIP}
-}
-
-func mergeValues(dst, src map[string]any) map[string]any {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				dst[k] = mergeValues(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-	return dst
 }
 
 func TestJobTier(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
 
@@ -140,7 +141,7 @@ func setupRunnerTier(t *testing.T) *runnerEnv {
 
 // upgrade re-applies tenant-a's release with extra values on top of the runner tier's overrides.
 func (e *runnerEnv) upgrade(t *testing.T, extra map[string]any) error {
-	vals := mergeValues(mergeValues(values(t, "values/tenant-a.yaml"), e.overrides), extra)
+	vals := render.MergeValues(render.MergeValues(values(t, "values/tenant-a.yaml"), e.overrides), extra)
 	return (kindworld.Release{Kubeconfig: e.p.w.Kubeconfig, Name: e.a.Name, Namespace: e.a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
 		Values: vals, Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
 }
