@@ -156,3 +156,20 @@ func Verify(ctx context.Context, cs kubernetes.Interface, set *tenants.Set, list
 	sort.Slice(probs, func(i, j int) bool { return probs[i].String() < probs[j].String() })
 	return probs, nil
 }
+
+// Pin assigns every tenant's nodes (without force) and verifies the result: the one call for tools that bring a
+// cluster to the pinning tenant-bootstrap describes. It fails with the problems Verify still finds.
+func Pin(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) ([]Change, error) {
+	changes, err := Assign(ctx, cs, set, set.Sorted(), false)
+	if err != nil {
+		return changes, err
+	}
+	probs, err := Verify(ctx, cs, set, set.Sorted())
+	if err != nil {
+		return changes, err
+	}
+	if len(probs) > 0 {
+		return changes, fmt.Errorf("node pinning: %v", probs)
+	}
+	return changes, nil
+}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
@@ -97,6 +98,31 @@ func TestVerifyFindings(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("want a problem containing %q, got %v", tc.want, probs)
+			}
+		})
+	}
+}
+
+func TestPinAssignsAndFailsOnWhatVerifyStillFinds(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		nodes   []*corev1.Node
+		wantErr string
+	}{
+		{"all listed nodes exist: pinned", []*corev1.Node{node("w1", nil), node("w2", nil)}, ""},
+		{"a listed node is missing: assigning fails", []*corev1.Node{node("w1", nil)}, `node w2 of tenant tenant-b: nodes "w2" not found`},
+		{"an unlisted node carries a tenant label", []*corev1.Node{node("w1", nil), node("w2", nil), node("w3", map[string]string{"gkt/tenant": "tenant-a"})}, "carries the tenant label but is not listed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var objs []runtime.Object
+			for _, n := range c.nodes {
+				objs = append(objs, n)
+			}
+			_, err := Pin(ctx, fake.NewClientset(objs...), set())
+			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("got %v, want %q", err, c.wantErr)
 			}
 		})
 	}

@@ -19,23 +19,8 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
-
-func pinNodes(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) error {
-	if _, err := nodes.Assign(ctx, cs, set, set.Sorted(), false); err != nil {
-		return err
-	}
-	probs, err := nodes.Verify(ctx, cs, set, set.Sorted())
-	if err != nil {
-		return err
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("node pinning: %v", probs)
-	}
-	return nil
-}
 
 // loadE2EImages builds MinIO, the registry, Kaniko and the helper stand-in (cached) and loads them into the nodes.
 func loadE2EImages(w kindworld.World) error {

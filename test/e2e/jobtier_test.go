@@ -24,6 +24,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
@@ -96,7 +97,7 @@ func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pinNodes(ctx, cs, set); err != nil {
+	if _, err := nodes.Pin(ctx, cs, set); err != nil {
 		t.Fatal(err)
 	}
 	if err := loadE2EImages(w); err != nil {
