@@ -149,6 +149,7 @@ func TestRenderHoldsNoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(res.YAML()) + res.Notes
+	found := false
 	for _, o := range res.Objects() {
 		if o.GetKind() == "Secret" {
 			t.Errorf("the chart must not render Secrets, found %s", o.GetName())
@@ -156,12 +157,16 @@ func TestRenderHoldsNoSecret(t *testing.T) {
 		if o.GetKind() != "ConfigMap" || o.GetName() != "tenant-a-runner" {
 			continue
 		}
+		found = true
 		tmpl, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
 		for _, ph := range []string{`token = "@RUNNER_TOKEN@"`, `AccessKey = "@S3_ACCESS_KEY@"`, `SecretKey = "@S3_SECRET_KEY@"`} {
 			if strings.Count(tmpl, ph) != 1 {
 				t.Errorf("config.template.toml must hold %s exactly once", ph)
 			}
 		}
+	}
+	if !found {
+		t.Errorf("no ConfigMap tenant-a-runner in the render: the placeholder check did not run")
 	}
 	if tok := regexp.MustCompile(`glrt-[A-Za-z0-9_-]{8,}`).FindString(out); tok != "" {
 		t.Errorf("render contains a runner token: %s", tok)

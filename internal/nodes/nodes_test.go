@@ -62,6 +62,9 @@ func TestAssignRefusesAnotherTenantsNode(t *testing.T) {
 	if _, err := Assign(context.Background(), cs, s, s.Sorted(), true); err != nil {
 		t.Fatalf("--force must move the node: %v", err)
 	}
+	if probs, err := Verify(context.Background(), cs, s, s.Sorted()); err != nil || len(probs) != 0 {
+		t.Fatalf("after --force, w1 must be labelled and tainted for tenant-a: %v %v", probs, err)
+	}
 }
 
 func TestVerifyFindings(t *testing.T) {
