@@ -171,18 +171,25 @@ func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set 
 	})
 	out = append(out, Attack{"hostPath job pod in tenant-a (Pod Security baseline)", !attackOK && strings.Contains(d1, "PodSecurity"), controlOK, d1})
 	// 6. No ServiceAccount token in job pods; control: a pod that keeps the automount default.
-	r, err := runnerConfig(ctx, cs, a.Namespace, a.Name)
-	if err == nil {
-		pod, perr := jobpod.Pod(r, jobpod.Job{ProjectID: 9, JobID: 9, Command: []string{"/busybox/sh", "-c", "test -e /var/run/secrets/kubernetes.io/serviceaccount/token"}})
-		if perr == nil {
-			tokenFound, d := runPod(ctx, cs, pod)
-			control := pod.DeepCopy()
-			control.Spec.AutomountServiceAccountToken = nil
-			control.Spec.ServiceAccountName = "default"
-			control.Name += "-control"
-			controlFound, _ := runPod(ctx, cs, control)
-			out = append(out, Attack{"ServiceAccount token inside a job pod", !tokenFound, controlFound, d})
+	const tokenAttack = "ServiceAccount token inside a job pod"
+	pod, err := func() (*corev1.Pod, error) {
+		r, err := runnerConfig(ctx, cs, a.Namespace, a.Name)
+		if err != nil {
+			return nil, err
 		}
+		return jobpod.Pod(r, jobpod.Job{ProjectID: 9, JobID: 9, Command: []string{"/busybox/sh", "-c", "test -e /var/run/secrets/kubernetes.io/serviceaccount/token"}})
+	}()
+	if err != nil {
+		// the attack could not be staged: it counts as not blocked
+		out = append(out, Attack{tokenAttack, false, false, "building the job pod: " + err.Error()})
+	} else {
+		tokenFound, d := runPod(ctx, cs, pod)
+		control := pod.DeepCopy()
+		control.Spec.AutomountServiceAccountToken = nil
+		control.Spec.ServiceAccountName = "default"
+		control.Name += "-control"
+		controlFound, _ := runPod(ctx, cs, control)
+		out = append(out, Attack{tokenAttack, !tokenFound, controlFound, d})
 	}
 	// 7. Metrics: 9252 of a manager-labelled pod from monitoring only.
 	mgrLabels := map[string]string{"gitlab-kaniko-tenant.io/tenant": a.Name, "gitlab-kaniko-tenant.io/component": "manager", "app.kubernetes.io/name": "gitlab-kaniko-tenant", "app.kubernetes.io/instance": a.Name}

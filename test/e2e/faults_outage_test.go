@@ -31,7 +31,6 @@ import (
 const (
 	traceCacheMiss         = "No cached layer found for cmd"
 	traceCacheUploadFailed = "Error uploading layer to cache"
-	traceCacheHit          = "Using caching version of cmd"
 )
 
 // cacheProbe is a multistage build whose first stage has one cacheable RUN layer, unique to this run and scenario.
@@ -76,7 +75,7 @@ func scale(ctx context.Context, cs kubernetes.Interface, ns, name string, replic
 // down (it must succeed, and its trace must say the cache was not used), the component back, and the same build
 // again (it must hit the cache).
 // whileDown, when set, runs after the build with the component down and before the component returns.
-func (f *faults) outage(t *testing.T, tn tenants.Tenant, component, ns, deployment string, firstJob int64, whileDown func() error) error {
+func (f *faults) outage(tn tenants.Tenant, component, ns, deployment string, firstJob int64, whileDown func() error) error {
 	ctx := context.Background()
 	r, err := runnerConfig(ctx, f.cs, tn.Namespace, tn.Name)
 	if err != nil {
@@ -154,7 +153,7 @@ func scenarioMinIODown(t *testing.T, f *faults) error {
 		}
 		restarts[tn.Name] = n
 	}
-	err := f.outage(t, f.set.Tenants["tenant-a"], "minio", "minio", "minio", 4001, func() error {
+	err := f.outage(f.set.Tenants["tenant-a"], "minio", "minio", "minio", 4001, func() error {
 		for _, tn := range f.set.Sorted() {
 			if err := waitRegistry(ctx, f.cs, tn, false, 3*time.Minute); err != nil {
 				return fmt.Errorf("with MinIO down: %w", err)
@@ -211,7 +210,7 @@ func waitRegistry(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenan
 // scenarioLayerCacheDown: the tenant's own layer-cache registry is stopped for a whole build.
 func scenarioLayerCacheDown(t *testing.T, f *faults) error {
 	b := f.set.Tenants["tenant-b"]
-	return f.outage(t, b, "layer-cache", b.Namespace, b.Name+"-layer-cache", 4101, nil)
+	return f.outage(b, "layer-cache", b.Namespace, b.Name+"-layer-cache", 4101, nil)
 }
 
 // scenarioKilledJob deletes job pods (grace 0, like a node loss) while Kaniko runs a RUN step and while it pushes:

@@ -186,7 +186,6 @@ func scenarioLoad(t *testing.T, f *faults) error {
 	if err != nil {
 		return err
 	}
-	script := f.script
 	// The quota's usage is counted asynchronously: wait until it shows only the layer-cache registry, so pods of
 	// earlier scenarios that are already gone do not take slots.
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
@@ -212,7 +211,7 @@ func scenarioLoad(t *testing.T, f *faults) error {
 			defer wg.Done()
 			// The builds hold for a moment first, so all 20 are running when the 21st is tried.
 			results[i], errs[i] = f.build(ctx, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: int64(1000 + i), Files: files,
-				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: "sleep 20\n" + script})
+				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: "sleep 20\n" + f.script})
 		}(i)
 		if i == 19 {
 			// all 20 are admitted: the 21st must be refused by the quota while they run
@@ -337,9 +336,8 @@ func scenarioUninstall(t *testing.T, f *faults) error {
 	if err != nil {
 		return err
 	}
-	script := f.script
 	out, err := f.build(ctx, r, BuildJob{Tenant: a.Name, Namespace: a.Namespace, JobID: 3001,
-		Files: map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /a.txt\n", "a.txt": "a\n"}, Destination: kindworld.DestRegistryHost + "/tenant-a/after-uninstall:1", Script: script})
+		Files: map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt /a.txt\n", "a.txt": "a\n"}, Destination: kindworld.DestRegistryHost + "/tenant-a/after-uninstall:1", Script: f.script})
 	if err != nil || !out.Succeeded {
 		return fmt.Errorf("tenant-a could not build after tenant-b was uninstalled: %v\n%s", err, tail(out.Log, 20))
 	}

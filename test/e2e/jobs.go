@@ -52,6 +52,9 @@ func runnerConfig(ctx context.Context, cs kubernetes.Interface, ns, tenant strin
 	return &cfg.Runners[0], nil
 }
 
+// traceCacheHit is Kaniko's trace line for a layer taken from the cache.
+const traceCacheHit = "Using caching version of cmd"
+
 // BuildJob is one job the runner would have picked up.
 type BuildJob struct {
 	Tenant, Namespace string
@@ -149,7 +152,7 @@ func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, n
 				raw, _ := cs.CoreV1().Pods(ns).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
 				out.Log = string(raw)
 				saveTrace(out.Pod, raw)
-				out.CacheHits = strings.Count(out.Log, "Found cached layer") + strings.Count(out.Log, "Using caching version of cmd")
+				out.CacheHits = strings.Count(out.Log, traceCacheHit) // once per cached layer (optimize step)
 				grace := int64(0)
 				if r.Kubernetes.CleanupGracePeriodSeconds != nil {
 					grace = *r.Kubernetes.CleanupGracePeriodSeconds

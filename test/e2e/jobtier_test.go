@@ -154,7 +154,6 @@ func TestJobTier(t *testing.T) {
 	type result = struct{ cold, warm BuildOutcome }
 	results := map[string]result{}
 	var pickups []time.Duration
-	builds := 0
 	for i, tn := range set.Sorted() {
 		r, err := runnerConfig(ctx, cs, tn.Namespace, tn.Name)
 		if err != nil {
@@ -168,7 +167,6 @@ func TestJobTier(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			builds++
 			pickups = append(pickups, out.Pickup)
 			logf("%s build v%d: succeeded=%t node=%s pickup=%s build=%s cache-hits=%d pod-removed=%t", tn.Name, round+1, out.Succeeded, out.Node, out.Pickup.Round(100*time.Millisecond), out.Duration.Round(time.Second), out.CacheHits, out.PodRemoved)
 			if !out.Succeeded {
@@ -243,7 +241,7 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
 `, summaryTable(results), w.Kubeconfig)
 	}
 	fmt.Printf("e2e: tenants=%d builds=%d cold=%.0fs warm=%.0fs warm/cold=%.2f pickup-p50=%.1fs attacks-blocked=%d/%d orphans=%d\n",
-		len(results), builds, cold.Seconds(), warm.Seconds(), warm.Seconds()/cold.Seconds(), p50.Seconds(), blocked, len(attacks), orphans)
+		len(results), len(pickups), cold.Seconds(), warm.Seconds(), warm.Seconds()/cold.Seconds(), p50.Seconds(), blocked, len(attacks), orphans)
 }
 
 func controlPlaneIP(ctx context.Context, t *testing.T, cs kubernetes.Interface) string {

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -125,29 +127,38 @@ func (s snapshot) kept(now snapshot, by string) error {
 
 func snap(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) snapshot {
 	s := snapshot{uids: map[string]string{}, pods: map[string]string{}, podTemplate: map[string][2]string{}, templates: map[string]string{}}
-	if cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"}); err == nil {
-		for _, c := range cms.Items {
-			s.uids["ConfigMap/"+c.Name] = string(c.UID)
-			if strings.HasSuffix(c.Name, "-runner") {
-				s.config = c.Data["config.template.toml"]
-			}
+	must := func(err error) {
+		if err != nil {
+			t.Fatalf("snapshot of %s: %v", ns, err)
 		}
 	}
-	if ds, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, d := range ds.Items {
-			s.uids["Deployment/"+d.Name] = string(d.UID)
+	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"})
+	must(err)
+	for _, c := range cms.Items {
+		s.uids["ConfigMap/"+c.Name] = string(c.UID)
+		if strings.HasSuffix(c.Name, "-runner") {
+			s.config = c.Data["config.template.toml"]
 		}
 	}
-	if nps, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, n := range nps.Items {
-			s.uids["NetworkPolicy/"+n.Name] = string(n.UID)
-		}
+
+	ds, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	must(err)
+	for _, d := range ds.Items {
+		s.uids["Deployment/"+d.Name] = string(d.UID)
 	}
-	if sas, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"}); err == nil {
-		for _, a := range sas.Items {
-			s.uids["ServiceAccount/"+a.Name] = string(a.UID)
-		}
+
+	nps, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+	must(err)
+	for _, n := range nps.Items {
+		s.uids["NetworkPolicy/"+n.Name] = string(n.UID)
 	}
+
+	sas, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=gitlab-kaniko-tenant"})
+	must(err)
+	for _, a := range sas.Items {
+		s.uids["ServiceAccount/"+a.Name] = string(a.UID)
+	}
+
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -266,9 +277,10 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Fatalf("helm 4 install: %v", err)
 	}
 	h4 := snap(ctx, t, cs, ns4)
-	h3 := snap(ctx, t, cs, ns)
-	if len(h4.uids) != len(h3.uids) || len(h4.pods) != len(h3.pods) {
-		t.Errorf("helm 4 installed %d objects / %d pods, helm 3 %d / %d", len(h4.uids), len(h4.pods), len(h3.uids), len(h3.pods))
+	// the Helm 3 install of the same working-tree chart is `after` (before the rollback); same release name, so the
+	// same object names
+	if got, want := slices.Sorted(maps.Keys(h4.uids)), slices.Sorted(maps.Keys(after.uids)); !slices.Equal(got, want) || len(h4.pods) != len(after.pods) {
+		t.Errorf("helm 4 installed %v (%d pods), helm 3 %v (%d pods)", got, len(h4.pods), want, len(after.pods))
 	}
 	if want := helm3Config(t, cs, ns4, "tenant-up", vals); h4.config != want {
 		t.Errorf("helm 4 installed a different config.toml than the helm 3 SDK renders for the same chart and values")
@@ -311,8 +323,10 @@ func uninstall(t *testing.T, kubeconfig, ns, name string) {
 		t.Fatal(err)
 	}
 	un := helm3action.NewUninstall(cfg)
-	un.Wait, un.Timeout = true, 2*time.Minute
-	_, _ = un.Run(name)
+	un.Wait, un.Timeout, un.IgnoreNotFound = true, 2*time.Minute, true
+	if _, err := un.Run(name); err != nil {
+		t.Fatalf("helm uninstall %s/%s: %v", ns, name, err)
+	}
 }
 
 func rollback(kubeconfig, ns, name string, revision int) error {
