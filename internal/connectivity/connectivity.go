@@ -35,8 +35,8 @@ func (p Peer) traffic() *matcher.TrafficPeer {
 
 // Engine holds the compiled policies of an install.
 type Engine struct {
-	policy *matcher.Policy
-	count  int
+	policy   *matcher.Policy
+	policies []*networkingv1.NetworkPolicy
 }
 
 // New compiles every NetworkPolicy among objs.
@@ -52,11 +52,11 @@ func New(objs []*unstructured.Unstructured) (*Engine, error) {
 		}
 		nps = append(nps, &np)
 	}
-	return &Engine{policy: matcher.BuildNetworkPolicies(true, nps), count: len(nps)}, nil
+	return &Engine{policy: matcher.BuildNetworkPolicies(true, nps), policies: nps}, nil
 }
 
-// Policies is how many NetworkPolicies were compiled.
-func (e *Engine) Policies() int { return e.count }
+// Policies are the decoded NetworkPolicies the engine compiled.
+func (e *Engine) Policies() []*networkingv1.NetworkPolicy { return e.policies }
 
 // Allowed says whether from may open a connection to to on port/protocol (egress of from AND ingress of to).
 func (e *Engine) Allowed(from, to Peer, port int, proto corev1.Protocol) bool {

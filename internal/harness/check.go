@@ -59,7 +59,6 @@ type Result struct {
 	Objects  int
 	Invalid  int // objects with at least one finding
 	Findings []Finding
-	Rendered *Rendered
 	// Probes is how many connectivity probes the policy engine answered; Exposures lists what shared mode opens.
 	Probes    int
 	Exposures []string
@@ -202,7 +201,7 @@ func (c *Checker) Check(s *Space, p Permutation) Result {
 
 // CheckRendered runs every check on an already rendered install (exported for attack tests that tamper with it).
 func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
-	res := Result{Rendered: r}
+	var res Result
 	bad := map[string]bool{}
 	add := func(obj, check, msg string) {
 		res.Findings = append(res.Findings, Finding{name, obj, check, msg})

@@ -37,7 +37,11 @@ type objCtx struct {
 func newObjCtx(chart, tenant string, o *unstructured.Unstructured, r *Rendered, psa *podsecurity.Evaluator, minor int, podLabels func(string) []map[string]string) *objCtx {
 	c := &objCtx{chart: chart, tenant: tenant, obj: o, r: r, psa: psa, minor: minor, podLabels: podLabels}
 	c.tmpl, _ = podTemplate(o)
-	c.spec, _ = podSpecOf(o)
+	if c.tmpl != nil {
+		c.spec = &c.tmpl.Spec
+	} else {
+		c.spec, _ = podSpecOf(o)
+	}
 	return c
 }
 
@@ -192,7 +196,7 @@ var invariants = []invariant{
 		return nil
 	}},
 	{name: "probes on long-running containers", check: func(c *objCtx) error {
-		if k := c.obj.GetKind(); k != "Deployment" && k != "DaemonSet" && k != "StatefulSet" {
+		if c.tmpl == nil { // long-running workloads only (Deployment, DaemonSet)
 			return nil
 		}
 		for _, ctr := range c.spec.Containers {
@@ -205,7 +209,7 @@ var invariants = []invariant{
 	{name: "liveness independent of dependencies", check: func(c *objCtx) error {
 		// A liveness probe that repeats the readiness check restarts the container whenever what readiness
 		// depends on (GitLab, S3) is down, and a restart cannot bring that back.
-		if k := c.obj.GetKind(); k != "Deployment" && k != "DaemonSet" && k != "StatefulSet" {
+		if c.tmpl == nil { // long-running workloads only (Deployment, DaemonSet)
 			return nil
 		}
 		for _, ctr := range c.spec.Containers {
@@ -317,9 +321,6 @@ var globalInvariants = []globalInvariant{
 			cfg, err := configToml(res)
 			if err != nil {
 				return err
-			}
-			if len(cfg.Runners) != 1 {
-				return fmt.Errorf("%s: want one [[runners]], got %d", t, len(cfg.Runners))
 			}
 			ru := cfg.Runners[0]
 			k := ru.Kubernetes

@@ -93,9 +93,7 @@ func RunMatrix(o MatrixOptions) (Summary, error) {
 			for row := range next {
 				// every version of one row on one worker, so a version-independent render is reused
 				for i := row * nv; i < (row+1)*nv; i++ {
-					r := c.Check(space, perms[i])
-					r.Rendered = nil
-					results[i] = r
+					results[i] = c.Check(space, perms[i])
 				}
 				clear(c.renders)
 			}

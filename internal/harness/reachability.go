@@ -7,8 +7,6 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/connectivity"
 )
@@ -52,14 +50,7 @@ func Reachability(r *Rendered) ([]Path, error) {
 	dests = append(dests, ep{strangerPod, ""}, ep{internetIP, ""})
 	ports := map[int]bool{80: true, 443: true, 53: true, 5000: true, 9252: true, 6443: true}
 	seen := map[string]bool{}
-	for _, o := range r.AllObjects() {
-		if o.GetKind() != "NetworkPolicy" {
-			continue
-		}
-		var np networkingv1.NetworkPolicy
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &np); err != nil {
-			return nil, err
-		}
+	for _, np := range eng.Policies() {
 		for _, rule := range np.Spec.Egress {
 			for _, p := range rule.Ports {
 				if p.Port != nil && p.Port.IntValue() > 0 {

@@ -6,6 +6,7 @@ package jobpod
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/pelletier/go-toml/v2"
@@ -171,25 +172,21 @@ type Capabilities struct {
 	Drop []string `toml:"drop"`
 }
 
-// Parse decodes config.toml strictly.
+// Parse decodes config.toml strictly. The tenant chart renders exactly one [[runners]] section, and the model
+// describes that one: any other count is an error here, so no caller indexes an empty list.
 func Parse(data []byte) (*Config, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
 		var sm *toml.StrictMissingError
-		if ok := asStrict(err, &sm); ok {
+		if errors.As(err, &sm) {
 			return nil, fmt.Errorf("config.toml has keys the runner model does not know:\n%s", sm.String())
 		}
 		return nil, fmt.Errorf("config.toml: %w", err)
 	}
-	return &c, nil
-}
-
-func asStrict(err error, target **toml.StrictMissingError) bool {
-	sm, ok := err.(*toml.StrictMissingError)
-	if ok {
-		*target = sm
+	if len(c.Runners) != 1 {
+		return nil, fmt.Errorf("config.toml has %d [[runners]] sections, want exactly one", len(c.Runners))
 	}
-	return ok
+	return &c, nil
 }

@@ -101,6 +101,21 @@ func TestParseRejectsUnknownKeys(t *testing.T) {
 	}
 }
 
+func TestParseWantsExactlyOneRunner(t *testing.T) {
+	for _, c := range []struct {
+		name, toml string
+	}{
+		{"no [[runners]]", "concurrent = 1\n"},
+		{"two [[runners]]", "concurrent = 1\n[[runners]]\n  name = \"a\"\n[[runners]]\n  name = \"b\"\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := Parse([]byte(c.toml)); err == nil || !strings.Contains(err.Error(), "want exactly one") {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
 func TestImageNotAllowedIsRefused(t *testing.T) {
 	cfg, err := Parse(renderedConfig(t, map[string]any{}))
 	if err != nil {

@@ -141,8 +141,12 @@ func (c *Chart) CheckKubeVersion(v string) error {
 	if err != nil {
 		return fmt.Errorf("kube version %q: %w", v, err)
 	}
-	if kc := c.c.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, kv.String()) {
-		return fmt.Errorf("chart %s requires kubeVersion %s, incompatible with %s", c.Name(), kc, kv.String())
+	return c.compatible(kv.String())
+}
+
+func (c *Chart) compatible(kv string) error {
+	if kc := c.c.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, kv) {
+		return fmt.Errorf("chart %s requires kubeVersion %s, incompatible with %s", c.Name(), kc, kv)
 	}
 	return nil
 }
@@ -158,8 +162,8 @@ func (c *Chart) Render(opts Options) (*Result, error) {
 		caps.KubeVersion = *kv
 	}
 	caps.APIVersions = append(caps.APIVersions, opts.APIVersions...)
-	if kc := c.c.Metadata.KubeVersion; kc != "" && !chartutil.IsCompatibleRange(kc, caps.KubeVersion.String()) {
-		return nil, fmt.Errorf("chart %s requires kubeVersion %s, incompatible with %s", c.Name(), kc, caps.KubeVersion.String())
+	if err := c.compatible(caps.KubeVersion.String()); err != nil {
+		return nil, err
 	}
 	vals, err := chartutil.ToRenderValuesWithSchemaValidation(c.c, opts.Values, chartutil.ReleaseOptions{
 		Name: opts.ReleaseName, Namespace: opts.Namespace, IsInstall: !opts.IsUpgrade, IsUpgrade: opts.IsUpgrade, Revision: 1,
