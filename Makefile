@@ -24,7 +24,7 @@ lint: ## helm lint --strict (defaults + every example values file), go vet, gofm
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) run ./tools/gkt schema --check $(CHARTS)
-	$(GO) test ./test/ -run 'TestChartMetadataInSync|TestSchemaIsGeneratedFromValues' -count=1 >/dev/null
+	$(GO) test ./test/ -run 'TestChartMetadataInSync' -count=1 >/dev/null
 	@$(GO) tool helm-docs --chart-search-root charts --log-level warning
 	@git diff --exit-code -- 'charts/*/README.md' || { echo "chart README out of date: run make docs and commit"; exit 1; }
 

@@ -137,13 +137,12 @@ func Copy(ref, mirror string, src Source, dst ...remote.Option) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	if d, ok := toRef.(name.Digest); ok {
+	if _, ok := toRef.(name.Digest); ok {
 		// "repo:tag@digest": write by tag; the digest is a property of the content and stays.
 		tagged := strings.SplitN(to, "@", 2)[0]
 		if toRef, err = name.ParseReference(tagged, name.Insecure); err != nil {
 			return "", "", err
 		}
-		_ = d
 	}
 	if err := remote.Write(toRef, img, dst...); err != nil {
 		return "", "", fmt.Errorf("pushing %s: %w", to, err)

@@ -196,10 +196,13 @@ func load(dir, schemaRoot string) side {
 	s.rendered, s.err = c.RenderInstall(in, versions.KubernetesVersions[0], "")
 	if s.err == nil {
 		s.checks = c.CheckRendered("head", versions.KubernetesVersions[0], s.rendered)
-		if rep, err := harness.CheckConnectivityRules(s.rendered); err == nil {
-			for _, f := range rep {
-				s.checks.Findings = append(s.checks.Findings, harness.Finding{Permutation: "head", Object: "(network)", Check: "static connectivity", Message: f})
-			}
+		rep, err := harness.CheckConnectivityRules(s.rendered)
+		if err != nil {
+			// the policy engine could not evaluate this revision: that is a blocking finding, not a clean result
+			rep = []string{"the policy engine could not evaluate the NetworkPolicies: " + err.Error()}
+		}
+		for _, f := range rep {
+			s.checks.Findings = append(s.checks.Findings, harness.Finding{Permutation: "head", Object: "(network)", Check: "static connectivity", Message: f})
 		}
 	}
 	return s
@@ -351,6 +354,7 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 	for _, t := range sortedKeys(r.Tenants) {
 		cfg, err := harness.ConfigToml(r.Tenants[t])
 		if err != nil {
+			findings = append(findings, Finding{t, "capacity", "config.toml unreadable, capacity not checked: " + err.Error(), true})
 			continue
 		}
 		k := cfg.Runners[0].Kubernetes

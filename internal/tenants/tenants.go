@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,7 +93,7 @@ func FromValues(chartDir string, valuesFiles []string) (*Set, error) {
 	}
 	for _, o := range res.Objects() {
 		if o.GetKind() == "ConfigMap" && o.GetLabels()["gitlab-kaniko-tenant.io/tenants-data"] == "true" {
-			data, _, _ := unstructuredString(o.Object, "data", dataKey)
+			data, _, _ := unstructured.NestedString(o.Object, "data", dataKey)
 			return parse(data)
 		}
 	}
@@ -114,17 +115,4 @@ func parse(data string) (*Set, error) {
 		return nil, fmt.Errorf("tenant data: %w", err)
 	}
 	return &s, nil
-}
-
-func unstructuredString(obj map[string]any, path ...string) (string, bool, error) {
-	cur := any(obj)
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return "", false, nil
-		}
-		cur = m[p]
-	}
-	s, ok := cur.(string)
-	return s, ok, nil
 }
