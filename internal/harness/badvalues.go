@@ -69,14 +69,19 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 		o := BadOutcome{Case: bc}
 		if err != nil {
 			o.Err = err.Error()
-			o.Rejected = true
-			for _, w := range bc.Want {
-				if !strings.Contains(o.Err, w) {
-					o.Rejected = false
-				}
-			}
+			o.Rejected = containsAll(o.Err, bc.Want)
 		}
 		out = append(out, o)
 	}
 	return out
+}
+
+// containsAll reports whether msg names every wanted substring (a rejection for the reason the case expects).
+func containsAll(msg string, want []string) bool {
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -80,21 +80,33 @@ func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 		return rep, err
 	}
 	base := space.Install(Permutation{Values: map[string]string{}, KubeVersion: versions.KubernetesVersions[0]})
+	helm4 := func(chart string, extra map[string]any) error {
+		opts := render.Options{KubeVersion: "v" + versions.KubernetesVersions[0]}
+		if chart == "tenant" {
+			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", render.MergeValues(deepCopy(base.Tenants["tenant-a"]), deepCopy(extra))
+			_, err := charts["gitlab-kaniko-tenant"][1].Render(opts)
+			return err
+		}
+		opts.ReleaseName, opts.Namespace, opts.Values = "tenant-bootstrap", "gitlab-kaniko-system", render.MergeValues(deepCopy(base.Bootstrap), deepCopy(extra))
+		_, err := charts["tenant-bootstrap"][1].Render(opts)
+		return err
+	}
+	// the base must render, or every bad value would count as rejected
+	for _, chart := range []string{"tenant", "bootstrap"} {
+		if err := helm4(chart, nil); err != nil {
+			return rep, fmt.Errorf("helm4: the base of the bad-values cases does not render (%s): %w", chart, err)
+		}
+	}
 	for _, bc := range bad {
 		rep.Bad++
-		var err error
-		opts := render.Options{KubeVersion: "v" + versions.KubernetesVersions[0]}
-		if bc.Chart == "tenant" {
-			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", render.MergeValues(deepCopy(base.Tenants["tenant-a"]), deepCopy(bc.Values))
-			_, err = charts["gitlab-kaniko-tenant"][1].Render(opts)
-		} else {
-			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-bootstrap", "gitlab-kaniko-system", render.MergeValues(deepCopy(base.Bootstrap), deepCopy(bc.Values))
-			_, err = charts["tenant-bootstrap"][1].Render(opts)
-		}
-		if err != nil {
-			rep.BadRejected++
-		} else {
+		err := helm4(bc.Chart, bc.Values)
+		switch {
+		case err == nil:
 			rep.Differences = append(rep.Differences, "helm4 accepts bad value: "+bc.Name)
+		case !containsAll(err.Error(), bc.Want):
+			rep.Differences = append(rep.Differences, fmt.Sprintf("helm4 rejects %s for another reason: %v", bc.Name, err))
+		default:
+			rep.BadRejected++
 		}
 	}
 	return rep, nil
