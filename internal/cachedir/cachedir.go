@@ -1,4 +1,3 @@
-// Package cachedir is where gitlab-kaniko-tenant keeps generated and built artifacts between runs.
 package cachedir
 
 import (

@@ -15,6 +15,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
 )
 
@@ -60,42 +61,46 @@ func (s Spec) key() string {
 	return fmt.Sprintf("%x", h[:8])
 }
 
-// Ensure makes sure the schemas of spec exist under cacheDir and returns their root. Cheap when cached.
+// Ensure makes sure the schemas of spec exist under cacheDir and returns their root. Cheap when cached. Safe when
+// several processes fill an empty cache at once (cachedir.Dir): one generates, the others wait and read its result.
 func Ensure(cacheDir string, spec Spec) (string, error) {
 	root := filepath.Join(cacheDir, "schemas-"+spec.key())
-	if _, err := os.Stat(filepath.Join(root, ".complete")); err == nil {
-		return root, nil
+	if _, err := cachedir.Dir(root, nil, func(tmp string) error { return generate(tmp, spec) }); err != nil {
+		return "", fmt.Errorf("schemas: %w", err)
 	}
-	tmp := root + ".tmp"
-	_ = os.RemoveAll(tmp)
+	return root, nil
+}
+
+// generate writes the schemas of spec into tmp (a private directory).
+func generate(tmp string, spec Spec) error {
 	var crds map[string]map[string]any
 	if len(spec.CRDKinds) > 0 {
 		dir, err := gomod.Dir("github.com/prometheus-operator/prometheus-operator", spec.PrometheusOperator)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if crds, err = crdSchemas(dir, spec.CRDKinds); err != nil {
-			return "", err
+			return err
 		}
 	}
 	for _, v := range spec.KubernetesVersions {
 		dir, err := gomod.Dir("k8s.io/kubernetes", "v"+v)
 		if err != nil {
-			return "", err
+			return err
 		}
 		raw, err := os.ReadFile(filepath.Join(dir, "api", "openapi-spec", "swagger.json"))
 		if err != nil {
-			return "", fmt.Errorf("kubernetes %s: %w", v, err)
+			return fmt.Errorf("kubernetes %s: %w", v, err)
 		}
 		var sw struct {
 			Definitions map[string]map[string]any `json:"definitions"`
 		}
 		if err := json.Unmarshal(raw, &sw); err != nil {
-			return "", fmt.Errorf("kubernetes %s swagger.json: %w", v, err)
+			return fmt.Errorf("kubernetes %s swagger.json: %w", v, err)
 		}
 		out := filepath.Join(tmp, "v"+v+"-standalone-strict")
 		if err := os.MkdirAll(out, 0o755); err != nil {
-			return "", err
+			return err
 		}
 		index := map[GVK]string{}
 		for name, def := range sw.Definitions {
@@ -106,28 +111,21 @@ func Ensure(cacheDir string, spec Spec) (string, error) {
 		for _, g := range spec.Kinds {
 			name, ok := index[g]
 			if !ok {
-				return "", fmt.Errorf("kubernetes %s has no kind %s %s", v, g.APIVersion(), g.Kind)
+				return fmt.Errorf("kubernetes %s has no kind %s %s", v, g.APIVersion(), g.Kind)
 			}
 			c := &converter{defs: sw.Definitions, stack: map[string]bool{}}
 			s := c.convert(map[string]any{"$ref": "#/definitions/" + name})
 			if err := writeJSON(filepath.Join(out, g.FileName()), s); err != nil {
-				return "", err
+				return err
 			}
 		}
 		for file, s := range crds {
 			if err := writeJSON(filepath.Join(out, file), s); err != nil {
-				return "", err
+				return err
 			}
 		}
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return "", err
-	}
-	_ = os.RemoveAll(root)
-	if err := os.Rename(tmp, root); err != nil {
-		return "", err
-	}
-	return root, nil
+	return nil
 }
 
 func gvks(def map[string]any) []GVK {

@@ -15,12 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
 )
 
@@ -60,21 +62,34 @@ func (b GoBuild) Key() string {
 // Progress receives one line per step.
 type Progress func(format string, args ...any)
 
-// Build builds (or finds cached) binaries and returns the directory holding them.
+// Build builds (or finds cached) binaries and returns the directory holding them. Concurrent callers of the same
+// build wait for one another (cachedir.Dir) instead of building twice.
 func (b GoBuild) Build(cache string, log Progress) (string, error) {
 	out := filepath.Join(cache, "bin", b.Name+"-"+b.Key())
-	if _, err := os.Stat(filepath.Join(out, ".complete")); err == nil {
+	built, err := cachedir.Dir(out, cachedir.Logf(log), func(tmp string) error { return b.build(cache, tmp, log) })
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", b.Name, err)
+	}
+	if !built {
 		log("%s: cached in %s", b.Name, out)
-		return out, nil
 	}
-	work := filepath.Join(cache, "build", b.Name+"-"+b.Key())
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return "", err
+	return out, nil
+}
+
+// build writes the binaries into tmp. The build module lives in a private work directory as well.
+func (b GoBuild) build(cache, tmp string, log Progress) error {
+	if err := os.MkdirAll(filepath.Join(cache, "build"), 0o755); err != nil {
+		return err
 	}
+	work, err := os.MkdirTemp(filepath.Join(cache, "build"), b.Name+"-"+b.Key()+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
 	if b.InheritReplaces {
 		inherited, err := moduleReplaces(b.Module, b.Version)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if b.Replaces == nil {
 			b.Replaces = map[string]string{}
@@ -97,21 +112,22 @@ func (b GoBuild) Build(cache string, log Progress) (string, error) {
 		fmt.Fprintf(&gomod, "replace %s => %s %s\n", k, mod, ver)
 	}
 	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(gomod.String()), 0o644); err != nil {
-		return "", err
+		return err
 	}
 	// A file importing every package keeps `go mod` honest about what is needed.
 	var imports strings.Builder
 	imports.WriteString("//go:build tools\n\npackage tools\n\nimport (\n")
-	for i, bin := range b.Binaries {
+	binaries := slices.Clone(b.Binaries)
+	for i, bin := range binaries {
 		if bin.Main != "" {
 			dir := filepath.Join(work, "cmd", bin.Name)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return "", err
+				return err
 			}
 			if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(bin.Main), 0o644); err != nil {
-				return "", err
+				return err
 			}
-			b.Binaries[i].Package = "gkt.local/build/" + b.Name + "/cmd/" + bin.Name
+			binaries[i].Package = "gkt.local/build/" + b.Name + "/cmd/" + bin.Name
 			continue
 		}
 		fmt.Fprintf(&imports, "\t_ %q\n", bin.Package)
@@ -122,17 +138,9 @@ func (b GoBuild) Build(cache string, log Progress) (string, error) {
 		imports.WriteString("//go:build tools\n\npackage tools\n")
 	}
 	if err := os.WriteFile(filepath.Join(work, "tools.go"), []byte(imports.String()), 0o644); err != nil {
-		return "", err
+		return err
 	}
-	tmp := out + ".tmp"
-	_ = os.RemoveAll(tmp)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return "", err
-	}
-	for _, bin := range b.Binaries {
-		if bin.Main != "" {
-			bin.Package = "gkt.local/build/" + b.Name + "/cmd/" + bin.Name
-		}
+	for _, bin := range binaries {
 		start := time.Now()
 		log("%s: building %s", b.Name, bin.Name)
 		args := []string{"build", "-trimpath", "-mod=mod", "-o", filepath.Join(tmp, bin.Name)}
@@ -151,15 +159,11 @@ func (b GoBuild) Build(cache string, log Progress) (string, error) {
 		cmd.Stderr = &stderr
 		cmd.Stdout = io.Discard
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("building %s: %v\n%s", bin.Name, err, tail(stderr.String(), 40))
+			return fmt.Errorf("building %s: %v\n%s", bin.Name, err, tail(stderr.String(), 40))
 		}
 		log("%s: %s built in %s", b.Name, bin.Name, time.Since(start).Round(time.Second))
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return "", err
-	}
-	_ = os.RemoveAll(out)
-	return out, os.Rename(tmp, out)
+	return nil
 }
 
 // KubernetesBuild is the build of the Kubernetes binaries: the k8s.io/kubernetes module with every staging module

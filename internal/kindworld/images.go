@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 )
 
 // ImageSpec is an image assembled from files (no registry, no Dockerfile): optional base layers (rootfs tars),
@@ -155,7 +157,8 @@ func filesLayer(files, trees, links map[string]string, skip func(string, bool) b
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
 }
 
-// WriteArchive writes images as one docker-save archive (what `ctr images import` and `docker load` read).
+// WriteArchive writes images as one docker-save archive (what `ctr images import` and `docker load` read) to file.
+// File must be private to the caller (a temporary path); CachedArchive publishes archives into the cache.
 func WriteArchive(file string, specs []ImageSpec) error {
 	refs := map[name.Reference]v1.Image{}
 	for _, s := range specs {
@@ -169,11 +172,24 @@ func WriteArchive(file string, specs []ImageSpec) error {
 		}
 		refs[tag] = img
 	}
-	tmp := file + ".tmp"
-	if err := tarball.MultiRefWriteToFile(tmp, refs); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
+	return tarball.MultiRefWriteToFile(file, refs)
+}
+
+// CachedArchive makes sure the image archive at file exists, writing it from specs when it does not. specs gets a
+// private scratch directory for the files its images need; it is removed afterwards. Concurrent callers wait for
+// one another (cachedir.File).
+func CachedArchive(file, what string, log Progress, specs func(scratch string) ([]ImageSpec, error)) error {
+	_, err := cachedir.File(file, cachedir.Logf(log), func(tmp string) error {
+		scratch := tmp + ".files"
+		defer os.RemoveAll(scratch)
+		list, err := specs(scratch)
+		if err != nil {
+			return err
+		}
+		log("%s: writing %d images", what, len(list))
+		return WriteArchive(tmp, list)
+	})
+	return err
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

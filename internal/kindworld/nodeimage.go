@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -55,6 +56,17 @@ func NodeImage(cache string, a Artifacts, kindFiles string, log Progress) (strin
 		log("node image: cached %s", final)
 		return final, nil
 	}
+	// One builder per recipe: a second process waits, then finds the image (the preload container's name and the
+	// staged tags are per recipe).
+	unlock, err := cachedir.Lock(filepath.Join(cache, "node-image-"+key), cachedir.Logf(log))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if dockerHas(final) {
+		log("node image: built by another process: %s", final)
+		return final, nil
+	}
 	base := "gkt.local/kind-node-base:" + strings.TrimSuffix(filepath.Base(a.Rootfs), ".tar")
 	if !dockerHas(base) {
 		log("node image: importing rootfs %s", filepath.Base(a.Rootfs))
@@ -62,8 +74,11 @@ func NodeImage(cache string, a Artifacts, kindFiles string, log Progress) (strin
 			return "", err
 		}
 	}
-	ctx := filepath.Join(cache, "node-context-"+key)
-	_ = os.RemoveAll(ctx)
+	ctx, err := os.MkdirTemp(cache, "node-context-"+key+"-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(ctx)
 	if err := os.CopyFS(filepath.Join(ctx, "files"), os.DirFS(kindFiles)); err != nil {
 		return "", fmt.Errorf("copying kind base files: %w", err)
 	}
@@ -155,7 +170,6 @@ rm -f /tmp/containerd.log`
 	if err := run("", nil, "docker", "commit", "--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`, "--change", `CMD []`, cname, final); err != nil {
 		return "", err
 	}
-	_ = os.RemoveAll(ctx)
 	log("node image: %s", final)
 	return final, nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 )
 
 // Rootfs is a Debian root filesystem made by debootstrap from Debian's packages only.
@@ -26,30 +28,38 @@ func (r Rootfs) Key() string {
 	return fmt.Sprintf("%x", h[:8])
 }
 
-// Tarball builds (or finds cached) the rootfs as a tar file and returns its path.
+// Tarball builds (or finds cached) the rootfs as a tar file and returns its path. debootstrap runs in a private
+// directory; concurrent callers wait for one another (cachedir.File).
 func (r Rootfs) Tarball(cache string, log Progress) (string, error) {
 	out := filepath.Join(cache, "rootfs", r.Name+"-"+r.Key()+".tar")
-	if _, err := os.Stat(out); err == nil {
+	built, err := cachedir.File(out, cachedir.Logf(log), func(tmp string) error { return r.build(out, tmp, log) })
+	if err != nil {
+		return "", fmt.Errorf("rootfs %s: %w", r.Name, err)
+	}
+	if !built {
 		log("rootfs %s: cached %s", r.Name, out)
-		return out, nil
 	}
-	dir := filepath.Join(cache, "rootfs", r.Name+"-"+r.Key()+".d")
-	_ = os.RemoveAll(dir)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", err
-	}
+	return out, nil
+}
+
+// build debootstraps into a directory beside tmp and packs it into tmp. The debootstrap log stays beside the entry
+// out (only the lock holder writes it), for when it fails.
+func (r Rootfs) build(out, tmp string, log Progress) error {
+	dir := tmp + ".d"
+	defer os.RemoveAll(dir)
 	start := time.Now()
 	log("rootfs %s: debootstrap --variant=minbase %s with %d packages (a few minutes)", r.Name, r.Suite, len(r.Packages))
 	args := []string{"--variant=minbase", "--include=" + strings.Join(r.Packages, ","), r.Suite, dir, r.Mirror}
 	cmd := exec.Command("debootstrap", args...)
-	logf, err := os.Create(dir + ".log")
+	logPath := strings.TrimSuffix(out, ".tar") + ".debootstrap.log"
+	logf, err := os.Create(logPath)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("debootstrap %s: %v (see %s.log)", r.Name, err, dir)
+		return fmt.Errorf("debootstrap %s: %v (see %s)", r.Name, err, logPath)
 	}
 	// Trim what a container image does not need.
 	for _, p := range []string{"var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale"} {
@@ -57,12 +67,10 @@ func (r Rootfs) Tarball(cache string, log Progress) (string, error) {
 		_ = os.MkdirAll(filepath.Join(dir, p), 0o755)
 	}
 	log("rootfs %s: debootstrap done in %s, packing", r.Name, time.Since(start).Round(time.Second))
-	tmp := out + ".tmp"
 	if b, err := exec.Command("tar", "--numeric-owner", "--xattrs", "-C", dir, "-cf", tmp, ".").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("tar rootfs: %v %s", err, b)
+		return fmt.Errorf("tar rootfs: %v %s", err, b)
 	}
-	_ = os.RemoveAll(dir)
-	return out, os.Rename(tmp, out)
+	return nil
 }
 
 // NodeRootfs is the kind node's base: systemd, Debian's containerd/runc/CNI plugins and the tools kind's base

@@ -23,10 +23,14 @@ func (w World) EnsureNetcheck(repoRoot string) error {
 	if nodeHasImage(w.Name+"-worker", NetcheckImage) {
 		return nil
 	}
-	dir := filepath.Join(w.Cache, "netcheck")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(w.Cache, 0o755); err != nil {
 		return err
 	}
+	dir, err := os.MkdirTemp(w.Cache, "netcheck-") // private: another process may build it at the same time
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "netcheck"), "./tools/netcheck")
 	cmd.Dir, cmd.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

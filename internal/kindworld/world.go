@@ -120,11 +120,10 @@ func (w World) InstallCilium() error {
 			return err
 		}
 		archive := filepath.Join(w.Cache, "cilium-images-"+filepath.Base(bin)+"-"+strings.TrimSuffix(filepath.Base(rootfs), ".tar")+".tar")
-		if _, err := os.Stat(archive); err != nil {
-			w.Log("cilium: writing agent and operator images")
-			if err := WriteArchive(archive, CiliumImages(bin, rootfs, dir, versions.Cilium)); err != nil {
-				return err
-			}
+		if err := CachedArchive(archive, "cilium agent and operator", w.Log, func(string) ([]ImageSpec, error) {
+			return CiliumImages(bin, rootfs, dir, versions.Cilium), nil
+		}); err != nil {
+			return err
 		}
 		if err := LoadImages(w.Name, archive, w.Log); err != nil {
 			return err

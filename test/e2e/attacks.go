@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,15 +32,10 @@ func loadE2EImages(w kindworld.World) error {
 		dirs[b.Name] = d
 	}
 	archive := w.Cache + "/e2e-images-" + shortHash(dirs["minio"]+dirs["registry"]+dirs["kaniko"]) + ".tar"
-	if _, err := os.Stat(archive); err != nil {
-		specs, err := kindworld.E2EImages(dirs["minio"], dirs["registry"], dirs["kaniko"], "/bin/busybox", "/etc/ssl/certs/ca-certificates.crt", w.Cache+"/e2e-image-files")
-		if err != nil {
-			return err
-		}
-		w.Log("e2e images: writing MinIO, registry, Kaniko (-debug shape) and helper stand-in")
-		if err := kindworld.WriteArchive(archive, specs); err != nil {
-			return err
-		}
+	if err := kindworld.CachedArchive(archive, "e2e images (MinIO, registry, Kaniko -debug shape, helper stand-in)", w.Log, func(scratch string) ([]kindworld.ImageSpec, error) {
+		return kindworld.E2EImages(dirs["minio"], dirs["registry"], dirs["kaniko"], "/bin/busybox", "/etc/ssl/certs/ca-certificates.crt", scratch)
+	}); err != nil {
+		return err
 	}
 	if kindworld.NodeHasImage(w.Name+"-worker", kindworld.KanikoImage) && kindworld.NodeHasImage(w.Name+"-control-plane", kindworld.MinIOImage) {
 		return nil
