@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -116,7 +117,7 @@ func TestTenantChartRendersEveryComponentPerMode(t *testing.T) {
 				delete(tc.values, "_apis")
 				apis = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/ServiceMonitor"}
 			}
-			res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-x", KubeVersion: "v1.37.0", APIVersions: apis, Values: tc.values})
+			res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-x", KubeVersion: "v1.37.0", APIVersions: apis, Values: tc.values, Cluster: render.InstallCluster()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +145,7 @@ func TestRenderHoldsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: map[string]any{}})
+	res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: map[string]any{}, Cluster: render.InstallCluster()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,4 +181,92 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestRenderWithAndWithoutACluster: what `lookup` decides, rendered both ways a user renders. helm install sees the
+// cluster (render.Options.Cluster); helm template, --dry-run and GitOps tools do not (nil), and must then either be
+// told the value or fail naming it, never fall back quietly to 0.0.0.0/0.
+func TestRenderWithAndWithoutACluster(t *testing.T) {
+	c, err := render.Load(tenantChart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "192.0.2.7/32"}}}}}}
+	fallback := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"allowAnyAddressFallback": true}}}
+	smallQuota := []*unstructured.Unstructured{render.APIServerEndpoints("172.18.0.9"), render.ResourceQuota("tenant-a", "tenant-a-quota", map[string]string{"limits.cpu": "10"})}
+	cases := []struct {
+		name      string
+		values    map[string]any
+		cluster   []*unstructured.Unstructured
+		wantErr   []string // substrings; empty: must render
+		wantPeers []string // CIDRs of the manager's API egress rule
+	}{
+		{"install: the endpoints of default/kubernetes", nil, render.InstallCluster(), nil, []string{"172.18.0.4/32"}},
+		{"install: the value wins over the lookup", given, render.InstallCluster(), nil, []string{"192.0.2.7/32"}},
+		{"GitOps: no value fails naming it and the opt-in", nil, nil, []string{"kubernetesApi.egress.to is empty", "kubectl get endpointslice -n default kubernetes", "kubernetesApi.egress.allowAnyAddressFallback=true"}, nil},
+		{"GitOps: the value is rendered", given, nil, nil, []string{"192.0.2.7/32"}},
+		{"GitOps: the explicit opt-in renders 0.0.0.0/0", fallback, nil, nil, []string{"0.0.0.0/0"}},
+		{"install: the quota check runs and refuses 20 jobs in 10 CPUs", nil, smallQuota, []string{"runner.concurrent (20)", "limits.cpu=10"}, nil},
+		{"GitOps: the quota check cannot run (install time only)", given, nil, nil, []string{"192.0.2.7/32"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := tc.values
+			if vals == nil {
+				vals = map[string]any{}
+			}
+			res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: vals, Cluster: tc.cluster})
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("rendered; want an error containing %q", tc.wantErr)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := apiEgressCIDRs(t, res)
+			if strings.Join(got, ",") != strings.Join(tc.wantPeers, ",") {
+				t.Errorf("manager API egress to %v, want %v", got, tc.wantPeers)
+			}
+		})
+	}
+}
+
+// apiEgressCIDRs returns the ipBlock CIDRs of the manager policy's egress rule on port 6443.
+func apiEgressCIDRs(t *testing.T, res *render.Result) []string {
+	t.Helper()
+	for _, o := range res.Objects() {
+		if o.GetKind() != "NetworkPolicy" || o.GetName() != "tenant-a-runner" {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "egress")
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			ports, _ := rule["ports"].([]any)
+			api := false
+			for _, p := range ports {
+				if fmt.Sprint(p.(map[string]any)["port"]) == "6443" {
+					api = true
+				}
+			}
+			if !api {
+				continue
+			}
+			var out []string
+			to, _ := rule["to"].([]any)
+			for _, peer := range to {
+				cidr, _, _ := unstructured.NestedString(peer.(map[string]any), "ipBlock", "cidr")
+				out = append(out, cidr)
+			}
+			return out
+		}
+	}
+	t.Fatal("no manager egress rule on 6443")
+	return nil
 }

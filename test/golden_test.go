@@ -11,7 +11,7 @@ import (
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite test/golden from the current charts")
 
-// Golden snapshots of the default renders, so a reviewer sees every change of rendered output in the MR diff.
+// Golden snapshots of the default renders (as `helm install` renders them on a cluster: render.InstallCluster), so a reviewer sees every change of rendered output in the MR diff.
 // `make golden` rewrites them.
 func TestGoldenRenders(t *testing.T) {
 	cases := []struct {
@@ -31,7 +31,7 @@ func TestGoldenRenders(t *testing.T) {
 			if len(tc.values) > 0 {
 				vals = readValues(t, tc.values...)
 			}
-			res, err := c.Render(render.Options{ReleaseName: filepath.Base(tc.chart), Namespace: tc.namespace, KubeVersion: "v1.37.0", Values: vals})
+			res, err := c.Render(render.Options{ReleaseName: filepath.Base(tc.chart), Namespace: tc.namespace, KubeVersion: "v1.37.0", Values: vals, Cluster: render.InstallCluster()})
 			if err != nil {
 				t.Fatal(err)
 			}

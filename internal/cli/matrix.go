@@ -46,6 +46,9 @@ func newMatrixCmd() *cobra.Command {
 				fmt.Fprintln(out, "SHARED MODE EXPOSURE", e)
 			}
 			fmt.Fprintf(out, "connectivity: probes=%d answered by the policy engine, shared-mode exposures=%d\n", s.Probes, len(exposures))
+			for _, l := range s.InstallTimeOnly {
+				fmt.Fprintf(out, "INSTALL TIME ONLY: lookup of %s (these renders have no cluster, as GitOps tools render; render.Options.Cluster tests both ways)\n", l)
+			}
 			h4, err := harness.CompareHelm4(o)
 			if err != nil {
 				return err

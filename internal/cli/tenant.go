@@ -38,11 +38,14 @@ destinationRegistry:
   egress:
     to: [{ipBlock: {cidr: %[8]s}}]
     ports: [443]
+kubernetesApi:
+  egress:
+    to: [{ipBlock: {cidr: %[9]s}}]
 `
 
 func newTenantCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenant", Short: "Tenant scaffolding"}
-	var repo, gitlabURL, gitlabCIDR, registry, registryCIDR, s3, cache string
+	var repo, gitlabURL, gitlabCIDR, registry, registryCIDR, apiCIDR, s3, cache string
 	var nodes []string
 	var concurrency int
 	var s3TLS bool
@@ -69,7 +72,7 @@ func newTenantCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", bootPath, err)
 			}
-			values := fmt.Sprintf(tenantTemplate, name, gitlabURL, gitlabCIDR, concurrency, s3, s3TLS, registry, registryCIDR)
+			values := fmt.Sprintf(tenantTemplate, name, gitlabURL, gitlabCIDR, concurrency, s3, s3TLS, registry, registryCIDR, apiCIDR)
 			// Check before writing anything: render the whole platform with the new tenant and run the harness.
 			if err := checkWith(repo, cache, bootPath, updated, valuesPath, []byte(values)); err != nil {
 				return fmt.Errorf("the new tenant does not pass the harness, nothing written: %w", err)
@@ -92,6 +95,7 @@ func newTenantCmd() *cobra.Command {
 	f.StringVar(&gitlabCIDR, "gitlab-cidr", "203.0.113.10/32", "CIDR of GitLab (egress)")
 	f.StringVar(&registry, "registry", "registry.example.com", "destination registry host")
 	f.StringVar(&registryCIDR, "registry-cidr", "203.0.113.20/32", "CIDR of the destination registry (egress)")
+	f.StringVar(&apiCIDR, "api-server-cidr", "192.0.2.1/32", "CIDR of the Kubernetes API server's endpoints (kubectl get endpointslice -n default kubernetes); the manager's only API egress, so GitOps renders need no lookup")
 	f.StringVar(&s3, "s3-endpoint", "minio.minio.svc.cluster.local:9000", "S3 endpoint host:port")
 	f.BoolVar(&s3TLS, "s3-tls", false, "TLS to S3")
 	f.StringVar(&cache, "cache-dir", DefaultCacheDir(), "schema cache directory")

@@ -15,7 +15,7 @@ var (
 	registryIP    = connectivity.Peer{Name: "destination registry", IP: "203.0.113.20"}
 	mavenIP       = connectivity.Peer{Name: "maven proxy", IP: "203.0.113.30"}
 	internetIP    = connectivity.Peer{Name: "internet host", IP: "198.51.100.7"}
-	apiServerIP   = connectivity.Peer{Name: "API server", IP: "172.18.0.2"}
+	apiServerIP   = connectivity.Peer{Name: "API server", IP: "192.0.2.1"} // the address test/matrix/permutations.yaml gives as kubernetesApi.egress.to
 	monitoringPod = connectivity.Peer{Name: "Prometheus", Namespace: "monitoring", NSLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}, Labels: map[string]string{"app.kubernetes.io/name": "prometheus"}}
 	strangerPod   = connectivity.Peer{Name: "pod in default", Namespace: "default", NSLabels: map[string]string{"kubernetes.io/metadata.name": "default"}, Labels: map[string]string{"app": "stranger"}}
 	dnsPod        = connectivity.Peer{Name: "cluster DNS", Namespace: "kube-system", NSLabels: map[string]string{"kubernetes.io/metadata.name": "kube-system"}, Labels: map[string]string{"k8s-app": "kube-dns"}}

@@ -28,7 +28,7 @@ type Image struct {
 // List renders the tenant chart with values and returns every image: pod containers (manager, registry, tests)
 // and the job images of config.toml (default Kaniko image, helper, exact allowed_images).
 func List(chart *render.Chart, values map[string]any, namespace string) ([]Image, error) {
-	res, err := chart.Render(render.Options{ReleaseName: "images", Namespace: namespace, KubeVersion: "v1.37.0", Values: values})
+	res, err := chart.Render(render.Options{ReleaseName: "images", Namespace: namespace, KubeVersion: "v1.37.0", Values: values, Cluster: render.InstallCluster()})
 	if err != nil {
 		return nil, err
 	}

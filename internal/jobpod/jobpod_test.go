@@ -17,7 +17,7 @@ func renderedConfig(t *testing.T, values map[string]any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: values})
+	res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: values, Cluster: render.InstallCluster()})
 	if err != nil {
 		t.Fatal(err)
 	}

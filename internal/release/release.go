@@ -132,7 +132,7 @@ func RoundTrip(c *registry.Client, chartDirs []string, ociBase, work string, val
 		if err != nil {
 			return nil, fmt.Errorf("loading pulled %s: %w", ref, err)
 		}
-		opts := render.Options{ReleaseName: "roundtrip", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: values[filepath.Base(dir)]}
+		opts := render.Options{ReleaseName: "roundtrip", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: values[filepath.Base(dir)], Cluster: render.InstallCluster()}
 		a, err := src.Render(opts)
 		if err != nil {
 			return nil, err

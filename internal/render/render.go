@@ -81,6 +81,10 @@ type Options struct {
 	APIVersions []string
 	Values      map[string]any
 	IsUpgrade   bool
+	// Cluster, when set, is what `lookup` sees: the render is the one helm install/upgrade does against a cluster
+	// holding these objects (see APIServerEndpoints, ResourceQuota). Nil: no cluster, as helm template and GitOps
+	// tools render; every lookup returns nothing.
+	Cluster []*unstructured.Unstructured
 }
 
 // Manifest is one rendered template file.
@@ -181,7 +185,16 @@ func (c *Chart) Render(opts Options) (*Result, error) {
 			return nil, fmt.Errorf("values rejected by the schema of %s", c.Name())
 		}
 	}
-	files, err := engine.Render(c.c, vals)
+	var files map[string]string
+	if opts.Cluster != nil {
+		lookups, lerr := newClusterLookups(opts.Cluster)
+		if lerr != nil {
+			return nil, lerr
+		}
+		files, err = engine.RenderWithClientProvider(c.c, vals, lookups)
+	} else {
+		files, err = engine.Render(c.c, vals)
+	}
 	if err != nil {
 		return nil, err
 	}

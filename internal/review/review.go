@@ -51,6 +51,9 @@ type Report struct {
 	Reach       []string // connectivity changes
 	Capacity    []string
 	BaseMissing bool
+	// InstallTimeOnly: the charts' cluster lookups. The review renders without a cluster, as GitOps tools do, so what
+	// hangs on them (the API server's addresses, the quota capacity check) is checked only at install time.
+	InstallTimeOnly []string
 }
 
 // Blocking counts blocking findings.
@@ -102,7 +105,11 @@ func Run(o Options) (*Report, error) {
 	}
 	base := load(baseDir, schemaRoot)
 	head := load(headDir, schemaRoot)
-	rep := &Report{Diffs: map[string]string{}}
+	installTime, err := harness.InstallTimeLookups(filepath.Join(headDir, "charts"))
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Diffs: map[string]string{}, InstallTimeOnly: installTime}
 	if head.err != nil {
 		rep.Findings = append(rep.Findings, Finding{"-", "render", head.err.Error(), true})
 		return rep, nil
@@ -442,6 +449,15 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, l)
 	}
 	fmt.Fprintln(w)
+	if len(r.InstallTimeOnly) > 0 {
+		fmt.Fprintln(w, "### Checked only at install time")
+		fmt.Fprintln(w, "This review renders without a cluster, as `helm template` and GitOps tools do. The charts look these up")
+		fmt.Fprintln(w, "when `helm install` runs, so what depends on them was not checked here:")
+		for _, l := range r.InstallTimeOnly {
+			fmt.Fprintf(w, "- lookup of %s\n", l)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintln(w, "### Rendered changes")
 	if len(r.Diffs) == 0 {
 		fmt.Fprintln(w, "None.")

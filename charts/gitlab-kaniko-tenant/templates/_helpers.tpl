@@ -233,7 +233,12 @@ tolerations:
     - {protocol: TCP, port: 53}
 {{- end -}}
 
-{{/* API server peers: values, else the endpoints of default/kubernetes, else 0.0.0.0/0 (ports stay restricted). */}}
+{{/*
+API server peers: kubernetesApi.egress.to, else the endpoints of default/kubernetes looked up at install time. A render
+without a cluster (helm template, --dry-run, Argo CD) cannot look them up: it fails naming the value to set, unless
+kubernetesApi.egress.allowAnyAddressFallback accepts 0.0.0.0/0 on the API ports. `required` (not `fail`) so that
+`helm lint` only reports it.
+*/}}
 {{- define "gitlab-kaniko-tenant.apiServerPeers" -}}
 {{- $peers := .Values.kubernetesApi.egress.to -}}
 {{- if not $peers -}}
@@ -245,6 +250,9 @@ tolerations:
 {{- end -}}
 {{- end -}}
 {{- if not $peers -}}
+{{- if not .Values.kubernetesApi.egress.allowAnyAddressFallback -}}
+{{- $_ := required "kubernetesApi.egress.to is empty and the API server's addresses cannot be looked up in this render (helm template, --dry-run and GitOps tools such as Argo CD render without a cluster). Set kubernetesApi.egress.to to the API server's endpoint addresses, each as an ipBlock /32 (they are printed by: kubectl get endpointslice -n default kubernetes -o jsonpath='{.endpoints[*].addresses[*]}'), or set kubernetesApi.egress.allowAnyAddressFallback=true to accept egress to 0.0.0.0/0 on the API ports from the manager, which holds the runner token and the S3 keys" nil -}}
+{{- end -}}
 {{- $peers = list (dict "ipBlock" (dict "cidr" "0.0.0.0/0")) -}}
 {{- end -}}
 {{- toJson $peers -}}
