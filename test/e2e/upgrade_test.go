@@ -28,29 +28,32 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/release"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
 
-// previousRelease is the last released version of the charts; the upgrade starts from it.
-func previousRelease(t *testing.T) string {
-	out, err := exec.Command("git", "-C", repo, "describe", "--tags", "--abbrev=0", "--match", "v*").Output()
+// previousRelease is the release of a chart the upgrade starts from, found from the history of its Chart.yaml
+// (release.PreviousRelease): tags are not needed, so shallow CI fetches and mirrors work too.
+func previousRelease(t *testing.T, chart string) release.Previous {
+	p, err := release.PreviousRelease(repo, chart)
 	if err != nil {
-		t.Fatalf("no release tag to upgrade from: %v", err)
+		t.Fatalf("no release to upgrade from: %v", err)
 	}
-	return strings.TrimSpace(string(out))
+	logf("%s: upgrading from %s", chart, p)
+	return p
 }
 
-// releasedChart extracts the tenant chart as it was at a tag.
-func releasedChart(t *testing.T, tag string) string {
-	return releasedChartAt(t, tag, "charts/gitlab-kaniko-tenant")
+// releasedChart extracts the tenant chart as it was at its previous release.
+func releasedChart(t *testing.T, p release.Previous) string {
+	return releasedChartAt(t, p.Commit, "charts/gitlab-kaniko-tenant")
 }
 
-// releasedChartAt extracts a chart directory as it was at a tag.
-func releasedChartAt(t *testing.T, tag, chart string) string {
+// releasedChartAt extracts a chart directory as it was at a commit.
+func releasedChartAt(t *testing.T, commit, chart string) string {
 	dir := t.TempDir()
-	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", tag, chart)
+	archive := exec.Command("git", "-C", repo, "archive", "--format=tar", commit, chart)
 	untar := exec.Command("tar", "-x", "-C", dir)
 	pipe, _ := archive.StdoutPipe()
 	untar.Stdin = pipe
@@ -192,7 +195,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev := previousRelease(t)
+	prev := previousRelease(t, "charts/gitlab-kaniko-tenant")
 	ns := "tenant-up"
 	upgradeTenant(ctx, t, cs, ns)
 	rel := kindworld.Release{Kubeconfig: kubeconfig, Name: "tenant-up", Namespace: ns, Wait: true, Timeout: 5 * time.Minute}
@@ -237,7 +240,8 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 
 	// tenant-bootstrap: back to the previous release and forward to the working tree again; namespaces, quotas and
 	// policies of the tenants must survive both directions untouched.
-	bootPrev := releasedChartAt(t, prev, "charts/tenant-bootstrap")
+	bootRelease := previousRelease(t, "charts/tenant-bootstrap")
+	bootPrev := releasedChartAt(t, bootRelease.Commit, "charts/tenant-bootstrap")
 	bootVals := values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")
 	bootUIDs := func() map[string]string {
 		out := map[string]string{}
@@ -269,7 +273,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		}
 	}
 	if !t.Failed() {
-		logf("tenant-bootstrap %s ⇄ working tree: %d tenant objects kept", prev, len(b0))
+		logf("tenant-bootstrap %s ⇄ working tree: %d tenant objects kept", bootRelease, len(b0))
 	}
 
 	// Helm 4 client: the same chart, installed by helm.sh/helm/v4's action package.
