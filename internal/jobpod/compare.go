@@ -10,7 +10,9 @@ import (
 
 // Compare lists how a pod the real runner created differs from the model's prediction in everything the model
 // claims: placement, identity, security contexts, resources, images and the tenant's labels. The runner tier uses
-// it to keep the model honest; names, runner-generated labels, env and commands are outside the claim.
+// it to keep the model honest; names, runner-generated labels and commands are outside the claim. Of the build
+// container's env, the model claims the effective value of every name it predicts (environment entries overridden
+// by job variables included); the runner adds many CI_* variables of its own, which are not compared.
 func Compare(predicted, actual *corev1.Pod) []string {
 	var diffs []string
 	diff := func(what string, want, got any) {
@@ -59,8 +61,67 @@ func Compare(predicted, actual *corev1.Pod) []string {
 		diff(name+".image", p.Image, a.Image)
 		diff(name+".resources", p.Resources, a.Resources)
 		diff(name+".securityContext", normalizeSC(p.SecurityContext), normalizeSC(a.SecurityContext))
+		diff(name+".volumeMounts", mountsByName(p.VolumeMounts), mountsByName(a.VolumeMounts))
+		if name == BuildContainer {
+			got := EffectiveEnv(a.Env)
+			for k, v := range EffectiveEnv(p.Env) {
+				if k == "CI_RUNNER_SHORT_TOKEN" {
+					continue // depends on the token the runner was given
+				}
+				if g, ok := got[k]; !ok || g != v {
+					diffs = append(diffs, fmt.Sprintf("build env %s: model %q, runner %q (present=%t)", k, v, g, ok))
+				}
+			}
+		}
 	}
+	diff("volumes", volumesByName(ps.Volumes), volumesByName(as.Volumes))
 	return diffs
+}
+
+// EffectiveEnv is what a container's process sees: on a duplicate name the last entry wins (the runner already
+// dedupes; a hand-made pod may not).
+func EffectiveEnv(env []corev1.EnvVar) map[string]string {
+	out := map[string]string{}
+	for _, e := range env {
+		out[e.Name] = e.Value
+	}
+	return out
+}
+
+// mountsByName maps mount name → path and read-only flag. The scripts and logs mounts carry the job's IDs in their
+// paths, so only their presence is compared; any other mount the runner adds or drops is a difference.
+func mountsByName(m []corev1.VolumeMount) map[string]string {
+	out := map[string]string{}
+	for _, v := range m {
+		if v.Name == "scripts" || v.Name == "logs" {
+			out[v.Name] = "(per job)"
+			continue
+		}
+		out[v.Name] = fmt.Sprintf("%s:ro=%t", v.MountPath, v.ReadOnly)
+	}
+	return out
+}
+
+// volumesByName maps volume name → its source kind and reference (configMap name, emptyDir size).
+func volumesByName(vs []corev1.Volume) map[string]string {
+	out := map[string]string{}
+	for _, v := range vs {
+		switch {
+		case v.ConfigMap != nil:
+			out[v.Name] = "configMap:" + v.ConfigMap.Name
+		case v.EmptyDir != nil:
+			size := ""
+			if v.EmptyDir.SizeLimit != nil {
+				size = v.EmptyDir.SizeLimit.String()
+			}
+			out[v.Name] = "emptyDir:" + string(v.EmptyDir.Medium) + ":" + size
+		case v.Secret != nil:
+			out[v.Name] = "secret:" + v.Secret.SecretName
+		default:
+			out[v.Name] = "other"
+		}
+	}
+	return out
 }
 
 func sortedTolerations(t []corev1.Toleration) []string {

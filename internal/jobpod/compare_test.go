@@ -39,6 +39,27 @@ func TestCompareFindsWhatTheModelClaims(t *testing.T) {
 		{"helper not hardened", func(p *corev1.Pod) { p.Spec.Containers[1].SecurityContext.RunAsNonRoot = nil }, "helper.securityContext"},
 		{"tenant label missing", func(p *corev1.Pod) { delete(p.Labels, "gitlab-kaniko-tenant.io/tenant") }, "label gitlab-kaniko-tenant.io/tenant"},
 		{"different helper image", func(p *corev1.Pod) { p.Spec.Containers[1].Image = "other:1" }, "helper.image"},
+		{"job variable overrode the platform's environment", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "KANIKO_CACHE_REPO", Value: "tenant-b-layer-cache.tenant-b.svc:5000/x"})
+		}, "build env KANIKO_CACHE_REPO"},
+		{"platform file not mounted", func(p *corev1.Pod) {
+			var keep []corev1.VolumeMount
+			for _, m := range p.Spec.Containers[0].VolumeMounts {
+				if m.Name != "tenant-a-job-platform" {
+					keep = append(keep, m)
+				}
+			}
+			p.Spec.Containers[0].VolumeMounts = keep
+		}, "build.volumeMounts"},
+		{"no /cache volume", func(p *corev1.Pod) {
+			var keep []corev1.Volume
+			for _, v := range p.Spec.Volumes {
+				if v.Name != "runner-cache" {
+					keep = append(keep, v)
+				}
+			}
+			p.Spec.Volumes = keep
+		}, "volumes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

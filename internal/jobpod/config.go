@@ -118,6 +118,29 @@ type KubernetesConfig struct {
 	HelperContainerSecurityContext             *ContainerSecurityContext `toml:"helper_container_security_context"`
 	InitPermissionsContainerSecurityContext    *ContainerSecurityContext `toml:"init_permissions_container_security_context"`
 	ServiceContainerSecurityContext            *ContainerSecurityContext `toml:"service_container_security_context"`
+	Volumes                                    *Volumes                  `toml:"volumes"`
+}
+
+// Volumes is [runners.kubernetes.volumes]: the kinds the chart renders (common/config.go KubernetesVolumes).
+type Volumes struct {
+	ConfigMaps []ConfigMapVolume `toml:"config_map"`
+	EmptyDirs  []EmptyDirVolume  `toml:"empty_dir"`
+}
+
+// ConfigMapVolume is one [[runners.kubernetes.volumes.config_map]]: the volume and the ConfigMap share the name.
+type ConfigMapVolume struct {
+	Name      string            `toml:"name"`
+	MountPath string            `toml:"mount_path"`
+	ReadOnly  bool              `toml:"read_only"`
+	Items     map[string]string `toml:"items"`
+}
+
+// EmptyDirVolume is one [[runners.kubernetes.volumes.empty_dir]].
+type EmptyDirVolume struct {
+	Name      string `toml:"name"`
+	MountPath string `toml:"mount_path"`
+	Medium    string `toml:"medium"`
+	SizeLimit string `toml:"size_limit"`
 }
 
 // Affinity is [runners.kubernetes.affinity] (node affinity only; the chart renders nothing else).

@@ -134,3 +134,33 @@ func envHas(env []corev1.EnvVar, name, value string) bool {
 	}
 	return false
 }
+
+// The runner puts job variables after [[runners]] environment and keeps the last value (buildVariables): a job can
+// override every environment entry the chart renders. The model must predict exactly that.
+func TestJobVariablesOverrideTheRunnerEnvironment(t *testing.T) {
+	cfg, err := Parse(renderedConfig(t, map[string]any{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := Pod(&cfg.Runners[0], Job{ProjectID: 1, JobID: 2, TimeoutSeconds: 60, Variables: map[string]string{"KANIKO_CACHE_REPO": "elsewhere/cache"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := pod.Spec.Containers[0].Env
+	n := 0
+	for _, e := range env {
+		if e.Name == "KANIKO_CACHE_REPO" {
+			n++
+		}
+	}
+	if got := EffectiveEnv(env)["KANIKO_CACHE_REPO"]; got != "elsewhere/cache" || n != 1 {
+		t.Errorf("KANIKO_CACHE_REPO: effective %q in %d entries, want the job's value once", got, n)
+	}
+	mounts := map[string]bool{}
+	for _, m := range pod.Spec.Containers[0].VolumeMounts {
+		mounts[m.Name+":"+m.MountPath] = m.ReadOnly || m.Name == "runner-cache"
+	}
+	if !mounts["tenant-a-job-platform:/etc/gitlab-kaniko-tenant"] || !mounts["runner-cache:/cache"] {
+		t.Errorf("the build container lacks the read-only platform file or the /cache volume: %v", mounts)
+	}
+}

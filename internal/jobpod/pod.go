@@ -90,11 +90,16 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	globalCaps := globalCapabilities(k.CapAdd, k.CapDrop)
 	scripts := fmt.Sprintf("/scripts-%d-%d", j.ProjectID, j.JobID)
 	logs := fmt.Sprintf("/logs-%d-%d", j.ProjectID, j.JobID)
+	// getVolumeMounts: scripts, logs, the configured volumes, then the builds dir (executors/kubernetes getVolumeMounts).
 	mounts := []corev1.VolumeMount{
-		{Name: "repo", MountPath: buildsDir},
 		{Name: "scripts", MountPath: scripts},
 		{Name: "logs", MountPath: logs},
 	}
+	configVolumes, configMounts, err := volumes(k.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	mounts = append(append(mounts, configMounts...), corev1.VolumeMount{Name: "repo", MountPath: buildsDir})
 
 	buildRes, err := resources(k.CPURequest, k.CPULimit, k.MemoryRequest, k.MemoryLimit, k.EphemeralStorageRequest, k.EphemeralStorageLimit)
 	if err != nil {
@@ -162,11 +167,12 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 			TerminationGracePeriodSeconds: k.PodTerminationGracePeriodSeconds,
 			PriorityClassName:             k.PriorityClassName,
 			RuntimeClassName:              k.RuntimeClassName,
-			Volumes: []corev1.Volume{
-				{Name: "repo", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-				{Name: "scripts", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-				{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-			},
+			// getVolumes: the configured volumes, then repo, scripts, logs.
+			Volumes: append(configVolumes,
+				corev1.Volume{Name: "repo", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				corev1.Volume{Name: "scripts", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				corev1.Volume{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			),
 		},
 	}
 	if j.TimeoutSeconds > 0 {
@@ -179,23 +185,78 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	return pod, nil
 }
 
-// buildEnv: CI variables, then [[runners]] environment (internal variables), as the build container gets them.
+// buildEnv is the build container's env as executors/kubernetes buildVariables makes it from GetAllVariables:
+// [[runners]] environment first, the job's variables after them, and on a duplicate name the first position with the
+// last value. So a job variable overrides the environment the chart renders: nothing that isolates a tenant may rely
+// on an environment entry (the chart's platform file is mounted instead, see docs/job-pod-model.md).
 func buildEnv(r *Runner, j Job) []corev1.EnvVar {
 	var env []corev1.EnvVar
+	idx := map[string]int{}
+	add := func(n, v string) {
+		if i, ok := idx[n]; ok {
+			env[i].Value = v
+			return
+		}
+		idx[n] = len(env)
+		env = append(env, corev1.EnvVar{Name: n, Value: v})
+	}
+	for _, e := range r.Environment {
+		n, v, _ := strings.Cut(e, "=")
+		add(n, v)
+	}
 	names := make([]string, 0, len(j.Variables))
 	for n := range j.Variables {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		env = append(env, corev1.EnvVar{Name: n, Value: j.Variables[n]})
+		add(n, j.Variables[n])
 	}
-	for _, e := range r.Environment {
-		n, v, _ := strings.Cut(e, "=")
-		env = append(env, corev1.EnvVar{Name: n, Value: v})
-	}
-	env = append(env, corev1.EnvVar{Name: "CI_RUNNER_SHORT_TOKEN", Value: shortToken(r.Token)})
+	add("CI_RUNNER_SHORT_TOKEN", shortToken(r.Token))
 	return env
+}
+
+// volumes are the configured volumes and their mounts, in the runner's order (getVolumesForConfig: config maps,
+// then empty dirs). Mount paths are literal: the runner expands job variables in them, so the chart never renders a $.
+func volumes(v *Volumes) ([]corev1.Volume, []corev1.VolumeMount, error) {
+	if v == nil {
+		return nil, nil, nil
+	}
+	var vols []corev1.Volume
+	var mounts []corev1.VolumeMount
+	for _, c := range v.ConfigMaps {
+		if strings.Contains(c.MountPath, "$") {
+			return nil, nil, fmt.Errorf("config_map %s: mount_path %q would be expanded with the job's variables", c.Name, c.MountPath)
+		}
+		var items []corev1.KeyToPath
+		keys := make([]string, 0, len(c.Items))
+		for k := range c.Items {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			items = append(items, corev1.KeyToPath{Key: k, Path: c.Items[k]})
+		}
+		vols = append(vols, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: c.Name}, Items: items}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: c.Name, MountPath: c.MountPath, ReadOnly: c.ReadOnly})
+	}
+	for _, e := range v.EmptyDirs {
+		if strings.Contains(e.MountPath, "$") {
+			return nil, nil, fmt.Errorf("empty_dir %s: mount_path %q would be expanded with the job's variables", e.Name, e.MountPath)
+		}
+		src := &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMedium(e.Medium)}
+		if e.SizeLimit != "" {
+			q, err := resource.ParseQuantity(e.SizeLimit)
+			if err != nil {
+				return nil, nil, fmt.Errorf("empty_dir %s: size_limit: %w", e.Name, err)
+			}
+			src.SizeLimit = &q
+		}
+		vols = append(vols, corev1.Volume{Name: e.Name, VolumeSource: corev1.VolumeSource{EmptyDir: src}})
+		mounts = append(mounts, corev1.VolumeMount{Name: e.Name, MountPath: e.MountPath})
+	}
+	return vols, mounts, nil
 }
 
 // globalCapabilities: default drop NET_RAW, cap_add wins over the default, cap_drop wins over cap_add

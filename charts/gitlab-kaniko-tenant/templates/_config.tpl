@@ -194,4 +194,18 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
       [runners.kubernetes.service_container_security_context.capabilities]
         add = []
         drop = ["ALL"]
+    # The platform file (configmap-job-platform.yaml): what isolates the tenant, where a job's variables cannot
+    # change it. Mount paths are literal: the runner expands job variables in them.
+    [[runners.kubernetes.volumes.config_map]]
+      name = {{ include "gitlab-kaniko-tenant.tomlString" (include "gitlab-kaniko-tenant.jobPlatformName" .) }}
+      mount_path = {{ include "gitlab-kaniko-tenant.tomlString" (include "gitlab-kaniko-tenant.jobPlatformDir" .) }}
+      read_only = true
+    {{- if $v.runnerCache.enabled }}
+    # The runner keeps cache archives in /cache (the Kubernetes executor's cache_dir). The helper runs as a non-root
+    # UID with no capability, so without a writable volume there every cache upload fails, and the job still passes.
+    [[runners.kubernetes.volumes.empty_dir]]
+      name = "runner-cache"
+      mount_path = "/cache"
+      size_limit = {{ include "gitlab-kaniko-tenant.tomlString" $v.runnerCache.scratchSizeLimit }}
+    {{- end }}
 {{- end -}}

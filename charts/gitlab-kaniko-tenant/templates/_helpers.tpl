@@ -18,6 +18,13 @@
 {{- printf "%s-jobs" (include "gitlab-kaniko-tenant.fullname" .) -}}
 {{- end -}}
 
+{{- define "gitlab-kaniko-tenant.jobPlatformName" -}}
+{{- printf "%s-job-platform" (include "gitlab-kaniko-tenant.fullname" .) -}}
+{{- end -}}
+
+{{/* Where job containers find the platform file (a literal path: the runner expands job variables in mount paths). */}}
+{{- define "gitlab-kaniko-tenant.jobPlatformDir" -}}/etc/gitlab-kaniko-tenant{{- end -}}
+
 {{- define "gitlab-kaniko-tenant.registryName" -}}
 {{- printf "%s-layer-cache" (include "gitlab-kaniko-tenant.fullname" .) -}}
 {{- end -}}
@@ -204,6 +211,14 @@ tolerations:
 {{- if and (eq .Values.layerCache.mode "external") .Values.layerCache.external.insecure -}}{{- $r = append $r (regexReplaceAll "/.*$" .Values.layerCache.external.repository "") -}}{{- end -}}
 {{- if and .Values.destinationRegistry.insecure .Values.destinationRegistry.host -}}{{- $r = append $r .Values.destinationRegistry.host -}}{{- end -}}
 {{- join "," (uniq $r) -}}
+{{- end -}}
+
+{{/* The platform file of job pods: shell assignments, single-quoted (the schemas forbid quotes in these values). */}}
+{{- define "gitlab-kaniko-tenant.platformEnv" -}}
+GKT_PLATFORM_TENANT='{{ include "gitlab-kaniko-tenant.tenant" . }}'
+GKT_PLATFORM_CACHE_REPO='{{ include "gitlab-kaniko-tenant.cacheRepo" . }}'
+GKT_PLATFORM_INSECURE_REGISTRIES='{{ include "gitlab-kaniko-tenant.insecureRegistries" . }}'
+GKT_PLATFORM_DESTINATION_REGISTRY='{{ .Values.destinationRegistry.host }}'
 {{- end -}}
 
 {{/* NetworkPolicy building blocks ----------------------------------------------------------------------------- */}}

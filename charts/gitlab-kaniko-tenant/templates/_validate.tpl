@@ -17,6 +17,9 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- if and (eq $v.mode "daemonset") (not $v.nodePinning.enabled) -}}
 {{- fail "nodePinning.enabled=false in daemonset mode would start a manager on every node of the cluster; keep node pinning on" -}}
 {{- end -}}
+{{- if and (eq $v.runner.logLevel "debug") (not $v.runner.acknowledgeDebugLogExposesSecrets) -}}
+{{- fail "runner.logLevel=debug writes the runner token and the S3 secret key into the manager's log in plain text, where anyone with pods/log in the namespace (Kubernetes' view role has it) can read them; use info, or set runner.acknowledgeDebugLogExposesSecrets=true and rotate both afterwards" -}}
+{{- end -}}
 {{- if gt (int $v.runner.limit) (int $v.runner.concurrent) -}}
 {{- fail (printf "runner.limit (%d) is above runner.concurrent (%d): the runner never runs more than concurrent jobs; lower runner.limit" (int $v.runner.limit) (int $v.runner.concurrent)) -}}
 {{- end -}}
