@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
@@ -132,6 +134,33 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 			cm := find(r.Tenants["tenant-a"].Objects(), "ConfigMap", "tenant-a-runner")
 			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
 			_ = unstructured.SetNestedField(cm.Object, strings.Replace(s, `pod_labels_overwrite_allowed = ""`, `pod_labels_overwrite_allowed = ".*"`, 1), "data", "config.template.toml")
+		}},
+		{"a pinned feature flag left to the job", "feature flags that shape the job are pinned", func(r *Rendered) {
+			cm := find(r.Tenants["tenant-a"].Objects(), "ConfigMap", "tenant-a-runner")
+			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
+			re := regexp.MustCompile(`(?m)^\s*FF_KUBERNETES_HONOR_ENTRYPOINT = .*\n`)
+			if !re.MatchString(s) {
+				panic("the flag is not rendered: the attack would prove nothing")
+			}
+			_ = unstructured.SetNestedField(cm.Object, re.ReplaceAllString(s, ""), "data", "config.template.toml")
+		}},
+		{"a pinned feature flag with the unsafe value", "feature flags that shape the job are pinned", func(r *Rendered) {
+			cm := find(r.Tenants["tenant-b"].Objects(), "ConfigMap", "tenant-b-runner")
+			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
+			_ = unstructured.SetNestedField(cm.Object, strings.Replace(s, "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = true", "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = false", 1), "data", "config.template.toml")
+		}},
+		{"job pod without a seccomp profile", "job pods get the seccomp profile", func(r *Rendered) {
+			r.JobPods["tenant-a"].Spec.SecurityContext.SeccompProfile = nil
+		}},
+		{"platform file not mounted", "job pods get the seccomp profile and the platform file", func(r *Rendered) {
+			c := &r.JobPods["tenant-b"].Spec.Containers[0]
+			var keep []corev1.VolumeMount
+			for _, m := range c.VolumeMounts {
+				if m.MountPath != "/etc/gitlab-kaniko-tenant" {
+					keep = append(keep, m)
+				}
+			}
+			c.VolumeMounts = keep
 		}},
 	}
 	clean, err := c.Render(s, perm)

@@ -43,13 +43,14 @@ func LoadBadCases(path string) ([]BadCase, error) {
 	return cases, nil
 }
 
-// RunBad renders every bad case on top of the permutation base values (tenant-a, namespace mode, newest version).
+// RunBad renders every bad case on top of the permutation base values (tenant-a, namespace mode, the chart's default
+// runner version, newest Kubernetes version).
 func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOutcome {
 	base := Permutation{Values: map[string]string{}, KubeVersion: kubeVersion}
 	for _, d := range s.dims() {
 		base.Values[d] = s.values(d)[0]
 	}
-	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty"} {
+	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4"} {
 		if _, ok := s.Dimensions[d][v]; ok {
 			base.Values[d] = v
 		}

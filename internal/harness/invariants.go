@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/podsecurity"
 )
 
@@ -343,6 +344,100 @@ var globalInvariants = []globalInvariant{
 		}
 		return nil
 	}},
+	{"feature flags that shape the job are pinned", func(r *Rendered) error {
+		for t, res := range r.Tenants {
+			cfg, err := configToml(res)
+			if err != nil {
+				return err
+			}
+			ff := cfg.Runners[0].FeatureFlags
+			for _, p := range PinnedFeatureFlags {
+				got, set := ff[p.Name]
+				if p.Since != "" && !runnerAtLeast(cfg, p.Since) {
+					continue
+				}
+				if !set {
+					return fmt.Errorf("%s: %s is not set in [runners.feature_flags], so a job's variables decide it (%s)", t, p.Name, p.Why)
+				}
+				if want := p.Value(cfg); got != want {
+					return fmt.Errorf("%s: %s = %t, want %t (%s)", t, p.Name, got, want, p.Why)
+				}
+			}
+		}
+		return nil
+	}},
+	{"job pods get the seccomp profile and the platform file", func(r *Rendered) error {
+		for t, pod := range r.JobPods {
+			if sc := pod.Spec.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				return fmt.Errorf("%s: the job pod has no RuntimeDefault seccomp profile (the runner version may ignore the key the chart renders)", t)
+			}
+			found := false
+			for _, m := range pod.Spec.Containers[0].VolumeMounts {
+				if m.MountPath == "/etc/gitlab-kaniko-tenant" && m.ReadOnly {
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("%s: the build container does not get the platform file read-only at /etc/gitlab-kaniko-tenant", t)
+			}
+		}
+		return nil
+	}},
+}
+
+// PinnedFeatureFlag is a feature flag the chart must set, so that a job's variables cannot: the check's own table,
+// independent of the chart's (templates/_runner.tpl).
+type PinnedFeatureFlag struct {
+	Name string
+	// Value is the safe value for a rendered config (some depend on the runner version).
+	Value func(cfg *jobpod.Config) bool
+	// Since: the first runner minor version that has the flag ("" = every supported one).
+	Since string
+	Why   string
+}
+
+func always(v bool) func(*jobpod.Config) bool { return func(*jobpod.Config) bool { return v } }
+
+// PinnedFeatureFlags are the flags that change the job pod, the exec strategy, cleanup, deadlines or token masking.
+var PinnedFeatureFlags = []PinnedFeatureFlag{
+	{"FF_USE_LEGACY_KUBERNETES_EXECUTION_STRATEGY", always(false), "", "exec instead of attach: another pod shape and RBAC"},
+	{"FF_USE_POD_ACTIVE_DEADLINE_SECONDS", always(true), "", "the kubelet ends a pod at the job timeout"},
+	{"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", func(cfg *jobpod.Config) bool { return !runnerAtLeast(cfg, "18.0") }, "", "pod_spec patches: only the 17.9 seccomp patch"},
+	{"FF_KUBERNETES_HONOR_ENTRYPOINT", always(false), "", "an image entrypoint before the script"},
+	{"FF_USE_DUMB_INIT_WITH_KUBERNETES_EXECUTOR", always(false), "", "another build command"},
+	{"FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR", always(false), "", "an extra init container"},
+	{"FF_WAIT_FOR_POD_TO_BE_REACHABLE", always(false), "", "another start deadline"},
+	{"FF_PRINT_POD_EVENTS", always(false), "", "watches events, not granted"},
+	{"FF_USE_LEGACY_S3_CACHE_ADAPTER", always(false), "", "another cache adapter"},
+	{"FF_MASK_ALL_DEFAULT_TOKENS", always(true), "", "a job could unmask tokens in its trace"},
+	{"FF_SECRET_RESOLVING_FAILS_IF_MISSING", always(true), "", "a job running without its secret"},
+	{"FF_SET_PERMISSIONS_BEFORE_CLEANUP", always(true), "", "cleanup"},
+	{"FF_ENABLE_JOB_CLEANUP", always(false), "", "cleanup"},
+	{"FF_CONCRETE", always(false), "19.4", "another build entrypoint"},
+	{"FF_SUSPENDABLE_ENVIRONMENTS", always(false), "19.4", "namespaces, ConfigMaps and PVCs"},
+}
+
+// runnerAtLeast compares the runner version the config was rendered for (from the helper image tag, which the chart
+// keeps equal to the runner's) with a minor version like "19.4".
+func runnerAtLeast(cfg *jobpod.Config, minor string) bool {
+	m := helperVersion.FindStringSubmatch(cfg.Runners[0].Kubernetes.HelperImage)
+	w := strings.Split(minor, ".")
+	if len(m) < 3 || len(w) != 2 {
+		return true
+	}
+	have := [2]int{atoi(m[1]), atoi(m[2])}
+	want := [2]int{atoi(w[0]), atoi(w[1])}
+	return have[0] > want[0] || (have[0] == want[0] && have[1] >= want[1])
+}
+
+var helperVersion = regexp.MustCompile(`v([0-9]+)\.([0-9]+)\.[0-9]+`)
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 func pinned(image string) error {

@@ -119,6 +119,15 @@ type KubernetesConfig struct {
 	InitPermissionsContainerSecurityContext    *ContainerSecurityContext `toml:"init_permissions_container_security_context"`
 	ServiceContainerSecurityContext            *ContainerSecurityContext `toml:"service_container_security_context"`
 	Volumes                                    *Volumes                  `toml:"volumes"`
+	PodSpec                                    []PodSpecPatch            `toml:"pod_spec"`
+}
+
+// PodSpecPatch is one [[runners.kubernetes.pod_spec]]: a patch of the generated PodSpec, applied in order when
+// FF_USE_ADVANCED_POD_SPEC_CONFIGURATION is on (executors/kubernetes applyPodSpecMerge). Jobs cannot send any.
+type PodSpecPatch struct {
+	Name      string `toml:"name"`
+	Patch     string `toml:"patch"`
+	PatchType string `toml:"patch_type"`
 }
 
 // Volumes is [runners.kubernetes.volumes]: the kinds the chart renders (common/config.go KubernetesVolumes).

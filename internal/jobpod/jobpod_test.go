@@ -164,3 +164,37 @@ func TestJobVariablesOverrideTheRunnerEnvironment(t *testing.T) {
 		t.Errorf("the build container lacks the read-only platform file or the /cache volume: %v", mounts)
 	}
 }
+
+// Runner 17.9 has no seccomp_profile keys: the chart gives it the profile through a pod_spec patch instead. The
+// model reads each version's keys as that runner does, so a 17.9 config that relied on the key would show no profile.
+func TestSeccompProfileOnEverySupportedRunnerVersion(t *testing.T) {
+	v179 := map[string]any{"runner": map[string]any{"image": map[string]any{"tag": "alpine-v17.9.3"}}, "jobs": map[string]any{"helper": map[string]any{"image": map[string]any{"tag": "x86_64-v17.9.3"}}}}
+	for name, values := range map[string]map[string]any{"19.4 (chart default)": {}, "17.9": v179} {
+		t.Run(name, func(t *testing.T) {
+			raw := renderedConfig(t, values)
+			cfg, err := Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod, err := Pod(&cfg.Runners[0], Job{ProjectID: 1, JobID: 1, TimeoutSeconds: 60})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc := pod.Spec.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Fatalf("job pod without RuntimeDefault seccomp: %+v", pod.Spec.SecurityContext)
+			}
+			if name == "17.9" {
+				if strings.Contains(string(raw), "seccomp_profile]") {
+					t.Error("the 17.9 config renders seccomp_profile, a key 17.9 ignores")
+				}
+				// the same config without the patch: the key alone would not do it on 17.9
+				cfg.Runners[0].Kubernetes.PodSpec = nil
+				cfg.Runners[0].Kubernetes.PodSecurityContext.SeccompProfile = &SeccompProfile{Type: "RuntimeDefault"}
+				pod, _ := Pod(&cfg.Runners[0], Job{ProjectID: 1, JobID: 1, TimeoutSeconds: 60})
+				if pod.Spec.SecurityContext.SeccompProfile != nil {
+					t.Error("the model gives a 17.9 runner a seccomp profile from a key 17.9 does not read")
+				}
+			}
+		})
+	}
+}

@@ -2,15 +2,18 @@ package jobpod
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"path"
 	"regexp"
 	"sort"
 	"strings"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 )
 
 // Job is what GitLab sends and the runner adds per job.
@@ -43,10 +46,10 @@ var protectedLabel = regexp.MustCompile(`(^|.*\.)runner\.gitlab\.com(/.*|$)`)
 
 // Pod builds the job pod runner r would create for job j.
 func Pod(r *Runner, j Job) (*corev1.Pod, error) {
-	k := r.Kubernetes
-	if k == nil {
+	if r.Kubernetes == nil {
 		return nil, fmt.Errorf("runner %q has no [runners.kubernetes] section", r.Name)
 	}
+	k := keysOfVersion(r.Kubernetes)
 	image := k.Image
 	if j.Image != "" {
 		if !imageAllowed(j.Image, k.AllowedImages) {
@@ -182,7 +185,77 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	for _, s := range k.ImagePullSecrets {
 		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
 	}
+	if r.FeatureFlags["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"] {
+		spec, err := applyPodSpecPatches(pod.Spec, k.PodSpec)
+		if err != nil {
+			return nil, err
+		}
+		pod.Spec = spec
+	}
 	return pod, nil
+}
+
+// RunnerVersion is the runner version a config.toml is for, as [major, minor], read from its helper image tag (the
+// chart keeps it equal to the runner's; e.g. x86_64-v17.9.3). ok is false when the tag names no version.
+func RunnerVersion(k *KubernetesConfig) (v [2]int, ok bool) {
+	m := versionInTag.FindStringSubmatch(k.HelperImage)
+	if m == nil {
+		return v, false
+	}
+	fmt.Sscan(m[1], &v[0])
+	fmt.Sscan(m[2], &v[1])
+	return v, true
+}
+
+var versionInTag = regexp.MustCompile(`v([0-9]+)\.([0-9]+)\.[0-9]+`)
+
+// keysOfVersion drops what the config's runner version does not read, as the runner itself would (silently).
+// seccomp_profile in pod_security_context and the container security contexts: absent from 17.9.3's
+// common/config.go, present in 19.4; treated as absent before 19.4 (the versions between are unverified, and
+// dropping can only make the model claim less).
+func keysOfVersion(k *KubernetesConfig) *KubernetesConfig {
+	v, ok := RunnerVersion(k)
+	if !ok || v[0] > 19 || (v[0] == 19 && v[1] >= 4) {
+		return k
+	}
+	out := *k
+	if k.PodSecurityContext != nil {
+		p := *k.PodSecurityContext
+		p.SeccompProfile = nil
+		out.PodSecurityContext = &p
+	}
+	for _, sc := range []**ContainerSecurityContext{&out.BuildContainerSecurityContext, &out.HelperContainerSecurityContext, &out.InitPermissionsContainerSecurityContext, &out.ServiceContainerSecurityContext} {
+		if *sc != nil {
+			c := **sc
+			c.SeccompProfile = nil
+			*sc = &c
+		}
+	}
+	return &out
+}
+
+// applyPodSpecPatches applies the pod_spec patches to the PodSpec, as the runner does (strategic merge against
+// PodSpec; json-merge; the chart renders no json-patch).
+func applyPodSpecPatches(spec corev1.PodSpec, patches []PodSpecPatch) (corev1.PodSpec, error) {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return spec, err
+	}
+	for _, p := range patches {
+		switch p.PatchType {
+		case "", "strategic":
+			data, err = strategicpatch.StrategicMergePatch(data, []byte(p.Patch), corev1.PodSpec{})
+		case "merge":
+			data, err = jsonpatch.MergePatch(data, []byte(p.Patch))
+		default:
+			return spec, fmt.Errorf("pod_spec %s: patch_type %q is not modelled", p.Name, p.PatchType)
+		}
+		if err != nil {
+			return spec, fmt.Errorf("pod_spec %s: %w", p.Name, err)
+		}
+	}
+	var out corev1.PodSpec
+	return out, json.Unmarshal(data, &out)
 }
 
 // buildEnv is the build container's env as executors/kubernetes buildVariables makes it from GetAllVariables:

@@ -15,6 +15,8 @@ Reference for every key: gitlab-runner common/config.go and docs/executors/kuber
 {{- define "gitlab-kaniko-tenant.renderConfigToml" -}}
 {{- $v := .Values -}}
 {{- $tenant := include "gitlab-kaniko-tenant.tenant" . -}}
+{{- $minor := include "gitlab-kaniko-tenant.runnerMinor" . -}}
+{{- $pins := include "gitlab-kaniko-tenant.pinnedFeatureFlags" . | fromJson -}}
 {{- $b := $v.jobs.resources -}}
 {{- $h := $v.jobs.helper.resources -}}
 {{- $max := $v.jobs.overwriteMaxAllowed -}}
@@ -51,12 +53,16 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
   tls-ca-file = "/etc/gitlab-runner/certs/ca.crt"
   {{- end }}
   environment = {{ include "gitlab-kaniko-tenant.tomlStrings" $env }}
-  {{- with $v.runner.featureFlags }}
+  # Pinned flags first (templates/_runner.tpl): a flag set here cannot be switched by a job's variables.
   [runners.feature_flags]
-    {{- range $k, $val := . }}
+    {{- range $k, $p := $pins }}
+    {{ $k }} = {{ $p.value }} # {{ $p.reason }}
+    {{- end }}
+    {{- range $k, $val := $v.runner.featureFlags }}
+    {{- if not (hasKey $pins $k) }}
     {{ $k }} = {{ $val }}
     {{- end }}
-  {{- end }}
+    {{- end }}
   {{- if $v.runnerCache.enabled }}
   [runners.cache]
     Type = "s3"
@@ -160,8 +166,10 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
     {{- end }}
     [runners.kubernetes.pod_security_context]
       fs_group = {{ $v.jobs.fsGroup }}
+      {{- if ne $minor "17.9" }}
       [runners.kubernetes.pod_security_context.seccomp_profile]
         type = "RuntimeDefault"
+      {{- end }}
     [runners.kubernetes.build_container_security_context]
       run_as_user = 0
       run_as_group = 0
@@ -194,6 +202,14 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
       [runners.kubernetes.service_container_security_context.capabilities]
         add = []
         drop = ["ALL"]
+    {{- if eq $minor "17.9" }}
+    # Runner 17.9 has no seccomp key in its pod security context (it would ignore one without a word): the profile
+    # comes from a pod_spec patch (FF_USE_ADVANCED_POD_SPEC_CONFIGURATION is pinned on for it). Jobs cannot send patches.
+    [[runners.kubernetes.pod_spec]]
+      name = "seccomp-runtime-default"
+      patch_type = "strategic"
+      patch = '{"securityContext":{"seccompProfile":{"type":"RuntimeDefault"}}}'
+    {{- end }}
     # The platform file (configmap-job-platform.yaml): what isolates the tenant, where a job's variables cannot
     # change it. Mount paths are literal: the runner expands job variables in them.
     [[runners.kubernetes.volumes.config_map]]

@@ -20,6 +20,35 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- if and (eq $v.runner.logLevel "debug") (not $v.runner.acknowledgeDebugLogExposesSecrets) -}}
 {{- fail "runner.logLevel=debug writes the runner token and the S3 secret key into the manager's log in plain text, where anyone with pods/log in the namespace (Kubernetes' view role has it) can read them; use info, or set runner.acknowledgeDebugLogExposesSecrets=true and rotate both afterwards" -}}
 {{- end -}}
+{{- /* feature flags: known to the runner version, and never against a pin */ -}}
+{{- $minor := include "gitlab-kaniko-tenant.runnerMinor" . -}}
+{{- $known := get (include "gitlab-kaniko-tenant.knownFeatureFlags" . | fromJson) $minor -}}
+{{- $pins := include "gitlab-kaniko-tenant.pinnedFeatureFlags" . | fromJson -}}
+{{- range $k, $val := $v.runner.featureFlags -}}
+{{- if not (has $k $known) -}}
+{{- fail (printf "runner.featureFlags.%s is not a feature flag of gitlab-runner %s (the runner would ignore it without a word; FF_RETRIEVE_POD_WARNING_EVENTS was removed in 18.0). If your runner has it, add it to templates/_runner.tpl" $k $minor) -}}
+{{- end -}}
+{{- with (get $pins $k) -}}
+{{- if ne (toString .value) (toString $val) -}}
+{{- fail (printf "runner.featureFlags.%s=%s would undo a guard the chart pins to %v: %s" $k $val .value .reason) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* the helper must be the runner's own version, and x86_64 is the only helper flavour the chart renders */ -}}
+{{- $runnerVersion := regexFind "[0-9]+\\.[0-9]+\\.[0-9]+" $v.runner.image.tag -}}
+{{- if not (contains (printf "v%s" $runnerVersion) $v.jobs.helper.image.tag) -}}
+{{- fail (printf "jobs.helper.image.tag=%q is not the helper of runner %s (runner.image.tag=%q); the helper must match the runner exactly, e.g. x86_64-v%s" $v.jobs.helper.image.tag $runnerVersion $v.runner.image.tag $runnerVersion) -}}
+{{- end -}}
+{{- $archs := list -}}
+{{- with (index $v.nodePinning.nodeSelector "kubernetes.io/arch") -}}{{- $archs = append $archs . -}}{{- end -}}
+{{- range $v.nodePinning.affinityExpressions -}}
+{{- if and (eq .key "kubernetes.io/arch") (eq .operator "In") -}}{{- $archs = concat $archs (.values | default list) -}}{{- end -}}
+{{- end -}}
+{{- range $archs -}}
+{{- if ne . "amd64" -}}
+{{- fail (printf "nodePinning pins kubernetes.io/arch=%s, but the helper image is the x86_64 flavour (jobs.helper.image.tag=%s) and would not start there; the chart supports amd64 nodes only for now" . $v.jobs.helper.image.tag) -}}
+{{- end -}}
+{{- end -}}
 {{- if gt (int $v.runner.limit) (int $v.runner.concurrent) -}}
 {{- fail (printf "runner.limit (%d) is above runner.concurrent (%d): the runner never runs more than concurrent jobs; lower runner.limit" (int $v.runner.limit) (int $v.runner.concurrent)) -}}
 {{- end -}}
