@@ -54,6 +54,10 @@ publish: ## Push both charts to an OCI registry: make publish REGISTRY=oci://reg
 release-check: ## Package + OCI round trip through a Distribution registry + image list (one summary line)
 	@$(GO) run ./tools/gkt release check
 
+.PHONY: runner-keys
+runner-keys: ## Decode the chart's config.toml with the real runner's types (source from ../shared/third_party); one summary line
+	@$(GO) run ./tools/gkt runner keys
+
 .PHONY: images
 images: ## List every image the tenant chart uses for VALUES (default: chart defaults)
 	@$(GO) run ./tools/gkt images list $(if $(VALUES),-f $(VALUES))

@@ -162,6 +162,17 @@ func (c *Checker) RenderInstall(in Install, kubeVersion, cacheKey string) (*Rend
 	return out, nil
 }
 
+// ConfigTomlText is the config.toml template a tenant chart render holds (the runner ConfigMap), unparsed.
+func ConfigTomlText(res *render.Result) (string, error) {
+	for _, o := range res.Objects() {
+		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-runner") {
+			s, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("no runner ConfigMap rendered")
+}
+
 // ConfigToml parses the config.toml a tenant chart render holds (the runner ConfigMap).
 func ConfigToml(res *render.Result) (*jobpod.Config, error) { return configToml(res) }
 

@@ -1,0 +1,221 @@
+package runnersrc
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
+)
+
+// DefaultDir is where the source tarballs are unless GKT_THIRD_PARTY says otherwise: ../shared/third_party of the
+// repository root.
+func DefaultDir(repoRoot string) string {
+	if d := os.Getenv("GKT_THIRD_PARTY"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot, "..", "shared", "third_party")
+}
+
+// ErrNoSource means the tarball is not there (a machine without ../shared/third_party).
+var ErrNoSource = errors.New("no gitlab-runner source tarball")
+
+// Source is one checked gitlab-runner source tarball.
+type Source struct {
+	Archive string // path of gitlab-runner-vX.Y.Z.tar.gz
+	Version string // X.Y.Z
+	SHA256  string
+}
+
+var archiveName = regexp.MustCompile(`^gitlab-runner-v([0-9]+\.[0-9]+\.[0-9]+)\.tar\.gz$`)
+
+// Locate finds the gitlab-runner tarball in dir and checks it against dir/SHA256SUMS before anything reads it.
+func Locate(dir string) (Source, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w in %s: %v (set GKT_THIRD_PARTY)", ErrNoSource, dir, err)
+	}
+	var src Source
+	for _, e := range entries {
+		if m := archiveName.FindStringSubmatch(e.Name()); m != nil {
+			src = Source{Archive: filepath.Join(dir, e.Name()), Version: m[1]}
+		}
+	}
+	if src.Archive == "" {
+		return Source{}, fmt.Errorf("%w in %s (set GKT_THIRD_PARTY)", ErrNoSource, dir)
+	}
+	want, err := expectedSum(filepath.Join(dir, "SHA256SUMS"), filepath.Base(src.Archive))
+	if err != nil {
+		return Source{}, err
+	}
+	f, err := os.Open(src.Archive)
+	if err != nil {
+		return Source{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return Source{}, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return Source{}, fmt.Errorf("%s: SHA-256 %s, SHA256SUMS says %s: refusing to build from it", src.Archive, got, want)
+	}
+	src.SHA256 = want
+	return src, nil
+}
+
+func expectedSum(sums, name string) (string, error) {
+	f, err := os.Open(sums)
+	if err != nil {
+		return "", fmt.Errorf("checksums: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 2 && strings.TrimPrefix(fields[1], "*") == name {
+			return fields[0], nil
+		}
+	}
+	return "", fmt.Errorf("%s lists no checksum for %s", sums, name)
+}
+
+// ReadFile returns one file of the source tree (path relative to the tree root, e.g. common/config.go).
+func (s Source) ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(s.Archive)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%s has no %s", s.Archive, path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, rest, ok := strings.Cut(h.Name, "/"); ok && rest == path {
+			return io.ReadAll(tr)
+		}
+	}
+}
+
+var flagName = regexp.MustCompile(`"(FF_[A-Z0-9_]+)"`)
+
+// FeatureFlags are the names of the feature flags the runner version defines (helpers/featureflags/flags.go, the
+// constant block), in source order.
+func (s Source) FeatureFlags() ([]string, error) {
+	raw, err := s.ReadFile("helpers/featureflags/flags.go")
+	if err != nil {
+		return nil, err
+	}
+	block, _, ok := bytes.Cut(raw, []byte("\ntype FeatureFlag struct"))
+	if !ok {
+		return nil, fmt.Errorf("flags.go of %s: no FeatureFlag type after the name constants", s.Version)
+	}
+	var out []string
+	for _, m := range flagName.FindAllSubmatch(block, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out, nil
+}
+
+// Tree extracts the source (cached by checksum) and returns the tree's root directory.
+func (s Source) Tree(cache string, log cachedir.Logf) (string, error) {
+	dir := filepath.Join(cache, "src", "gitlab-runner-"+s.Version+"-"+s.SHA256[:12])
+	_, err := cachedir.Dir(dir, log, func(tmp string) error {
+		if log != nil {
+			log("gitlab-runner %s: extracting the source", s.Version)
+		}
+		if out, err := exec.Command("tar", "-xzf", s.Archive, "-C", tmp, "--strip-components=1").CombinedOutput(); err != nil {
+			return fmt.Errorf("extracting %s: %v %s", s.Archive, err, out)
+		}
+		return nil
+	})
+	return dir, err
+}
+
+// BuildKeyChecker builds tools/runnerkeys (from repoRoot) against the runner's own common package, cached by the
+// checker's source and the runner's checksum, and returns the binary. The first build downloads the runner's Go
+// dependencies through the module proxy (minutes); later ones are instant.
+func (s Source) BuildKeyChecker(repoRoot, cache string, log cachedir.Logf) (string, error) {
+	main, err := os.ReadFile(filepath.Join(repoRoot, "tools", "runnerkeys", "main.go"))
+	if err != nil {
+		return "", err
+	}
+	tree, err := s.Tree(cache, log)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(append(main, s.SHA256...))
+	dir := filepath.Join(cache, "bin", "runnerkeys-"+hex.EncodeToString(h[:6]))
+	_, err = cachedir.Dir(dir, log, func(tmp string) error {
+		// A private copy of the tree's module with the checker added: the cached tree itself stays as extracted.
+		work, err := os.MkdirTemp(filepath.Dir(tree), "runnerkeys-build-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+		if out, err := exec.Command("cp", "-a", tree+"/.", work).CombinedOutput(); err != nil {
+			return fmt.Errorf("copying the tree: %v %s", err, out)
+		}
+		if err := os.MkdirAll(filepath.Join(work, "cmd", "gkt-runnerkeys"), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(work, "cmd", "gkt-runnerkeys", "main.go"), main, 0o644); err != nil {
+			return err
+		}
+		if log != nil {
+			log("gitlab-runner %s: building the config.toml key checker against its common package (first time: downloads its modules)", s.Version)
+		}
+		cmd := exec.Command("go", "build", "-tags", "runnerkeys", "-o", filepath.Join(tmp, "runnerkeys"), "./cmd/gkt-runnerkeys")
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building the key checker: %v\n%s", err, out)
+		}
+		return nil
+	})
+	return filepath.Join(dir, "runnerkeys"), err
+}
+
+// Undecoded runs the key checker on a config.toml and returns the keys the runner's types did not decode.
+func Undecoded(checker string, configToml []byte) ([]string, error) {
+	f, err := os.CreateTemp("", "gkt-config-*.toml")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(configToml); err != nil {
+		return nil, err
+	}
+	f.Close()
+	out, err := exec.Command(checker, f.Name()).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("runnerkeys: %v %s", err, out)
+	}
+	var keys []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, ok := strings.CutPrefix(l, "undecoded: "); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
