@@ -194,6 +194,9 @@ func TestRenderWithAndWithoutACluster(t *testing.T) {
 	given := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "192.0.2.7/32"}}}}}}
 	fallback := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"allowAnyAddressFallback": true}}}
 	smallQuota := []*unstructured.Unstructured{render.APIServerEndpoints("172.18.0.9"), render.ResourceQuota("tenant-a", "tenant-a-quota", map[string]string{"limits.cpu": "10"})}
+	// 20 jobs of one manager fit 50 CPUs, but not the 40 of a surge rollout (old manager draining, new one working).
+	steadyQuota := []*unstructured.Unstructured{render.APIServerEndpoints("172.18.0.9"), render.ResourceQuota("tenant-a", "tenant-a-quota", map[string]string{"limits.cpu": "50"})}
+	recreate := map[string]any{"runner": map[string]any{"rollout": "recreate"}}
 	cases := []struct {
 		name      string
 		values    map[string]any
@@ -206,7 +209,9 @@ func TestRenderWithAndWithoutACluster(t *testing.T) {
 		{"GitOps: no value fails naming it and the opt-in", nil, nil, []string{"kubernetesApi.egress.to is empty", "kubectl get endpointslice -n default kubernetes", "kubernetesApi.egress.allowAnyAddressFallback=true"}, nil},
 		{"GitOps: the value is rendered", given, nil, nil, []string{"192.0.2.7/32"}},
 		{"GitOps: the explicit opt-in renders 0.0.0.0/0", fallback, nil, nil, []string{"0.0.0.0/0"}},
-		{"install: the quota check runs and refuses 20 jobs in 10 CPUs", nil, smallQuota, []string{"runner.concurrent (20)", "limits.cpu=10"}, nil},
+		{"install: the quota check runs and refuses 20 jobs in 10 CPUs", nil, smallQuota, []string{"x 20 jobs each", "limits.cpu=10"}, nil},
+		{"install: a surge rollout needs room for the draining manager's jobs", nil, steadyQuota, []string{"2 managers (runner.replicas=1, x2 during a runner.rollout=surge upgrade)", "limits.cpu=50", "runner.rollout=recreate"}, nil},
+		{"install: recreate rollouts need room for one manager's jobs", recreate, steadyQuota, nil, []string{"172.18.0.9/32"}},
 		{"GitOps: the quota check cannot run (install time only)", given, nil, nil, []string{"192.0.2.7/32"}},
 	}
 	for _, tc := range cases {

@@ -149,6 +149,9 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
 			_ = unstructured.SetNestedField(cm.Object, strings.Replace(s, "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = true", "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = false", 1), "data", "config.template.toml")
 		}},
+		{"a third manager the quota does not count", "the quota holds every job the managers can run", func(r *Rendered) {
+			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-runner").Object, int64(3), "spec", "replicas")
+		}},
 		{"job pod without a seccomp profile", "job pods get the seccomp profile", func(r *Rendered) {
 			r.JobPods["tenant-a"].Spec.SecurityContext.SeccompProfile = nil
 		}},

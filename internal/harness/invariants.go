@@ -21,6 +21,9 @@ import (
 // TenantLabel marks every object of a tenant.
 const TenantLabel = "gitlab-kaniko-tenant.io/tenant"
 
+// ComponentLabel names the component of a tenant object (manager, job, layer-cache, ...).
+const ComponentLabel = "gitlab-kaniko-tenant.io/component"
+
 const sharedNamespace = "gitlab-runners-shared"
 
 type objCtx struct {
@@ -361,6 +364,55 @@ var globalInvariants = []globalInvariant{
 				}
 				if want := p.Value(cfg); got != want {
 					return fmt.Errorf("%s: %s = %t, want %t (%s)", t, p.Name, got, want, p.Why)
+				}
+			}
+		}
+		return nil
+	}},
+	{"the quota holds every job the managers can run, rollouts included", func(r *Rendered) error {
+		need := map[string]map[string]int64{} // namespace → "limits.cpu" → milli
+		for t, res := range r.Tenants {
+			jobs, err := TenantJobs(res)
+			if err != nil {
+				return err
+			}
+			if jobs.Strategy == "DaemonSet" || jobs.Strategy == "no manager rendered" {
+				continue // per node; the bootstrap derives nodes × concurrency
+			}
+			pod := r.JobPods[t]
+			ns := r.Namespace[t]
+			if need[ns] == nil {
+				need[ns] = map[string]int64{}
+			}
+			for _, c := range pod.Spec.Containers { // init containers run before them: they do not add up
+
+				for name, q := range c.Resources.Limits {
+					need[ns]["limits."+string(name)] += q.MilliValue() * jobs.Peak()
+				}
+			}
+			need[ns]["pods"] += 1000 * jobs.Peak()
+		}
+		for ns, n := range need {
+			var hard map[string]string
+			for _, o := range r.Bootstrap.Objects() {
+				if o.GetKind() == "ResourceQuota" && o.GetNamespace() == ns {
+					hard, _, _ = unstructured.NestedStringMap(o.Object, "spec", "hard")
+				}
+			}
+			if hard == nil {
+				return fmt.Errorf("namespace %s has no ResourceQuota", ns)
+			}
+			for key, milli := range n {
+				h, ok := hard[key]
+				if !ok {
+					continue
+				}
+				q, err := resource.ParseQuantity(h)
+				if err != nil {
+					return fmt.Errorf("quota %s %s=%q: %w", ns, key, h, err)
+				}
+				if q.MilliValue() < milli {
+					return fmt.Errorf("namespace %s: the managers' peak jobs need %s=%s, the quota holds %s (jobs would fail with \"exceeded quota\" during a rollout)", ns, key, resource.NewMilliQuantity(milli, resource.DecimalSI), h)
 				}
 			}
 		}

@@ -240,6 +240,7 @@ func (s *Space) Install(p Permutation) Install {
 			}
 		}
 		in.Tenants[n] = tv
+		bv["concurrency"] = BootstrapConcurrency(tv)
 		tenants[n] = bv
 		ns := n
 		if p.Values["mode"] == "shared" {
@@ -254,6 +255,32 @@ func (s *Space) Install(p Permutation) Install {
 	}
 	sort.Strings(in.APIs)
 	return in
+}
+
+// BootstrapConcurrency is the tenant-bootstrap `concurrency` of a tenant's chart values: the jobs of all its managers
+// together (runner.replicas × runner.concurrent, capped by runner.limit), per node in daemonset mode. The install
+// derives it, so the quota always matches what the tenant's managers can run.
+func BootstrapConcurrency(tenantValues map[string]any) int64 {
+	runner, _ := tenantValues["runner"].(map[string]any)
+	num := func(key string, def int64) int64 {
+		switch v := runner[key].(type) {
+		case int:
+			return int64(v)
+		case int64:
+			return v
+		case float64:
+			return int64(v)
+		}
+		return def
+	}
+	perManager := num("concurrent", 20) // the chart's default
+	if l := num("limit", 0); l > 0 && l < perManager {
+		perManager = l
+	}
+	if tenantValues["mode"] == "daemonset" {
+		return perManager
+	}
+	return perManager * num("replicas", 1)
 }
 
 func clone(m map[string]string) map[string]string {

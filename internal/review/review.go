@@ -343,8 +343,9 @@ func changedNamespaces(base, head side) []string {
 	return out
 }
 
-// capacity: concurrency x per-job limits against the namespace quota (blocking: the 21st pod would be refused by a
-// quota that cannot even hold the promised concurrency) and requests against the tenant's node capacity (warning).
+// capacity: the jobs the tenant's managers can run at the rollout peak (harness.TenantJobs: replicas × per-manager
+// jobs, doubled by a surge rollout) × per-job limits against the namespace quota (blocking: those jobs would fail
+// with "exceeded quota"), and the steady-state jobs' requests against the tenant's node capacity (warning).
 func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 	var lines []string
 	var findings []Finding
@@ -365,7 +366,18 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 			continue
 		}
 		k := cfg.Runners[0].Kubernetes
-		conc := int64(cfg.Concurrent)
+		jobs, err := harness.TenantJobs(r.Tenants[t])
+		if err != nil {
+			findings = append(findings, Finding{t, "capacity", "manager count unreadable, capacity not checked: " + err.Error(), true})
+			continue
+		}
+		// Limits against the quota at the rollout peak (draining managers and their replacements); requests against
+		// the nodes in steady state. Daemonset mode: one manager per node, counted by the bootstrap.
+		peak, steady := jobs.Peak(), jobs.Steady()
+		if jobs.Strategy == "DaemonSet" {
+			peak, steady = int64(cfg.Concurrent), int64(cfg.Concurrent)
+		}
+		conc := steady
 		lim := map[string]resource.Quantity{}
 		req := map[string]resource.Quantity{}
 		for name, pair := range map[string][4]string{
@@ -376,7 +388,7 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 			l.Add(resource.MustParse(pair[1]))
 			rq := resource.MustParse(pair[2])
 			rq.Add(resource.MustParse(pair[3]))
-			lim[name], req[name] = mul(l, conc), mul(rq, conc)
+			lim[name], req[name] = mul(l, peak), mul(rq, steady)
 		}
 		quota := map[string]string{}
 		for _, o := range r.Bootstrap.Objects() {
@@ -393,12 +405,12 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 			if q, ok := quota["limits."+res]; ok {
 				l := lim[res]
 				if l.Cmp(resource.MustParse(q)) > 0 {
-					findings = append(findings, Finding{t, "capacity", fmt.Sprintf("concurrent %d × per-job %s limits = %s exceeds the namespace quota limits.%s=%s: jobs beyond the quota will be refused", conc, res, qs(l), res, q), true})
+					findings = append(findings, Finding{t, "capacity", fmt.Sprintf("%d jobs at the rollout peak (%s) × per-job %s limits = %s exceed the namespace quota limits.%s=%s: jobs beyond the quota will fail with \"exceeded quota\"", peak, jobs, res, qs(l), res, q), true})
 				}
 			}
 			rq := req[res]
 			if c := nodeCap[res]; n > 0 && rq.Cmp(c) > 0 {
-				findings = append(findings, Finding{t, "capacity", fmt.Sprintf("concurrent %d × per-job %s requests = %s exceed the %d tenant node(s) (%s): jobs will wait Pending", conc, res, qs(rq), n, qs(c)), false})
+				findings = append(findings, Finding{t, "capacity", fmt.Sprintf("%d jobs × per-job %s requests = %s exceed the %d tenant node(s) (%s): jobs will wait Pending", conc, res, qs(rq), n, qs(c)), false})
 			}
 		}
 	}

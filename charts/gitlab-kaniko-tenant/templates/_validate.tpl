@@ -105,9 +105,13 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- $key := printf "limits.%s" $res -}}
 {{- if hasKey $hard $key -}}
 {{- $perJob := add (include "gitlab-kaniko-tenant.milli" (index $v.jobs.resources.limits $res) | int64) (include "gitlab-kaniko-tenant.milli" (index $v.jobs.helper.resources.limits $res) | int64) -}}
-{{- $need := mul $perJob (int $v.runner.concurrent) -}}
+{{- /* concurrent applies to each manager; limit caps it; a surge rollout runs the old and the new managers at once */ -}}
+{{- $perManager := int $v.runner.concurrent -}}
+{{- if and (gt (int $v.runner.limit) 0) (lt (int $v.runner.limit) $perManager) -}}{{- $perManager = int $v.runner.limit -}}{{- end -}}
+{{- $managers := mul (int $v.runner.replicas) (ternary 2 1 (eq $v.runner.rollout "surge")) -}}
+{{- $need := mul $perJob (mul $perManager $managers) -}}
 {{- if gt $need (include "gitlab-kaniko-tenant.milli" (index $hard $key) | int64) -}}
-{{- fail (printf "runner.concurrent (%d) x per-job %s limits (build %v + helper %v) exceeds the namespace quota %s=%v; lower runner.concurrent or the job limits, or raise the quota in tenant-bootstrap" (int $v.runner.concurrent) $res (index $v.jobs.resources.limits $res) (index $v.jobs.helper.resources.limits $res) $key (index $hard $key)) -}}
+{{- fail (printf "%d managers (runner.replicas=%d, x2 during a runner.rollout=%s upgrade) x %d jobs each (runner.concurrent/limit) x per-job %s limits (build %v + helper %v) exceeds the namespace quota %s=%v, so jobs would fail with \"exceeded quota\"; lower runner.concurrent or the job limits, use runner.rollout=recreate, or raise the quota in tenant-bootstrap (rollout: surge sizes it for this)" $managers (int $v.runner.replicas) $v.runner.rollout $perManager $res (index $v.jobs.resources.limits $res) (index $v.jobs.helper.resources.limits $res) $key (index $hard $key)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -105,8 +105,11 @@ so every template that uses the tenants runs them.
 {{- fail (printf "tenants.%s.nodes is empty: in daemonset mode the quota is concurrency (per node) x nodes, so list the tenant's nodes" $name) -}}
 {{- end -}}
 {{- $_ := set $r "totalConcurrency" (mul $perNode (len $r.nodes)) -}}
+{{- $_ := set $r "quotaJobs" $r.totalConcurrency -}}
 {{- else -}}
 {{- $_ := set $r "totalConcurrency" $perNode -}}
+{{- /* a surge rollout runs the draining managers' jobs and their replacements' jobs at once */ -}}
+{{- $_ := set $r "quotaJobs" (mul $perNode (ternary 2 1 (eq $r.rollout "surge"))) -}}
 {{- end -}}
 {{- range $set := list "job" "helper" "overhead" -}}
 {{- $res := index $r $set -}}
@@ -122,7 +125,8 @@ so every template that uses the tenants runs them.
 {{- end -}}
 
 {{/*
-Derived ResourceQuota `hard` of one namespace: for all its tenants, concurrency x (build + helper) + overhead.
+Derived ResourceQuota `hard` of one namespace: for all its tenants, concurrency (x2 for surge rollouts) x (build +
+helper) + overhead.
 Call with (dict "tenants" $list). Explicit `quota` entries replace derived ones but must still cover the jobs.
 */}}
 {{- define "tenant-bootstrap.quotaHard" -}}
@@ -134,11 +138,11 @@ Call with (dict "tenants" $list). Explicit `quota` entries replace derived ones 
 {{- end -}}
 {{- end -}}
 {{- range $t := .tenants -}}
-{{- $_ := set $hard "pods" (add (get $hard "pods") $t.totalConcurrency $t.overhead.pods) -}}
+{{- $_ := set $hard "pods" (add (get $hard "pods") $t.quotaJobs $t.overhead.pods) -}}
 {{- range $kind := list "requests" "limits" -}}
 {{- range $k := list "cpu" "memory" "ephemeral-storage" -}}
 {{- $perJob := add (include "tenant-bootstrap.milli" (index (index $t.job $kind) $k) | int64) (include "tenant-bootstrap.milli" (index (index $t.helper $kind) $k) | int64) -}}
-{{- $sum := add (mul $perJob $t.totalConcurrency) (include "tenant-bootstrap.milli" (index (index $t.overhead $kind) $k) | int64) -}}
+{{- $sum := add (mul $perJob $t.quotaJobs) (include "tenant-bootstrap.milli" (index (index $t.overhead $kind) $k) | int64) -}}
 {{- $key := printf "%s.%s" $kind $k -}}
 {{- $_ := set $hard $key (add (get $hard $key) $sum) -}}
 {{- end -}}
@@ -161,7 +165,7 @@ Call with (dict "tenants" $list). Explicit `quota` entries replace derived ones 
 {{- $have := ternary (mul (int64 $e.value) 1000) (include "tenant-bootstrap.milli" $e.value | int64) (eq $key "pods") -}}
 {{- if eq $key "pods" }}{{ $need = mul $need 1000 }}{{ end -}}
 {{- if lt (int64 $have) (int64 $need) -}}
-{{- fail (printf "tenants.%s.quota.%s=%v is below what concurrency x per-job resources need (%s); raise the quota or lower concurrency / job resources" $e.tenant $key $e.value (get $outHard $key)) -}}
+{{- fail (printf "tenants.%s.quota.%s=%v is below what concurrency (x2 for rollout: surge) x per-job resources need (%s); raise the quota or lower concurrency / job resources" $e.tenant $key $e.value (get $outHard $key)) -}}
 {{- end -}}
 {{- end -}}
 {{- $_ := set $outHard $key (toString $e.value) -}}
