@@ -275,3 +275,55 @@ func apiEgressCIDRs(t *testing.T, res *render.Result) []string {
 	t.Fatal("no manager egress rule on 6443")
 	return nil
 }
+
+// The Role follows the config: proxy Services and service logs only when jobs may start services, events only with
+// rbac.events, and never `get` on Secrets (the runner reads one only after a create conflict).
+func TestRoleGrantsOnlyWhatTheRenderedConfigCalls(t *testing.T) {
+	c, err := render.Load(tenantChart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name         string
+		values       map[string]any
+		want, absent []string
+	}{
+		{"defaults", map[string]any{}, []string{"pods/attach:create", "secrets:update", "events:list"}, []string{"secrets:get", "services:create", "pods/log:get", "serviceaccounts:get", "events:watch", "pods/exec:get"}},
+		{"services allowed", map[string]any{"jobs": map[string]any{"allowedServices": []any{"registry.example.com/postgres:16"}}}, []string{"services:create", "services:get", "pods/log:get"}, []string{"secrets:get"}},
+		{"no events", map[string]any{"rbac": map[string]any{"events": false}}, []string{"pods:create"}, []string{"events:list"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: tc.values, Cluster: render.InstallCluster()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, o := range res.Objects() {
+				if o.GetKind() != "Role" {
+					continue
+				}
+				rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+				for _, r := range rules {
+					res, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
+					verbs, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "verbs")
+					for _, x := range res {
+						for _, v := range verbs {
+							got[x+":"+v] = true
+						}
+					}
+				}
+			}
+			for _, w := range tc.want {
+				if !got[w] {
+					t.Errorf("Role lacks %s: %v", w, keys(got))
+				}
+			}
+			for _, a := range tc.absent {
+				if got[a] {
+					t.Errorf("Role grants %s", a)
+				}
+			}
+		})
+	}
+}

@@ -149,6 +149,17 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
 			_ = unstructured.SetNestedField(cm.Object, strings.Replace(s, "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = true", "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = false", 1), "data", "config.template.toml")
 		}},
+		{"a verb the runner never calls", "Role equals the runner's call sites", func(r *Rendered) {
+			role := find(r.Tenants["tenant-a"].Objects(), "Role", "")
+			rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+			rules = append(rules, map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "verbs": []any{"get"}})
+			_ = unstructured.SetNestedSlice(role.Object, rules, "rules")
+		}},
+		{"a call the runner makes, not granted", "Role equals the runner's call sites", func(r *Rendered) {
+			role := find(r.Tenants["tenant-b"].Objects(), "Role", "")
+			rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+			_ = unstructured.SetNestedSlice(role.Object, rules[1:], "rules")
+		}},
 		{"a third manager the quota does not count", "the quota holds every job the managers can run", func(r *Rendered) {
 			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-runner").Object, int64(3), "spec", "replicas")
 		}},

@@ -418,6 +418,55 @@ var globalInvariants = []globalInvariant{
 		}
 		return nil
 	}},
+	{"Role equals the runner's call sites", func(r *Rendered) error {
+		for t, res := range r.Tenants {
+			cfg, err := configToml(res)
+			if err != nil {
+				return err
+			}
+			var role *unstructured.Unstructured
+			for _, o := range res.Objects() {
+				if o.GetKind() == "Role" && o.GetLabels()[ComponentLabel] == "manager" {
+					role = o
+				}
+			}
+			if role == nil {
+				continue // rbac.create=false: the platform provides the Role
+			}
+			got := map[string]bool{}
+			rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+			for _, raw := range rules {
+				rule := raw.(map[string]any)
+				groups, _, _ := unstructured.NestedStringSlice(rule, "apiGroups")
+				resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
+				verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
+				for _, g := range groups {
+					for _, res := range resources {
+						for _, v := range verbs {
+							got[g+"/"+res+":"+v] = true
+						}
+					}
+				}
+			}
+			want := map[string]bool{}
+			for _, c := range RunnerCallSites {
+				if c.When == nil || c.When(cfg) {
+					want["/"+c.Resource+":"+c.Verb] = true
+				}
+			}
+			for k := range got {
+				if !want[k] && !(strings.HasSuffix(k, "events:list") && eventsAllowed(cfg)) {
+					return fmt.Errorf("%s: the Role grants %s, which the runner never calls for this config.toml", t, k)
+				}
+			}
+			for k := range want {
+				if !got[k] {
+					return fmt.Errorf("%s: the Role lacks %s, which the runner calls for this config.toml", t, k)
+				}
+			}
+		}
+		return nil
+	}},
 	{"job pods get the seccomp profile and the platform file", func(r *Rendered) error {
 		for t, pod := range r.JobPods {
 			if sc := pod.Spec.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -435,6 +484,46 @@ var globalInvariants = []globalInvariant{
 		}
 		return nil
 	}},
+}
+
+// RunnerCallSite is one Kubernetes API call of the runner's Kubernetes executor (gitlab-runner v17.9.3
+// executors/kubernetes, its `// kubeAPI:` annotations), with the config.toml condition under which it happens.
+type RunnerCallSite struct {
+	Resource, Verb, Site string
+	When               func(cfg *jobpod.Config) bool // nil: always
+}
+
+func servicesAllowed(cfg *jobpod.Config) bool {
+	for _, s := range cfg.Runners[0].Kubernetes.AllowedServices {
+		if !strings.HasSuffix(s, ".invalid/no-services-allowed") {
+			return true
+		}
+	}
+	return false
+}
+
+// eventsAllowed: listing events is optional (rbac.events): the runner only logs a failed pod's warnings with it.
+func eventsAllowed(*jobpod.Config) bool { return true }
+
+// RunnerCallSites are the calls for the config.toml the chart renders (attach strategy, the pinned flags, no
+// namespace_per_job, resource_availability_check_max_attempts = 0). Calls the chart makes impossible on purpose are
+// absent: secrets get (only after a create conflict, kubernetes.go:1912; it would let the manager read every
+// Secret), serviceaccounts get (availability check), events watch (FF_PRINT_POD_EVENTS, pinned off), pods/log get
+// without services (FF_KUBERNETES_HONOR_ENTRYPOINT, FF_WAIT_FOR_POD_TO_BE_REACHABLE: pinned off).
+var RunnerCallSites = []RunnerCallSite{
+	{"pods", "create", "kubernetes.go:2024", nil},
+	{"pods", "get", "kubernetes.go:2035, exec.go:98", nil},
+	{"pods", "delete", "kubernetes.go:1307", nil},
+	{"pods", "list", "internal/watchers/pod.go:58", nil},
+	{"pods", "watch", "internal/watchers/pod.go:58", nil},
+	{"pods/attach", "create", "exec.go:115 (SPDY POST)", nil},
+	{"pods/exec", "create", "exec.go:176 (SPDY POST)", nil},
+	{"secrets", "create", "kubernetes.go:1901", nil},
+	{"secrets", "update", "kubernetes.go:2473", nil},
+	{"secrets", "delete", "kubernetes.go:1323", nil},
+	{"services", "create", "kubernetes.go:2667", servicesAllowed},
+	{"services", "get", "kubernetes.go:2678", servicesAllowed},
+	{"pods/log", "get", "kubernetes.go:3072 (CI_DEBUG_SERVICES)", servicesAllowed},
 }
 
 // PinnedFeatureFlag is a feature flag the chart must set, so that a job's variables cannot: the check's own table,

@@ -102,6 +102,7 @@ type KubernetesConfig struct {
 	NodeTolerationsOverwriteAllowed            string                    `toml:"node_tolerations_overwrite_allowed"`
 	PodLabelsOverwriteAllowed                  string                    `toml:"pod_labels_overwrite_allowed"`
 	PodAnnotationsOverwriteAllowed             string                    `toml:"pod_annotations_overwrite_allowed"`
+	ResourceAvailabilityCheckMaxAttempts       int                       `toml:"resource_availability_check_max_attempts"`
 	PollTimeout                                int                       `toml:"poll_timeout"`
 	PodTerminationGracePeriodSeconds           *int64                    `toml:"pod_termination_grace_period_seconds"`
 	CleanupGracePeriodSeconds                  *int64                    `toml:"cleanup_grace_period_seconds"`

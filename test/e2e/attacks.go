@@ -142,7 +142,10 @@ func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set 
 		return res.Status.Allowed
 	}
 	out = append(out, Attack{"tenant-a runner SA creates a pod in tenant-b", !can(b.Namespace, "create", "pods"), can(a.Namespace, "create", "pods"), ""})
-	out = append(out, Attack{"tenant-a runner SA reads a secret in tenant-b", !can(b.Namespace, "get", "secrets"), can(a.Namespace, "get", "secrets"), ""})
+	out = append(out, Attack{"tenant-a runner SA creates a secret in tenant-b", !can(b.Namespace, "create", "secrets"), can(a.Namespace, "create", "secrets"), ""})
+	// The Role grants exactly the runner's calls (templates/role.yaml): no `get` on Secrets, so the manager cannot
+	// read the other Secrets of its own namespace; control: the create it does need.
+	out = append(out, Attack{"tenant-a runner SA reads the Secrets of its own namespace", !can(a.Namespace, "get", "secrets"), can(a.Namespace, "create", "secrets"), ""})
 	// 5. Pod Security: a privileged / hostPath job pod in a tenant namespace; control: the same pod without them.
 	admitted := func(mut func(*corev1.Pod)) (bool, string) {
 		no := false

@@ -119,6 +119,9 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
     node_tolerations_overwrite_allowed = ""
     pod_labels_overwrite_allowed = ""
     pod_annotations_overwrite_allowed = {{ include "gitlab-kaniko-tenant.tomlString" (ternary ".*" "" $v.jobs.overwriteAllowed.podAnnotations) }}
+    # The service-account and pull-secret availability check reads serviceaccounts and Secrets, which the Role does
+    # not grant; the runner's default for config.toml is 0 as well (common/config.go).
+    resource_availability_check_max_attempts = 0
     poll_timeout = {{ $v.jobs.pollTimeout }}
     pod_termination_grace_period_seconds = {{ $v.jobs.terminationGracePeriodSeconds }}
     cleanup_grace_period_seconds = {{ $v.jobs.cleanupGracePeriodSeconds }}
