@@ -490,7 +490,7 @@ var globalInvariants = []globalInvariant{
 // executors/kubernetes, its `// kubeAPI:` annotations), with the config.toml condition under which it happens.
 type RunnerCallSite struct {
 	Resource, Verb, Site string
-	When               func(cfg *jobpod.Config) bool // nil: always
+	When                 func(cfg *jobpod.Config) bool // nil: always
 }
 
 func servicesAllowed(cfg *jobpod.Config) bool {
