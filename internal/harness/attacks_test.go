@@ -149,6 +149,13 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 			s, _, _ := unstructured.NestedString(cm.Object, "data", "config.template.toml")
 			_ = unstructured.SetNestedField(cm.Object, strings.Replace(s, "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = true", "FF_USE_POD_ACTIVE_DEADLINE_SECONDS = false", 1), "data", "config.template.toml")
 		}},
+		{"metrics opened to another tenant's namespace", "no allow rule names another tenant's namespace", func(r *Rendered) {
+			np := find(r.Tenants["tenant-a"].Objects(), "NetworkPolicy", "tenant-a-runner")
+			ingress, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+			from := ingress[0].(map[string]any)["from"].([]any)
+			_ = unstructured.SetNestedField(from[0].(map[string]any), "tenant-b", "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")
+			_ = unstructured.SetNestedSlice(np.Object, ingress, "spec", "ingress")
+		}},
 		{"a verb the runner never calls", "Role equals the runner's call sites", func(r *Rendered) {
 			role := find(r.Tenants["tenant-a"].Objects(), "Role", "")
 			rules, _, _ := unstructured.NestedSlice(role.Object, "rules")

@@ -50,7 +50,7 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 	for _, d := range s.dims() {
 		base.Values[d] = s.values(d)[0]
 	}
-	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4"} {
+	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4", "pinning": "nodeSelector"} {
 		if _, ok := s.Dimensions[d][v]; ok {
 			base.Values[d] = v
 		}

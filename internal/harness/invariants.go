@@ -418,6 +418,39 @@ var globalInvariants = []globalInvariant{
 		}
 		return nil
 	}},
+	{"no allow rule names another tenant's namespace", func(r *Rendered) error {
+		owner := map[string]string{} // namespace → tenant (namespace mode: one each)
+		for t, ns := range r.Namespace {
+			if prev, ok := owner[ns]; ok && prev != t {
+				owner[ns] = "" // shared: several tenants, no single owner
+				continue
+			}
+			owner[ns] = t
+		}
+		for t, res := range r.Tenants {
+			for _, o := range res.Objects() {
+				if o.GetKind() != "NetworkPolicy" {
+					continue
+				}
+				for _, dir := range []string{"ingress", "egress"} {
+					rules, _, _ := unstructured.NestedSlice(o.Object, "spec", dir)
+					for _, rule := range rules {
+						peers, _ := rule.(map[string]any)["from"].([]any)
+						if dir == "egress" {
+							peers, _ = rule.(map[string]any)["to"].([]any)
+						}
+						for _, p := range peers {
+							ns, _, _ := unstructured.NestedString(p.(map[string]any), "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")
+							if other, ok := owner[ns]; ok && other != "" && other != t {
+								return fmt.Errorf("%s: NetworkPolicy %s allows %s with namespace %s, which is tenant %s's", t, o.GetName(), dir, ns, other)
+							}
+						}
+					}
+				}
+			}
+		}
+		return nil
+	}},
 	{"Role equals the runner's call sites", func(r *Rendered) error {
 		for t, res := range r.Tenants {
 			cfg, err := configToml(res)

@@ -92,6 +92,38 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- if and $v.s3.enabled (not $v.s3.tls) (not (regexMatch "\\.svc(\\.cluster\\.local)?(:[0-9]+)?$" $v.s3.endpoint)) -}}
 {{- fail (printf "s3.tls=false would send cache traffic to %s over plain HTTP; plain HTTP is accepted only for in-cluster endpoints (*.svc, *.svc.cluster.local). Set s3.tls=true" $v.s3.endpoint) -}}
 {{- end -}}
+{{- /* values the chart would otherwise override without a word */ -}}
+{{- $ownLabels := list (include "gitlab-kaniko-tenant.tenantLabelKey" .) (include "gitlab-kaniko-tenant.componentLabelKey" .) "app.kubernetes.io/part-of" "app.kubernetes.io/instance" -}}
+{{- range $k, $_ := $v.jobs.podLabels -}}
+{{- if has $k $ownLabels -}}
+{{- fail (printf "jobs.podLabels.%s is set by the chart on every job pod (it carries the tenant for the NetworkPolicies); remove it from jobs.podLabels" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.nodePinning.enabled (hasKey $v.nodePinning.nodeSelector $v.nodePinning.labelKey) -}}
+{{- fail (printf "nodePinning.nodeSelector.%s is the tenant's own pinning label, which the chart sets to %q; remove it (to pin elsewhere, change nodePinning.labelKey)" $v.nodePinning.labelKey $tenant) -}}
+{{- end -}}
+{{- $chartEnv := list "GKT_TENANT" "KANIKO_CACHE_REPO" "KANIKO_INSECURE_REGISTRIES" "KANIKO_DESTINATION_REGISTRY" "KANIKO_CACHE_ENABLED" -}}
+{{- range $i, $e := $v.extraJobEnvironment -}}
+{{- if has (regexReplaceAll "=.*$" $e "") $chartEnv -}}
+{{- fail (printf "extraJobEnvironment[%d] sets %s, which the chart sets from the tenant's values (a later entry would win in the runner); change the value it comes from instead" $i (regexReplaceAll "=.*$" $e "")) -}}
+{{- end -}}
+{{- end -}}
+{{- /* allowlists that leave nothing out */ -}}
+{{- range $list := list (dict "key" "jobs.allowedImages" "items" $v.jobs.allowedImages) (dict "key" "jobs.allowedServices" "items" $v.jobs.allowedServices) -}}
+{{- range $i, $img := $list.items -}}
+{{- $host := regexFind "^[^/]*" $img -}}
+{{- if or (contains "*" $host) (not (contains "/" $img)) (not (regexMatch "[.:]|^localhost$" $host)) -}}
+{{- fail (printf "%s[%d]=%q does not name a registry host (registry.example.com/...): a pattern without one matches images from every registry, which undoes the allowlist" $list.key $i $img) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* credentials only over TLS outside the cluster */ -}}
+{{- if and (hasPrefix "http://" $v.gitlab.url) (not (regexMatch `^http://[^/:]+\.svc(\.cluster\.local)?(:[0-9]+)?(/|$)` $v.gitlab.url)) -}}
+{{- fail (printf "gitlab.url=%s would send the runner token and every job's token over plain HTTP; use https, or an in-cluster address (*.svc, *.svc.cluster.local)" $v.gitlab.url) -}}
+{{- end -}}
+{{- if eq $v.monitoring.namespace .Release.Namespace -}}
+{{- fail (printf "monitoring.namespace=%s is the tenant's own namespace: every pod in it, job pods included, could scrape the manager; name the namespace of your Prometheus" $v.monitoring.namespace) -}}
+{{- end -}}
 {{- range $i, $e := $v.extraJobEnvironment -}}
 {{- if regexMatch "(?i)^[A-Z0-9_]*(TOKEN|SECRET|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY)[A-Z0-9_]*=" $e -}}
 {{- fail (printf "extraJobEnvironment[%d] (%s) looks like a secret; config.toml is a ConfigMap, so secrets belong in GitLab CI variables" $i (regexReplaceAll "=.*$" $e "=…")) -}}
