@@ -1,6 +1,7 @@
 package test
 
 import (
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,6 +96,9 @@ func TestChartMetadataInSync(t *testing.T) {
 			}
 			if filepath.Base(dir) == "gitlab-kaniko-tenant" && !strings.Contains(strings.Join(rendered, " "), "alpine-v"+m.AppVersion) {
 				t.Errorf("appVersion %s must be the runner version the chart deploys", m.AppVersion)
+			}
+			if filepath.Base(dir) == "gitlab-kaniko-tenant" && m.AppVersion != versions.ChartRunner {
+				t.Errorf("appVersion %s differs from versions.ChartRunner %s (the e2e's helper stand-in tag)", m.AppVersion, versions.ChartRunner)
 			}
 		})
 	}

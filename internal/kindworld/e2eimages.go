@@ -29,7 +29,7 @@ const (
 	// HelperStandinImage stands in for gitlab-runner-helper, which cannot be pulled here: a busybox image that
 	// does what the helper and init-permissions containers do in the job pod when no runner drives them
 	// (block on stdin; touch and chmod the log file).
-	HelperStandinImage = "gkt.local/runner-helper-standin:e2e"
+	HelperStandinImage = "gkt.local/runner-helper-standin:x86_64-v" + versions.ChartRunner
 	MinIOImage         = "gkt.local/minio:" + versions.MinIO
 	RegistryImage      = "docker.io/library/registry:3.0.0"
 	KanikoImage        = "gkt.local/kaniko:" + versions.KanikoVersion + "-debug"

@@ -8,6 +8,10 @@ var KubernetesVersions = []string{"1.37.2", "1.36.4", "1.35.8"}
 // PrometheusOperator is the module whose CRDs (PodMonitor, ServiceMonitor) give the monitoring schemas.
 const PrometheusOperator = "v0.85.0"
 
+// ChartRunner is the gitlab-runner version the tenant chart pins by default (Chart.yaml appVersion; checked by
+// make test). The job tier's helper stand-in carries its helper tag, since the chart requires the helper to match.
+const ChartRunner = "19.4.1"
+
 // HelmV4 is the Helm 4 SDK the matrix is compared with.
 const HelmV4 = "v4.3.1"
 

@@ -31,13 +31,14 @@ func loadE2EImages(w kindworld.World) error {
 		}
 		dirs[b.Name] = d
 	}
-	archive := w.Cache + "/e2e-images-" + shortHash(dirs["minio"]+dirs["registry"]+dirs["kaniko"]) + ".tar"
+	// Keyed by the binaries and by every image reference, so a renamed image is never served from an old archive.
+	archive := w.Cache + "/e2e-images-" + shortHash(dirs["minio"]+dirs["registry"]+dirs["kaniko"]+kindworld.HelperStandinImage+kindworld.MinIOImage+kindworld.RegistryImage+kindworld.KanikoImage) + ".tar"
 	if err := kindworld.CachedArchive(archive, "e2e images (MinIO, registry, Kaniko -debug shape, helper stand-in)", w.Log, func(scratch string) ([]kindworld.ImageSpec, error) {
 		return kindworld.E2EImages(dirs["minio"], dirs["registry"], dirs["kaniko"], "/bin/busybox", "/etc/ssl/certs/ca-certificates.crt", scratch)
 	}); err != nil {
 		return err
 	}
-	if kindworld.NodeHasImage(w.Name+"-worker", kindworld.KanikoImage) && kindworld.NodeHasImage(w.Name+"-control-plane", kindworld.MinIOImage) {
+	if kindworld.NodeHasImage(w.Name+"-worker", kindworld.KanikoImage) && kindworld.NodeHasImage(w.Name+"-worker", kindworld.HelperStandinImage) && kindworld.NodeHasImage(w.Name+"-control-plane", kindworld.MinIOImage) {
 		return nil
 	}
 	return kindworld.LoadImages(w.Name, archive, w.Log)
