@@ -213,6 +213,8 @@ func TestRenderWithAndWithoutACluster(t *testing.T) {
 		{"install: a surge rollout needs room for the draining manager's jobs", nil, steadyQuota, []string{"2 managers (runner.replicas=1, x2 during a runner.rollout=surge upgrade)", "limits.cpu=50", "runner.rollout=recreate"}, nil},
 		{"install: recreate rollouts need room for one manager's jobs", recreate, steadyQuota, nil, []string{"172.18.0.9/32"}},
 		{"GitOps: the quota check cannot run (install time only)", given, nil, nil, []string{"192.0.2.7/32"}},
+		{"GitOps on Cilium: no address needed, no address rule", map[string]any{"kubernetesApi": map[string]any{"cilium": "always"}}, nil, nil, nil},
+		{"GitOps with Cilium off: the address is still required", map[string]any{"kubernetesApi": map[string]any{"cilium": "never"}}, nil, []string{"kubernetesApi.egress.to is empty"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,8 +274,59 @@ func apiEgressCIDRs(t *testing.T, res *render.Result) []string {
 			return out
 		}
 	}
-	t.Fatal("no manager egress rule on 6443")
-	return nil
+	return nil // no API rule (the Cilium policy carries it)
+}
+
+// TestCiliumPolicyForTheManagersAPIEgress: on Cilium an ipBlock never selects the API server (reserved identity
+// kube-apiserver), so the chart adds a CiliumNetworkPolicy for the manager, and only for it.
+func TestCiliumPolicyForTheManagersAPIEgress(t *testing.T) {
+	c, err := render.Load(tenantChart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		values map[string]any
+		apis   []string
+		want   bool
+	}{
+		{"auto, Cilium served", nil, []string{"cilium.io/v2/CiliumNetworkPolicy"}, true},
+		{"auto, no Cilium", nil, nil, false},
+		{"always", map[string]any{"kubernetesApi": map[string]any{"cilium": "always"}}, nil, true},
+		{"never, Cilium served", map[string]any{"kubernetesApi": map[string]any{"cilium": "never"}}, []string{"cilium.io/v2/CiliumNetworkPolicy"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := tc.values
+			if vals == nil {
+				vals = map[string]any{}
+			}
+			res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", APIVersions: tc.apis, Values: vals, Cluster: render.InstallCluster()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cnp *unstructured.Unstructured
+			for _, o := range res.Objects() {
+				if o.GetKind() == "CiliumNetworkPolicy" {
+					cnp = o
+				}
+			}
+			if (cnp != nil) != tc.want {
+				t.Fatalf("CiliumNetworkPolicy rendered=%t, want %t", cnp != nil, tc.want)
+			}
+			if cnp == nil {
+				return
+			}
+			entities, _, _ := unstructured.NestedSlice(cnp.Object, "spec", "egress")
+			sel, _, _ := unstructured.NestedMap(cnp.Object, "spec", "endpointSelector")
+			if fmt.Sprint(entities) != "[map[toEntities:[kube-apiserver] toPorts:[map[ports:[map[port:443 protocol:TCP] map[port:6443 protocol:TCP]]]]]]" {
+				t.Errorf("egress %v, want only kube-apiserver on 443/6443", entities)
+			}
+			if fmt.Sprint(sel) != "map[matchExpressions:[map[key:gitlab-kaniko-tenant.io/component operator:In values:[manager manager-test]]] matchLabels:map[gitlab-kaniko-tenant.io/tenant:tenant-a]]" {
+				t.Errorf("selects %v, want the tenant's managers only", sel)
+			}
+		})
+	}
 }
 
 // The Role follows the config: proxy Services and service logs only when jobs may start services, events only with

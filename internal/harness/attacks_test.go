@@ -52,6 +52,12 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 		{"unknown field in a Deployment", "schema", func(r *Rendered) {
 			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-runner").Object, true, "spec", "hostNetwork")
 		}},
+		{"CiliumNetworkPolicy with a field Cilium does not know", "schema", func(r *Rendered) {
+			cnp := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+				"metadata": map[string]any{"name": "x", "namespace": "tenant-a", "labels": map[string]any{TenantLabel: "tenant-a"}},
+				"spec": map[string]any{"endpointSelector": map[string]any{}, "egress": []any{map[string]any{"toEverything": true}}}}}
+			r.Tenants["tenant-a"].Manifests[0].Objects = append(r.Tenants["tenant-a"].Manifests[0].Objects, cnp)
+		}},
 		{"wrong type in a Service", "schema", func(r *Rendered) {
 			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Service", "").Object, "many", "spec", "ports")
 		}},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/podsecurity"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
@@ -41,6 +42,14 @@ var CRDKinds = []k8sschema.GVK{
 	{Group: "monitoring.coreos.com", Version: "v1", Kind: "PodMonitor"},
 	{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"},
 }
+
+// CiliumCRDs are the Cilium kinds the tenant chart may render (the manager's API-server egress on Cilium), read from
+// the Cilium module the e2e cluster runs.
+var CiliumCRDs = []k8sschema.CRDSource{{
+	Kind:   k8sschema.GVK{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"},
+	Module: "github.com/cilium/cilium", Version: versions.Cilium,
+	File: "pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml",
+}}
 
 // Finding is one failed check.
 type Finding struct {

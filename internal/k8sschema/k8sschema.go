@@ -20,7 +20,7 @@ import (
 )
 
 // generatorVersion changes when the conversion changes, so stale caches are not reused.
-const generatorVersion = "3"
+const generatorVersion = "4"
 
 // GVK names a kind to generate.
 type GVK struct{ Group, Version, Kind string }
@@ -53,6 +53,16 @@ type Spec struct {
 	PrometheusOperator string   // e.g. v0.85.0
 	Kinds              []GVK    // built-in kinds
 	CRDKinds           []GVK    // monitoring.coreos.com kinds
+	// CRDs are further CRD kinds, each read from a file of a Go module (e.g. Cilium's CiliumNetworkPolicy).
+	CRDs []CRDSource `json:",omitempty"`
+}
+
+// CRDSource is one CRD kind whose definition is a YAML file inside a module version.
+type CRDSource struct {
+	Kind    GVK
+	Module  string // e.g. github.com/cilium/cilium
+	Version string // e.g. v1.18.0
+	File    string // path inside the module
 }
 
 func (s Spec) key() string {
@@ -82,6 +92,20 @@ func generate(tmp string, spec Spec) error {
 		if crds, err = crdSchemas(dir, spec.CRDKinds); err != nil {
 			return err
 		}
+	}
+	for _, src := range spec.CRDs {
+		dir, err := gomod.Dir(src.Module, src.Version)
+		if err != nil {
+			return err
+		}
+		schema, err := crdSchema(filepath.Join(dir, src.File), src.Kind)
+		if err != nil {
+			return err
+		}
+		if crds == nil {
+			crds = map[string]map[string]any{}
+		}
+		crds[src.Kind.FileName()] = schema
 	}
 	for _, v := range spec.KubernetesVersions {
 		dir, err := gomod.Dir("k8s.io/kubernetes", "v"+v)
@@ -221,6 +245,18 @@ func crdSchemas(dir string, kinds []GVK) (map[string]map[string]any, error) {
 	out := map[string]map[string]any{}
 	for _, g := range kinds {
 		file := filepath.Join(dir, "example", "prometheus-operator-crd-full", fmt.Sprintf("%s_%ss.yaml", g.Group, strings.ToLower(g.Kind)))
+		s, err := crdSchema(file, g)
+		if err != nil {
+			return nil, err
+		}
+		out[g.FileName()] = s
+	}
+	return out, nil
+}
+
+// crdSchema converts the schema of one version of the CRD in file.
+func crdSchema(file string, g GVK) (map[string]any, error) {
+	{
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("CRD of %s: %w", g.Kind, err)
@@ -240,17 +276,18 @@ func crdSchemas(dir string, kinds []GVK) (map[string]map[string]any, error) {
 		}
 		for _, v := range crd.Spec.Versions {
 			if v.Name == g.Version {
-				out[g.FileName()] = crdConvert(v.Schema.OpenAPIV3Schema)
+				return crdConvert(v.Schema.OpenAPIV3Schema), nil
 			}
 		}
-		if _, ok := out[g.FileName()]; !ok {
-			return nil, fmt.Errorf("%s has no version %s", file, g.Version)
-		}
+		return nil, fmt.Errorf("%s has no version %s", file, g.Version)
 	}
-	return out, nil
 }
 
-func crdConvert(s map[string]any) map[string]any {
+func crdConvert(s map[string]any) map[string]any { return crdConvertIn(s, false) }
+
+// crdConvertIn converts a CRD schema node. Inside anyOf/allOf/oneOf branches properties only constrain values (a
+// structural schema's branches may not add fields), so branches are never closed.
+func crdConvertIn(s map[string]any, branch bool) map[string]any {
 	out := map[string]any{}
 	for k, v := range s {
 		switch k {
@@ -271,7 +308,7 @@ func crdConvert(s map[string]any) map[string]any {
 		case "anyOf", "allOf", "oneOf":
 			var list []any
 			for _, e := range v.([]any) {
-				list = append(list, crdConvert(e.(map[string]any)))
+				list = append(list, crdConvertIn(e.(map[string]any), true))
 			}
 			out[k] = list
 		default:
@@ -281,7 +318,7 @@ func crdConvert(s map[string]any) map[string]any {
 			out[k] = v
 		}
 	}
-	if _, preserve := s["x-kubernetes-preserve-unknown-fields"]; !preserve {
+	if _, preserve := s["x-kubernetes-preserve-unknown-fields"]; !preserve && !branch {
 		closeAndNull(out)
 	}
 	return out

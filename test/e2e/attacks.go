@@ -107,9 +107,13 @@ func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set 
 	controlOK, d2 := must(probe(ctx, cs, b.Namespace, jobLabels(b), b.Nodes[0], kindworld.NetcheckImage, "tcp", target, "5s"))
 	out = append(out, Attack{"tenant-a job pod → tenant-b layer-cache registry", !attackOK, controlOK, d1 + " | " + d2})
 	// 2. network: tenant-a job pod → tenant-b job-like pod's port; control is the registry above. Job → API server:
+	// The control is the positive case the manager needs: a pod with the manager's labels in the same namespace
+	// reaches the API server through the chart's policies alone (on Cilium: its CiliumNetworkPolicy, since the
+	// ipBlock of the endpoints does not select the kube-apiserver identity).
 	attackOK, d1 = must(probe(ctx, cs, a.Namespace, jobLabels(a), a.Nodes[0], kindworld.NetcheckImage, "tcp", "kubernetes.default.svc.cluster.local:443", "5s"))
-	controlOK, d2 = must(probe(ctx, cs, "default", map[string]string{"app": "control"}, a.Nodes[0], kindworld.NetcheckImage, "tcp", "kubernetes.default.svc.cluster.local:443", "5s"))
-	out = append(out, Attack{"tenant-a job pod → Kubernetes API server", !attackOK, controlOK, d1 + " | " + d2})
+	managerLabels := map[string]string{"gitlab-kaniko-tenant.io/tenant": a.Name, "gitlab-kaniko-tenant.io/component": "manager"}
+	controlOK, d2 = must(probe(ctx, cs, a.Namespace, managerLabels, a.Nodes[0], kindworld.NetcheckImage, "tcp", "kubernetes.default.svc.cluster.local:443", "5s"))
+	out = append(out, Attack{"tenant-a job pod → Kubernetes API server (control: the manager reaches it)", !attackOK, controlOK, d1 + " | " + d2})
 	// 3. S3: tenant-a's keys on tenant-b's bucket; control: tenant-b's keys.
 	list := func(tn tenants.Tenant, bucket string) (bool, string) {
 		sec, err := cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{})

@@ -251,7 +251,8 @@ GKT_PLATFORM_DESTINATION_REGISTRY='{{ .Values.destinationRegistry.host }}'
 {{/*
 API server peers: kubernetesApi.egress.to, else the endpoints of default/kubernetes looked up at install time. A render
 without a cluster (helm template, --dry-run, Argo CD) cannot look them up: it fails naming the value to set, unless
-kubernetesApi.egress.allowAnyAddressFallback accepts 0.0.0.0/0 on the API ports. `required` (not `fail`) so that
+kubernetesApi.egress.allowAnyAddressFallback accepts 0.0.0.0/0 on the API ports, or the CiliumNetworkPolicy
+(kubernetesApi.cilium) selects the API server by identity (then: no address rule, an empty list). `required` (not `fail`) so that
 `helm lint` only reports it.
 */}}
 {{- define "gitlab-kaniko-tenant.apiServerPeers" -}}
@@ -264,6 +265,10 @@ kubernetesApi.egress.allowAnyAddressFallback accepts 0.0.0.0/0 on the API ports.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if and (not $peers) (include "gitlab-kaniko-tenant.ciliumPolicy" .) -}}
+{{- /* on Cilium the CiliumNetworkPolicy reaches the API server by identity: no address rule is rendered */ -}}
+{{- toJson list -}}
+{{- else -}}
 {{- if not $peers -}}
 {{- if not .Values.kubernetesApi.egress.allowAnyAddressFallback -}}
 {{- $_ := required "kubernetesApi.egress.to is empty and the API server's addresses cannot be looked up in this render (helm template, --dry-run and GitOps tools such as Argo CD render without a cluster). Set kubernetesApi.egress.to to the API server's endpoint addresses, each as an ipBlock /32 (they are printed by: kubectl get endpointslice -n default kubernetes -o jsonpath='{.endpoints[*].addresses[*]}'), or set kubernetesApi.egress.allowAnyAddressFallback=true to accept egress to 0.0.0.0/0 on the API ports from the manager, which holds the runner token and the S3 keys" nil -}}
@@ -271,6 +276,13 @@ kubernetesApi.egress.allowAnyAddressFallback accepts 0.0.0.0/0 on the API ports.
 {{- $peers = list (dict "ipBlock" (dict "cidr" "0.0.0.0/0")) -}}
 {{- end -}}
 {{- toJson $peers -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when the manager's API egress is rendered as a CiliumNetworkPolicy too (kubernetesApi.cilium). */}}
+{{- define "gitlab-kaniko-tenant.ciliumPolicy" -}}
+{{- $mode := .Values.kubernetesApi.cilium -}}
+{{- if or (eq $mode "always") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "cilium.io/v2/CiliumNetworkPolicy")) -}}true{{- end -}}
 {{- end -}}
 
 {{/* Labels of pod templates: stable across chart upgrades (no chart version), so an upgrade that changes nothing
