@@ -39,7 +39,7 @@ type Options struct {
 	Rotate bool
 	// SecretName is the name of the Secret in each tenant namespace; "%s" is replaced by the tenant name.
 	SecretName string
-	// Layout lists the prefixes created in each bucket (e.g. cache/java-builds/).
+	// Layout lists the prefixes created in each bucket (e.g. cache/, layers/).
 	Layout []string
 }
 

@@ -18,7 +18,7 @@ func TestFromValuesResolvesDefaults(t *testing.T) {
 	if a.Namespace != "tenant-a" || a.Bucket != "tenant-a-cache" || a.Concurrency != 20 || len(a.Nodes) != 1 {
 		t.Errorf("tenant-a resolved wrong: %+v", a)
 	}
-	if set.NodePinning.LabelKey == "" || len(set.S3.Layout) != 3 {
+	if set.NodePinning.LabelKey == "" || strings.Join(set.S3.Layout, ",") != "cache/,layers/" {
 		t.Errorf("pinning/s3 data missing: %+v %+v", set.NodePinning, set.S3)
 	}
 	if _, err := set.Select([]string{"nope"}); err == nil {
