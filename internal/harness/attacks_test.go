@@ -6,10 +6,15 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -277,4 +282,85 @@ func TestTruthTableCatchesPolicyChanges(t *testing.T) {
 			t.Errorf("probe %q did not fail; failures: %v", a.want, rep.Failures)
 		})
 	}
+}
+
+// A peer chosen by name (monitoring, DNS) never matches a tenant namespace: tenant-a naming tenant-b's namespace as
+// its monitoring or DNS namespace selects nothing, because the selector excludes the namespaces tenant-bootstrap
+// labels as a tenant's (tenants cannot label namespaces). The control: the same selector matches the namespace
+// once it is not a tenant's; the attack: without the exclusion it matches tenant-b's.
+func TestPeersChosenByNameNeverMatchATenantNamespace(t *testing.T) {
+	c, s := testChecker(t)
+	perm := Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
+		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+	in := s.Install(perm)
+	in.Tenants["tenant-a"]["monitoring"] = map[string]any{"namespace": "tenant-b"}
+	in.Tenants["tenant-a"]["dns"] = map[string]any{"namespace": "tenant-b"}
+	r, err := c.RenderInstall(in, perm.KubeVersion, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nsLabels map[string]string
+	for _, o := range r.Bootstrap.Objects() {
+		if o.GetKind() == "Namespace" && o.GetName() == "tenant-b" {
+			nsLabels = o.GetLabels()
+		}
+	}
+	if nsLabels == nil {
+		t.Fatal("tenant-bootstrap rendered no namespace tenant-b")
+	}
+	nsLabels["kubernetes.io/metadata.name"] = "tenant-b" // set by the API server
+	var selectors []*metav1.LabelSelector
+	for _, sel := range namedPeerSelectors(t, r.Tenants["tenant-a"]) {
+		if sel.MatchLabels["kubernetes.io/metadata.name"] == "tenant-b" { // the monitoring and DNS peers set above
+			selectors = append(selectors, sel)
+		}
+	}
+	if len(selectors) < 2 {
+		t.Fatalf("want the monitoring and the DNS selectors, found %d", len(selectors))
+	}
+	plain := map[string]string{"kubernetes.io/metadata.name": "tenant-b"}
+	for _, sel := range selectors {
+		ls, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.Matches(labels.Set(nsLabels)) {
+			t.Errorf("%s selects tenant-b's namespace", ls)
+		}
+		if !ls.Matches(labels.Set(plain)) {
+			t.Errorf("control: %s does not select the namespace once it is not a tenant's", ls)
+		}
+		sel.MatchExpressions = nil // the attack: the exclusion removed
+		if ls, _ := metav1.LabelSelectorAsSelector(sel); !ls.Matches(labels.Set(nsLabels)) {
+			t.Errorf("attack: without the exclusion %s still does not select tenant-b: the test proves nothing", ls)
+		}
+	}
+}
+
+// namedPeerSelectors are the namespaceSelectors of a tenant's NetworkPolicies that pick a namespace by name.
+func namedPeerSelectors(t *testing.T, res *render.Result) []*metav1.LabelSelector {
+	t.Helper()
+	var out []*metav1.LabelSelector
+	for _, o := range res.Objects() {
+		if o.GetKind() != "NetworkPolicy" {
+			continue
+		}
+		var np networkingv1.NetworkPolicy
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &np); err != nil {
+			t.Fatal(err)
+		}
+		var peers []networkingv1.NetworkPolicyPeer
+		for _, r := range np.Spec.Ingress {
+			peers = append(peers, r.From...)
+		}
+		for _, r := range np.Spec.Egress {
+			peers = append(peers, r.To...)
+		}
+		for _, p := range peers {
+			if p.NamespaceSelector != nil && p.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "" {
+				out = append(out, p.NamespaceSelector)
+			}
+		}
+	}
+	return out
 }

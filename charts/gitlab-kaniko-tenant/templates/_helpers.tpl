@@ -234,10 +234,22 @@ GKT_PLATFORM_DESTINATION_REGISTRY='{{ .Values.destinationRegistry.host }}'
     {{- end }}
 {{- end -}}
 
+{{/*
+Namespace selector terms that no tenant namespace matches: tenant-bootstrap labels every tenant namespace (tenant or
+shared), and tenants cannot label namespaces. Added to every peer chosen by name (monitoring, DNS), so a value
+naming a tenant's namespace opens nothing.
+*/}}
+{{- define "gitlab-kaniko-tenant.notATenantNamespace" -}}
+matchExpressions:
+  - {key: {{ include "gitlab-kaniko-tenant.tenantLabelKey" . }}, operator: DoesNotExist}
+  - {key: gitlab-kaniko-tenant.io/shared, operator: DoesNotExist}
+{{- end -}}
+
 {{/* DNS egress: only the cluster DNS pods in their namespace, never port 53 to anywhere. */}}
 {{- define "gitlab-kaniko-tenant.dnsEgressRule" -}}
 - to:
     - namespaceSelector:
+        {{- include "gitlab-kaniko-tenant.notATenantNamespace" . | nindent 8 }}
         matchLabels:
           kubernetes.io/metadata.name: {{ .Values.dns.namespace }}
       podSelector:
