@@ -60,7 +60,7 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 		{"CiliumNetworkPolicy with a field Cilium does not know", "schema", func(r *Rendered) {
 			cnp := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
 				"metadata": map[string]any{"name": "x", "namespace": "tenant-a", "labels": map[string]any{TenantLabel: "tenant-a"}},
-				"spec": map[string]any{"endpointSelector": map[string]any{}, "egress": []any{map[string]any{"toEverything": true}}}}}
+				"spec":     map[string]any{"endpointSelector": map[string]any{}, "egress": []any{map[string]any{"toEverything": true}}}}}
 			r.Tenants["tenant-a"].Manifests[0].Objects = append(r.Tenants["tenant-a"].Manifests[0].Objects, cnp)
 		}},
 		{"wrong type in a Service", "schema", func(r *Rendered) {

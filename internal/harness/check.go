@@ -19,9 +19,9 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/podsecurity"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
 // Kinds the charts render; their schemas are generated for every supported version. A rendered kind missing here
