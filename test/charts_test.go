@@ -125,16 +125,7 @@ func TestTenantChartRendersEveryComponentPerMode(t *testing.T) {
 			for _, o := range res.Objects() {
 				got[o.GetKind()+"/"+o.GetName()] = true
 			}
-			for _, w := range tc.want {
-				if !got[w] {
-					t.Errorf("missing %s; rendered %v", w, keys(got))
-				}
-			}
-			for _, a := range tc.absent {
-				if got[a] {
-					t.Errorf("%s must not be rendered", a)
-				}
-			}
+			wantSet(t, "rendered", got, tc.want, tc.absent)
 		})
 	}
 }
@@ -367,16 +358,22 @@ func TestRoleGrantsOnlyWhatTheRenderedConfigCalls(t *testing.T) {
 					}
 				}
 			}
-			for _, w := range tc.want {
-				if !got[w] {
-					t.Errorf("Role lacks %s: %v", w, keys(got))
-				}
-			}
-			for _, a := range tc.absent {
-				if got[a] {
-					t.Errorf("Role grants %s", a)
-				}
-			}
+			wantSet(t, "the Role", got, tc.want, tc.absent)
 		})
+	}
+}
+
+// wantSet fails for every wanted name missing from got and every absent one present.
+func wantSet(t *testing.T, what string, got map[string]bool, want, absent []string) {
+	t.Helper()
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("%s lacks %s; it has %v", what, w, keys(got))
+		}
+	}
+	for _, a := range absent {
+		if got[a] {
+			t.Errorf("%s has %s, which it must not", what, a)
+		}
 	}
 }

@@ -35,6 +35,12 @@ func testChecker(t *testing.T) (*Checker, *Space) {
 	return c, s
 }
 
+// attackPermutation is the clean install every attack tampers with: namespace mode, both caches, PodMonitor.
+func attackPermutation() Permutation {
+	return Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
+		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+}
+
 func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
 	for _, o := range objs {
 		if o.GetKind() == kind && (name == "" || o.GetName() == name) {
@@ -48,8 +54,7 @@ func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Un
 // Together they prove that no check of the matrix is one that cannot fail.
 func TestEveryCheckCatchesItsAttack(t *testing.T) {
 	c, s := testChecker(t)
-	perm := Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
-		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+	perm := attackPermutation()
 	attacks := []struct {
 		name, check string
 		tamper      func(r *Rendered)
@@ -223,8 +228,7 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 // Connectivity attacks: each opens or closes a path the truth table pins; the engine must notice.
 func TestTruthTableCatchesPolicyChanges(t *testing.T) {
 	c, s := testChecker(t)
-	perm := Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
-		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+	perm := attackPermutation()
 	allowAll := func(ns string) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
 			"metadata": map[string]any{"name": "allow-all", "namespace": ns},
@@ -290,8 +294,7 @@ func TestTruthTableCatchesPolicyChanges(t *testing.T) {
 // once it is not a tenant's; the attack: without the exclusion it matches tenant-b's.
 func TestPeersChosenByNameNeverMatchATenantNamespace(t *testing.T) {
 	c, s := testChecker(t)
-	perm := Permutation{Values: map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on",
-		"monitoring": "PodMonitor", "pinning": "nodeSelector", "replicas": "one", "concurrency": "twenty", "s3TLS": "off"}, KubeVersion: versions.KubernetesVersions[0]}
+	perm := attackPermutation()
 	in := s.Install(perm)
 	in.Tenants["tenant-a"]["monitoring"] = map[string]any{"namespace": "tenant-b"}
 	in.Tenants["tenant-a"]["dns"] = map[string]any{"namespace": "tenant-b"}
