@@ -19,14 +19,11 @@ type Previous struct {
 
 // PreviousRelease finds the release of the chart at chartDir (relative to the repository root repo) that an upgrade
 // starts from, using only what every clone has: the history of its Chart.yaml, no tags (shallow CI fetches and
-// mirrors often have none). A release is the commit that set a version in Chart.yaml (the project bumps the version
-// when it releases).
-//   - When the working tree's version was set by a commit and the chart changed since, that commit is the previous
-//     release: the working tree is an unreleased change on top of it.
-//   - Otherwise (the working tree bumps the version, or nothing changed since the release) it is the newest other
-//     version, at the commit that set it.
+// mirrors often have none). It is the newest version other than the working tree's, at the commit that set it (the
+// project bumps `version:` when it releases, so that commit is the release). The working tree's own version is
+// never the starting point, released or not: an upgrade test from a version to itself proves nothing.
 //
-// It fails with a message that says why only when no previous release exists in the reachable history.
+// It fails with a message that says why only when no other version exists in the reachable history.
 func PreviousRelease(repo, chartDir string) (Previous, error) {
 	file := filepath.ToSlash(filepath.Join(chartDir, "Chart.yaml"))
 	raw, err := os.ReadFile(filepath.Join(repo, file))
@@ -42,44 +39,34 @@ func PreviousRelease(repo, chartDir string) (Previous, error) {
 		return Previous{}, err
 	}
 	commits := strings.Fields(log) // newest first
-	versions := make([]string, len(commits))
-	for i, c := range commits {
+	want, set := "", ""
+	for _, c := range commits {
 		at, err := git(repo, "show", c+":"+file)
 		if err != nil {
 			return Previous{}, err
 		}
-		if versions[i], err = chartVersion([]byte(at)); err != nil {
+		v, err := chartVersion([]byte(at))
+		if err != nil {
 			return Previous{}, fmt.Errorf("%s at %s: %w", file, c[:12], err)
 		}
-	}
-	// setter returns the commit that set version v the last time: the oldest of the newest run of commits holding it.
-	setter := func(v string) string {
-		set := ""
-		for i, have := range versions {
-			if have == v {
-				set = commits[i]
-			} else if set != "" {
-				break
-			}
-		}
-		return set
-	}
-	if s := setter(current); s != "" {
-		if _, err := git(repo, "diff", "--quiet", s, "--", chartDir); err != nil {
-			return Previous{Version: current, Commit: s}, nil // changed since the release of this version
+		switch {
+		case want == "" && v != current:
+			want, set = v, c // the newest other version; older commits may have set it
+		case want != "" && v == want:
+			set = c
+		case want != "" && v != want:
+			return Previous{Version: want, Commit: set}, nil
 		}
 	}
-	for _, v := range versions {
-		if v != current {
-			return Previous{Version: v, Commit: setter(v)}, nil
-		}
+	if want != "" {
+		return Previous{Version: want, Commit: set}, nil
 	}
 	shallow, _ := git(repo, "rev-parse", "--is-shallow-repository")
 	hint := ""
 	if strings.TrimSpace(shallow) == "true" {
 		hint = " This clone is shallow: fetch the history (git fetch --unshallow) and try again."
 	}
-	return Previous{}, fmt.Errorf("no previous release of %s: its only version in the reachable history is %s, and the working tree is that release unchanged.%s", chartDir, current, hint)
+	return Previous{}, fmt.Errorf("no previous release of %s: every reachable commit of %s has version %s, the working tree's.%s", chartDir, file, current, hint)
 }
 
 func chartVersion(raw []byte) (string, error) {

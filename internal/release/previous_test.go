@@ -50,11 +50,11 @@ func TestPreviousReleaseFromChartHistoryWithoutTags(t *testing.T) {
 		wantAt  int // index of the commit that set it
 		wantErr string
 	}{
-		{"changes on top of the current version: its release", []string{"0.1.0", "-", "0.1.1", "-", "-"}, "", "0.1.1", 2, ""},
+		{"changes on top of the current version: the version before it", []string{"0.1.0", "-", "0.1.1", "-", "-"}, "", "0.1.0", 0, ""},
 		{"bump in the working tree: HEAD's version where it was set", []string{"0.1.0", "0.1.1", "-", "0.1.1"}, "0.2.0", "0.1.1", 1, ""},
-		{"a version edited twice counts from its first commit", []string{"0.1.0", "0.2.0", "-", "0.2.0", "-"}, "", "0.2.0", 1, ""},
+		{"a version edited twice counts from its first commit", []string{"0.1.0", "0.2.0", "-", "0.2.0", "0.3.0"}, "", "0.2.0", 1, ""},
 		{"the release itself, unchanged: the one before", []string{"0.1.0", "-", "0.2.0"}, "", "0.1.0", 0, ""},
-		{"one version, released and unchanged: none", []string{"0.1.0"}, "", "", 0, "no previous release of charts/c"},
+		{"one version only: none", []string{"0.1.0", "-", "0.1.0"}, "", "", 0, "no previous release of charts/c"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
