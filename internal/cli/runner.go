@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +19,7 @@ func newRunnerCmd() *cobra.Command {
 	var repo, thirdParty string
 	keys := &cobra.Command{
 		Use:   "keys",
-		Short: "Decode the chart's config.toml (defaults and every example) with the runner's own types; fail on any key it does not read",
+		Short: "Decode the chart's config.toml (defaults and every example) with the runner's own types and compare its feature-flag table with the source; fail on any key it does not read or any table difference",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if thirdParty == "" {
 				thirdParty = runnersrc.DefaultDir(repo)
@@ -28,6 +29,20 @@ func newRunnerCmd() *cobra.Command {
 				return err
 			}
 			log := func(f string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "[runner-keys] "+f+"\n", a...) }
+			// The chart's feature-flag table of this runner minor version against the source's flags.go.
+			minor := strings.Join(strings.SplitN(src.Version, ".", 3)[:2], ".")
+			sourceFlags, err := src.FeatureFlags()
+			if err != nil {
+				return err
+			}
+			chartFlags, err := harness.ChartFeatureFlags(filepath.Join(repo, "charts", "gitlab-kaniko-tenant"), minor)
+			if err != nil {
+				return err
+			}
+			flagDiffs := harness.CompareFeatureFlags(minor, chartFlags, sourceFlags)
+			for _, d := range flagDiffs {
+				fmt.Fprintln(cmd.OutOrStdout(), "FLAGS", d)
+			}
 			checker, err := src.BuildKeyChecker(repo, filepath.Join(cachedir.Root(), "runner"), log)
 			if err != nil {
 				return err
@@ -64,8 +79,8 @@ func newRunnerCmd() *cobra.Command {
 				}
 				undecoded += len(keys)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "runner-keys: runner=%s configs=%d keys-undecoded=%d\n", src.Version, len(cases), undecoded)
-			if undecoded > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "runner-keys: runner=%s configs=%d keys-undecoded=%d flags=%d flag-table-differences=%d\n", src.Version, len(cases), undecoded, len(sourceFlags), len(flagDiffs))
+			if undecoded > 0 || len(flagDiffs) > 0 {
 				return ErrReported
 			}
 			return nil

@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -356,7 +357,7 @@ var globalInvariants = []globalInvariant{
 			ff := cfg.Runners[0].FeatureFlags
 			for _, p := range PinnedFeatureFlags {
 				got, set := ff[p.Name]
-				if p.Since != "" && !runnerAtLeast(cfg, p.Since) {
+				if !p.exists(cfg) {
 					continue
 				}
 				if !set {
@@ -565,53 +566,55 @@ type PinnedFeatureFlag struct {
 	Name string
 	// Value is the safe value for a rendered config (some depend on the runner version).
 	Value func(cfg *jobpod.Config) bool
-	// Since: the first runner minor version that has the flag ("" = every supported one).
-	Since string
-	Why   string
+	// In are the runner minor versions that have the flag (nil: every supported one).
+	In  []string
+	Why string
+}
+
+// exists reports whether the config's runner version has the flag (jobpod.RunnerVersion, from the helper tag).
+func (p PinnedFeatureFlag) exists(cfg *jobpod.Config) bool {
+	v, ok := jobpod.RunnerVersion(cfg.Runners[0].Kubernetes)
+	return p.In == nil || !ok || slices.Contains(p.In, fmt.Sprintf("%d.%d", v[0], v[1]))
 }
 
 func always(v bool) func(*jobpod.Config) bool { return func(*jobpod.Config) bool { return v } }
 
+// before18 is true for a config of a runner older than 18.0 (17.9 gets its seccomp profile through a pod_spec patch).
+func before18(cfg *jobpod.Config) bool {
+	v, ok := jobpod.RunnerVersion(cfg.Runners[0].Kubernetes)
+	return ok && v[0] < 18
+}
+
 // PinnedFeatureFlags are the flags that change the job pod, the exec strategy, cleanup, deadlines or token masking.
+// Which versions have them is checked against the runner sources: 19.4 by make test, 17.9 by make runner-keys.
 var PinnedFeatureFlags = []PinnedFeatureFlag{
-	{"FF_USE_LEGACY_KUBERNETES_EXECUTION_STRATEGY", always(false), "", "exec instead of attach: another pod shape and RBAC"},
-	{"FF_USE_POD_ACTIVE_DEADLINE_SECONDS", always(true), "", "the kubelet ends a pod at the job timeout"},
-	{"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", func(cfg *jobpod.Config) bool { return !runnerAtLeast(cfg, "18.0") }, "", "pod_spec patches: only the 17.9 seccomp patch"},
-	{"FF_KUBERNETES_HONOR_ENTRYPOINT", always(false), "", "an image entrypoint before the script"},
-	{"FF_USE_DUMB_INIT_WITH_KUBERNETES_EXECUTOR", always(false), "", "another build command"},
-	{"FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR", always(false), "", "an extra init container"},
-	{"FF_WAIT_FOR_POD_TO_BE_REACHABLE", always(false), "", "another start deadline"},
-	{"FF_PRINT_POD_EVENTS", always(false), "", "watches events, not granted"},
-	{"FF_USE_LEGACY_S3_CACHE_ADAPTER", always(false), "", "another cache adapter"},
-	{"FF_MASK_ALL_DEFAULT_TOKENS", always(true), "", "a job could unmask tokens in its trace"},
-	{"FF_SECRET_RESOLVING_FAILS_IF_MISSING", always(true), "", "a job running without its secret"},
-	{"FF_SET_PERMISSIONS_BEFORE_CLEANUP", always(true), "", "cleanup"},
-	{"FF_ENABLE_JOB_CLEANUP", always(false), "", "cleanup"},
-	{"FF_CONCRETE", always(false), "19.4", "another build entrypoint"},
-	{"FF_SUSPENDABLE_ENVIRONMENTS", always(false), "19.4", "namespaces, ConfigMaps and PVCs"},
+	{"FF_USE_LEGACY_KUBERNETES_EXECUTION_STRATEGY", always(false), nil, "exec instead of attach: another pod shape and RBAC"},
+	{"FF_USE_POD_ACTIVE_DEADLINE_SECONDS", always(true), nil, "the kubelet ends a pod at the job timeout"},
+	{"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", before18, nil, "pod_spec patches: only the 17.9 seccomp patch"},
+	{"FF_KUBERNETES_HONOR_ENTRYPOINT", always(false), nil, "an image entrypoint before the script"},
+	{"FF_USE_DUMB_INIT_WITH_KUBERNETES_EXECUTOR", always(false), nil, "another build command"},
+	{"FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR", always(false), nil, "an extra init container"},
+	{"FF_WAIT_FOR_POD_TO_BE_REACHABLE", always(false), nil, "another start deadline"},
+	{"FF_PRINT_POD_EVENTS", always(false), nil, "watches events, not granted"},
+	{"FF_USE_LEGACY_S3_CACHE_ADAPTER", always(false), nil, "another cache adapter"},
+	{"FF_MASK_ALL_DEFAULT_TOKENS", always(true), nil, "a job could unmask tokens in its trace"},
+	{"FF_SECRET_RESOLVING_FAILS_IF_MISSING", always(true), nil, "a job running without its secret"},
+	{"FF_SET_PERMISSIONS_BEFORE_CLEANUP", always(true), []string{"17.9"}, "cleanup"},
+	{"FF_ENABLE_JOB_CLEANUP", always(false), nil, "cleanup"},
+	{"FF_CONCRETE", always(false), []string{"19.4"}, "another build entrypoint"},
+	{"FF_SUSPENDABLE_ENVIRONMENTS", always(false), []string{"19.4"}, "namespaces, ConfigMaps and PVCs"},
+	{"FF_SCRIPT_TO_STEP_MIGRATION", always(false), []string{"19.4"}, "the script through the step-runner"},
 }
 
-// runnerAtLeast compares the runner version the config was rendered for (from the helper image tag, which the chart
-// keeps equal to the runner's) with a minor version like "19.4".
-func runnerAtLeast(cfg *jobpod.Config, minor string) bool {
-	m := helperVersion.FindStringSubmatch(cfg.Runners[0].Kubernetes.HelperImage)
-	w := strings.Split(minor, ".")
-	if len(m) < 3 || len(w) != 2 {
-		return true
+// FlagsOf are the pinned flags a runner minor version must have.
+func FlagsOf(minor string) []string {
+	var out []string
+	for _, p := range PinnedFeatureFlags {
+		if p.In == nil || slices.Contains(p.In, minor) {
+			out = append(out, p.Name)
+		}
 	}
-	have := [2]int{atoi(m[1]), atoi(m[2])}
-	want := [2]int{atoi(w[0]), atoi(w[1])}
-	return have[0] > want[0] || (have[0] == want[0] && have[1] >= want[1])
-}
-
-var helperVersion = regexp.MustCompile(`v([0-9]+)\.([0-9]+)\.[0-9]+`)
-
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
+	return out
 }
 
 func pinned(image string) error {

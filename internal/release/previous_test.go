@@ -79,16 +79,40 @@ func TestPreviousReleaseFromChartHistoryWithoutTags(t *testing.T) {
 	}
 }
 
-// This repository itself: the upgrade check needs a previous release of both charts from the history alone.
+// A shallow clone holds no previous release; the error says so and how to get the history.
+func TestPreviousReleaseInAShallowCloneSaysHowToFetchTheHistory(t *testing.T) {
+	repo, _ := history(t, "0.1.0", "-", "0.2.0")
+	shallow := filepath.Join(t.TempDir(), "shallow")
+	if out, err := exec.Command("git", "clone", "-q", "--depth", "1", "file://"+repo, shallow).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --depth 1: %v %s", err, out)
+	}
+	_, err := PreviousRelease(shallow, "charts/c")
+	if err == nil || !strings.Contains(err.Error(), "This clone is shallow") || !strings.Contains(err.Error(), "git fetch --unshallow") {
+		t.Fatalf("want the shallow-clone hint, got %v", err)
+	}
+	// control: the full history has the release
+	if p, err := PreviousRelease(repo, "charts/c"); err != nil || p.Version != "0.1.0" {
+		t.Fatalf("full clone: %+v %v", p, err)
+	}
+}
+
+// This repository itself: the upgrade check needs a previous release of both charts from the history alone. In a
+// shallow clone (some CI fetches) it must instead fail with the hint, never silently.
 func TestThisRepositoryHasAPreviousReleaseOfEachChart(t *testing.T) {
+	out, err := exec.Command("git", "-C", "../..", "rev-parse", "--is-shallow-repository").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shallow := strings.TrimSpace(string(out)) == "true"
 	for _, c := range []string{"charts/gitlab-kaniko-tenant", "charts/tenant-bootstrap"} {
 		p, err := PreviousRelease("../..", c)
-		if err != nil {
-			if out, _ := exec.Command("git", "-C", "../..", "rev-parse", "--is-shallow-repository").Output(); strings.TrimSpace(string(out)) == "true" {
-				t.Skipf("shallow clone: %v", err)
-			}
-			t.Fatal(err)
+		switch {
+		case shallow && (err == nil || !strings.Contains(err.Error(), "git fetch --unshallow")):
+			t.Errorf("%s in a shallow clone: want the hint to fetch the history, got %+v %v", c, p, err)
+		case !shallow && err != nil:
+			t.Error(err)
+		case !shallow:
+			t.Logf("%s upgrades from %s", c, p)
 		}
-		t.Logf("%s upgrades from %s (set in %s)", c, p.Version, p.Commit[:12])
 	}
 }

@@ -119,20 +119,31 @@ func (s Source) ReadFile(path string) ([]byte, error) {
 
 var flagName = regexp.MustCompile(`"(FF_[A-Z0-9_]+)"`)
 
-// FeatureFlags are the names of the feature flags the runner version defines (helpers/featureflags/flags.go, the
-// constant block), in source order.
+// FeatureFlags are the names of the feature flags the runner version defines (ParseFeatureFlags of its flags.go).
 func (s Source) FeatureFlags() ([]string, error) {
-	raw, err := s.ReadFile("helpers/featureflags/flags.go")
+	raw, err := s.ReadFile(FeatureFlagsFile)
 	if err != nil {
 		return nil, err
 	}
-	block, _, ok := bytes.Cut(raw, []byte("\ntype FeatureFlag struct"))
+	return ParseFeatureFlags(raw)
+}
+
+// FeatureFlagsFile is where a gitlab-runner source tree defines its feature flags.
+const FeatureFlagsFile = "helpers/featureflags/flags.go"
+
+// ParseFeatureFlags reads the flag names of a flags.go: the string constants before `type FeatureFlag struct`, in
+// source order. The same parser serves the 17.9.3 tarball and the 19.4 module the Go proxy serves.
+func ParseFeatureFlags(flagsGo []byte) ([]string, error) {
+	block, _, ok := bytes.Cut(flagsGo, []byte("\ntype FeatureFlag struct"))
 	if !ok {
-		return nil, fmt.Errorf("flags.go of %s: no FeatureFlag type after the name constants", s.Version)
+		return nil, fmt.Errorf("%s: no FeatureFlag type after the name constants", FeatureFlagsFile)
 	}
 	var out []string
 	for _, m := range flagName.FindAllSubmatch(block, -1) {
 		out = append(out, string(m[1]))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no flag names", FeatureFlagsFile)
 	}
 	return out, nil
 }

@@ -12,6 +12,14 @@ const PrometheusOperator = "v0.85.0"
 // make test). The job tier's helper stand-in carries its helper tag, since the chart requires the helper to match.
 const ChartRunner = "19.4.1"
 
+// RunnerModule19_4 is gitlab-runner 19.4.0 as the Go proxy serves it (a pseudo-version of the module; readable, not
+// buildable here): the source of the chart's 19.4 feature-flag table, checked by make test. 17.9.3 is not on the
+// proxy; its table is checked against ../shared/third_party by `make runner-keys`.
+const (
+	RunnerModule     = "gitlab.com/gitlab-org/gitlab-runner"
+	RunnerModule19_4 = "v1.11.1-0.20260903214710-fc1f1862bd91"
+)
+
 // HelmV4 is the Helm 4 SDK the matrix is compared with.
 const HelmV4 = "v4.3.1"
 

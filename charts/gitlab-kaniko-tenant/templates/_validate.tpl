@@ -26,7 +26,7 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- $pins := include "gitlab-kaniko-tenant.pinnedFeatureFlags" . | fromJson -}}
 {{- range $k, $val := $v.runner.featureFlags -}}
 {{- if not (has $k $known) -}}
-{{- fail (printf "runner.featureFlags.%s is not a feature flag of gitlab-runner %s (the runner would ignore it without a word; FF_RETRIEVE_POD_WARNING_EVENTS was removed in 18.0). If your runner has it, add it to templates/_runner.tpl" $k $minor) -}}
+{{- fail (printf "runner.featureFlags.%s is not a feature flag of gitlab-runner %s (the runner would ignore it without a word; FF_RETRIEVE_POD_WARNING_EVENTS was removed in 18.0)." $k $minor) -}}
 {{- end -}}
 {{- with (get $pins $k) -}}
 {{- if ne (toString .value) (toString $val) -}}
