@@ -80,10 +80,7 @@ func TestSchemaIsGeneratedFromValues(t *testing.T) {
 
 // TestTenantChartRendersEveryComponentPerMode: each mode renders the objects the seeds need, and only those.
 func TestTenantChartRendersEveryComponentPerMode(t *testing.T) {
-	c, err := render.Load(tenantChart)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadChart(t, tenantChart)
 	common := []string{"ConfigMap/tenant-x-runner", "ServiceAccount/tenant-x-runner", "ServiceAccount/tenant-x-jobs",
 		"Role/tenant-x-runner", "RoleBinding/tenant-x-runner", "Service/tenant-x-runner-metrics",
 		"NetworkPolicy/tenant-x-default-deny", "NetworkPolicy/tenant-x-runner", "NetworkPolicy/tenant-x-jobs"}
@@ -132,10 +129,7 @@ func TestTenantChartRendersEveryComponentPerMode(t *testing.T) {
 
 // TestRenderHoldsNoSecret: the token and S3 keys are placeholders filled at start, never rendered.
 func TestRenderHoldsNoSecret(t *testing.T) {
-	c, err := render.Load(tenantChart)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadChart(t, tenantChart)
 	res, err := c.Render(render.Options{ReleaseName: "r", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: map[string]any{}, Cluster: render.InstallCluster()})
 	if err != nil {
 		t.Fatal(err)
@@ -178,10 +172,7 @@ func keys(m map[string]bool) []string {
 // cluster (render.Options.Cluster); helm template, --dry-run and GitOps tools do not (nil), and must then either be
 // told the value or fail naming it, never fall back quietly to 0.0.0.0/0.
 func TestRenderWithAndWithoutACluster(t *testing.T) {
-	c, err := render.Load(tenantChart)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadChart(t, tenantChart)
 	given := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "192.0.2.7/32"}}}}}}
 	fallback := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"allowAnyAddressFallback": true}}}
 	smallQuota := []*unstructured.Unstructured{render.APIServerEndpoints("172.18.0.9"), render.ResourceQuota("tenant-a", "tenant-a-quota", map[string]string{"limits.cpu": "10"})}
@@ -271,10 +262,7 @@ func apiEgressCIDRs(t *testing.T, res *render.Result) []string {
 // TestCiliumPolicyForTheManagersAPIEgress: on Cilium an ipBlock never selects the API server (reserved identity
 // kube-apiserver), so the chart adds a CiliumNetworkPolicy for the manager, and only for it.
 func TestCiliumPolicyForTheManagersAPIEgress(t *testing.T) {
-	c, err := render.Load(tenantChart)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadChart(t, tenantChart)
 	cases := []struct {
 		name   string
 		values map[string]any
@@ -323,10 +311,7 @@ func TestCiliumPolicyForTheManagersAPIEgress(t *testing.T) {
 // The Role follows the config: proxy Services and service logs only when jobs may start services, events only with
 // rbac.events, and never `get` on Secrets (the runner reads one only after a create conflict).
 func TestRoleGrantsOnlyWhatTheRenderedConfigCalls(t *testing.T) {
-	c, err := render.Load(tenantChart)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadChart(t, tenantChart)
 	cases := []struct {
 		name         string
 		values       map[string]any

@@ -71,10 +71,7 @@ func (h templateHarness) run(t *testing.T, env map[string]string) (args []string
 // runner's environment entries (config.toml), so the template is tested against what the chart really mounts.
 func tenantAJob(t *testing.T) (platform string, environment map[string]string) {
 	t.Helper()
-	c, err := render.Load(tenantChart)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadChart(t, tenantChart)
 	res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: readValues(t, tenantChart+"/ci/tenant-a-java-values.yaml")})
 	if err != nil {
 		t.Fatal(err)

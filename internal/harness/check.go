@@ -37,19 +37,14 @@ var Kinds = []k8sschema.GVK{
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
 }
 
-// CRDKinds are the prometheus-operator kinds the tenant chart may render.
-var CRDKinds = []k8sschema.GVK{
-	{Group: "monitoring.coreos.com", Version: "v1", Kind: "PodMonitor"},
-	{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"},
+// CRDs are the custom kinds the tenant chart may render: prometheus-operator's monitors, and the Cilium policy of the
+// manager's API-server egress (from the Cilium module the e2e cluster runs).
+var CRDs = []k8sschema.CRDSource{
+	k8sschema.PrometheusOperatorCRD(versions.PrometheusOperator, k8sschema.GVK{Group: "monitoring.coreos.com", Version: "v1", Kind: "PodMonitor"}),
+	k8sschema.PrometheusOperatorCRD(versions.PrometheusOperator, k8sschema.GVK{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}),
+	{Kind: k8sschema.GVK{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"}, Module: "github.com/cilium/cilium", Version: versions.Cilium,
+		File: "pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml"},
 }
-
-// CiliumCRDs are the Cilium kinds the tenant chart may render (the manager's API-server egress on Cilium), read from
-// the Cilium module the e2e cluster runs.
-var CiliumCRDs = []k8sschema.CRDSource{{
-	Kind:   k8sschema.GVK{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"},
-	Module: "github.com/cilium/cilium", Version: versions.Cilium,
-	File: "pkg/k8s/apis/cilium.io/client/crds/v2/ciliumnetworkpolicies.yaml",
-}}
 
 // Finding is one failed check.
 type Finding struct {
@@ -186,13 +181,11 @@ func ConfigTomlText(res *render.Result) (string, error) {
 func ConfigToml(res *render.Result) (*jobpod.Config, error) { return configToml(res) }
 
 func configToml(res *render.Result) (*jobpod.Config, error) {
-	for _, o := range res.Objects() {
-		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-runner") {
-			s, _, _ := unstructured.NestedString(o.Object, "data", "config.template.toml")
-			return jobpod.Parse([]byte(s))
-		}
+	s, err := ConfigTomlText(res)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no runner ConfigMap rendered")
+	return jobpod.Parse([]byte(s))
 }
 
 // Check renders and checks one permutation.

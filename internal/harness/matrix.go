@@ -54,7 +54,7 @@ func (s Summary) Line() string {
 
 // SchemaSpec is what the matrix validates against.
 func SchemaSpec() k8sschema.Spec {
-	return k8sschema.Spec{KubernetesVersions: versions.KubernetesVersions, PrometheusOperator: versions.PrometheusOperator, Kinds: Kinds, CRDKinds: CRDKinds, CRDs: CiliumCRDs}
+	return k8sschema.Spec{KubernetesVersions: versions.KubernetesVersions, Kinds: Kinds, CRDs: CRDs}
 }
 
 // RunMatrix checks every permutation against every supported version and runs the bad-values catalogue.

@@ -50,11 +50,9 @@ func Location(root string) string {
 // Spec is what to generate.
 type Spec struct {
 	KubernetesVersions []string // e.g. 1.37.2
-	PrometheusOperator string   // e.g. v0.85.0
 	Kinds              []GVK    // built-in kinds
-	CRDKinds           []GVK    // monitoring.coreos.com kinds
-	// CRDs are further CRD kinds, each read from a file of a Go module (e.g. Cilium's CiliumNetworkPolicy).
-	CRDs []CRDSource `json:",omitempty"`
+	// CRDs are the custom kinds, each read from a file of a Go module (prometheus-operator, Cilium).
+	CRDs []CRDSource
 }
 
 // CRDSource is one CRD kind whose definition is a YAML file inside a module version.
@@ -63,6 +61,12 @@ type CRDSource struct {
 	Module  string // e.g. github.com/cilium/cilium
 	Version string // e.g. v1.18.0
 	File    string // path inside the module
+}
+
+// PrometheusOperatorCRD is a monitoring.coreos.com kind from prometheus-operator's full CRD examples.
+func PrometheusOperatorCRD(version string, kind GVK) CRDSource {
+	return CRDSource{Kind: kind, Module: "github.com/prometheus-operator/prometheus-operator", Version: version,
+		File: fmt.Sprintf("example/prometheus-operator-crd-full/%s_%ss.yaml", kind.Group, strings.ToLower(kind.Kind))}
 }
 
 func (s Spec) key() string {
@@ -83,16 +87,7 @@ func Ensure(cacheDir string, spec Spec) (string, error) {
 
 // generate writes the schemas of spec into tmp (a private directory).
 func generate(tmp string, spec Spec) error {
-	var crds map[string]map[string]any
-	if len(spec.CRDKinds) > 0 {
-		dir, err := gomod.Dir("github.com/prometheus-operator/prometheus-operator", spec.PrometheusOperator)
-		if err != nil {
-			return err
-		}
-		if crds, err = crdSchemas(dir, spec.CRDKinds); err != nil {
-			return err
-		}
-	}
+	crds := map[string]map[string]any{}
 	for _, src := range spec.CRDs {
 		dir, err := gomod.Dir(src.Module, src.Version)
 		if err != nil {
@@ -101,9 +96,6 @@ func generate(tmp string, spec Spec) error {
 		schema, err := crdSchema(filepath.Join(dir, src.File), src.Kind)
 		if err != nil {
 			return err
-		}
-		if crds == nil {
-			crds = map[string]map[string]any{}
 		}
 		crds[src.Kind.FileName()] = schema
 	}
@@ -241,46 +233,31 @@ func closeAndNull(s map[string]any) {
 	}
 }
 
-func crdSchemas(dir string, kinds []GVK) (map[string]map[string]any, error) {
-	out := map[string]map[string]any{}
-	for _, g := range kinds {
-		file := filepath.Join(dir, "example", "prometheus-operator-crd-full", fmt.Sprintf("%s_%ss.yaml", g.Group, strings.ToLower(g.Kind)))
-		s, err := crdSchema(file, g)
-		if err != nil {
-			return nil, err
-		}
-		out[g.FileName()] = s
-	}
-	return out, nil
-}
-
 // crdSchema converts the schema of one version of the CRD in file.
 func crdSchema(file string, g GVK) (map[string]any, error) {
-	{
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("CRD of %s: %w", g.Kind, err)
-		}
-		var crd struct {
-			Spec struct {
-				Versions []struct {
-					Name   string `json:"name"`
-					Schema struct {
-						OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
-					} `json:"schema"`
-				} `json:"versions"`
-			} `json:"spec"`
-		}
-		if err := yaml.Unmarshal(raw, &crd); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-		for _, v := range crd.Spec.Versions {
-			if v.Name == g.Version {
-				return crdConvert(v.Schema.OpenAPIV3Schema), nil
-			}
-		}
-		return nil, fmt.Errorf("%s has no version %s", file, g.Version)
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("CRD of %s: %w", g.Kind, err)
 	}
+	var crd struct {
+		Spec struct {
+			Versions []struct {
+				Name   string `json:"name"`
+				Schema struct {
+					OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
+				} `json:"schema"`
+			} `json:"versions"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, v := range crd.Spec.Versions {
+		if v.Name == g.Version {
+			return crdConvert(v.Schema.OpenAPIV3Schema), nil
+		}
+	}
+	return nil, fmt.Errorf("%s has no version %s", file, g.Version)
 }
 
 func crdConvert(s map[string]any) map[string]any { return crdConvertIn(s, false) }
