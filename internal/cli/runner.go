@@ -2,8 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,12 +57,7 @@ func newRunnerCmd() *cobra.Command {
 				return err
 			}
 			undecoded := 0
-			names := make([]string, 0, len(cases))
-			for n := range cases {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, name := range names {
+			for _, name := range slices.Sorted(maps.Keys(cases)) {
 				res, err := chart.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: cases[name], Cluster: render.InstallCluster()})
 				if err != nil {
 					return fmt.Errorf("%s: %w", name, err)

@@ -33,17 +33,15 @@ var installTimeKinds = map[string]clusterKind{
 
 func newClusterLookups(objs []*unstructured.Unstructured) (*clusterLookups, error) {
 	lists := map[schema.GroupVersionResource]string{}
+	for key, k := range installTimeKinds {
+		lists[k.gvr] = key[strings.LastIndex(key, "/")+1:] + "List"
+	}
 	var rt []runtime.Object
 	for _, o := range objs {
-		k, ok := installTimeKinds[o.GetAPIVersion()+"/"+o.GetKind()]
-		if !ok {
+		if _, ok := installTimeKinds[o.GetAPIVersion()+"/"+o.GetKind()]; !ok {
 			return nil, fmt.Errorf("modelled cluster: %s %s is not a kind the charts look up", o.GetAPIVersion(), o.GetKind())
 		}
-		lists[k.gvr] = o.GetKind() + "List"
 		rt = append(rt, o.DeepCopy())
-	}
-	for _, k := range installTimeKinds {
-		lists[k.gvr] = strings.TrimSuffix(k.gvr.Resource, "s") + "List"
 	}
 	return &clusterLookups{client: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, rt...), known: installTimeKinds}, nil
 }
