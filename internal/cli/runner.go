@@ -12,7 +12,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnersrc"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 )
 
 func newRunnerCmd() *cobra.Command {
@@ -23,9 +23,9 @@ func newRunnerCmd() *cobra.Command {
 		Short: "Decode the chart's config.toml (defaults and every example) with the runner's own types and compare its feature-flag table with the source; fail on any key it does not read or any table difference",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if thirdParty == "" {
-				thirdParty = runnersrc.DefaultDir(repo)
+				thirdParty = thirdparty.DefaultDir(repo)
 			}
-			src, err := runnersrc.Locate(thirdParty)
+			src, err := thirdparty.Locate(thirdParty)
 			if err != nil {
 				return err
 			}
@@ -66,7 +66,7 @@ func newRunnerCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}
-				keys, err := runnersrc.Undecoded(checker, []byte(raw))
+				keys, err := thirdparty.Undecoded(checker, []byte(raw))
 				if err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}

@@ -2,7 +2,7 @@
 
 // Command runnerkeys decodes a rendered config.toml into the runner's own common.Config, the way gitlab-runner reads
 // it, and prints every key the runner does not decode: the runner ignores those silently. It is built inside an
-// extracted gitlab-runner source tree (internal/runnersrc copies it there), never in this module: the build tag
+// extracted gitlab-runner source tree (internal/thirdparty copies it there), never in this module: the build tag
 // keeps it out of `go build ./...`.
 //
 // Usage: runnerkeys config.toml

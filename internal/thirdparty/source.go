@@ -1,4 +1,4 @@
-package runnersrc
+package thirdparty
 
 import (
 	"archive/tar"
@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
@@ -29,31 +30,41 @@ func DefaultDir(repoRoot string) string {
 }
 
 // ErrNoSource means the tarball is not there (a machine without ../shared/third_party).
-var ErrNoSource = errors.New("no gitlab-runner source tarball")
+var ErrNoSource = errors.New("no source tarball")
 
-// Source is one checked gitlab-runner source tarball.
+// The projects the offline world builds from source tarballs.
+const (
+	GitLabRunner = "gitlab-runner" // gitlab-runner-vX.Y.Z.tar.gz: the runner manager and its helper
+	Kaniko       = "kaniko"        // kaniko-vX.Y.Z.tar.gz: osscontainertools/kaniko, dependencies vendored
+)
+
+// Source is one checked source tarball.
 type Source struct {
-	Archive string // path of gitlab-runner-vX.Y.Z.tar.gz
+	Project string // GitLabRunner or Kaniko
+	Archive string // path of <project>-vX.Y.Z.tar.gz
 	Version string // X.Y.Z
 	SHA256  string
 }
 
-var archiveName = regexp.MustCompile(`^gitlab-runner-v([0-9]+\.[0-9]+\.[0-9]+)\.tar\.gz$`)
-
 // Locate finds the gitlab-runner tarball in dir and checks it against dir/SHA256SUMS before anything reads it.
-func Locate(dir string) (Source, error) {
+func Locate(dir string) (Source, error) { return LocateProject(dir, GitLabRunner) }
+
+// LocateProject finds project's tarball in dir (the newest version when there are several) and checks it against
+// dir/SHA256SUMS before anything reads it.
+func LocateProject(dir, project string) (Source, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return Source{}, fmt.Errorf("%w in %s: %v (set GKT_THIRD_PARTY)", ErrNoSource, dir, err)
+		return Source{}, fmt.Errorf("%w for %s in %s: %v (set GKT_THIRD_PARTY)", ErrNoSource, project, dir, err)
 	}
+	archiveName := regexp.MustCompile(`^` + regexp.QuoteMeta(project) + `-v([0-9]+\.[0-9]+\.[0-9]+)\.tar\.gz$`)
 	var src Source
 	for _, e := range entries {
-		if m := archiveName.FindStringSubmatch(e.Name()); m != nil {
-			src = Source{Archive: filepath.Join(dir, e.Name()), Version: m[1]}
+		if m := archiveName.FindStringSubmatch(e.Name()); m != nil && (src.Version == "" || newer(m[1], src.Version)) {
+			src = Source{Project: project, Archive: filepath.Join(dir, e.Name()), Version: m[1]}
 		}
 	}
 	if src.Archive == "" {
-		return Source{}, fmt.Errorf("%w in %s (set GKT_THIRD_PARTY)", ErrNoSource, dir)
+		return Source{}, fmt.Errorf("%w for %s in %s (set GKT_THIRD_PARTY)", ErrNoSource, project, dir)
 	}
 	want, err := expectedSum(filepath.Join(dir, "SHA256SUMS"), filepath.Base(src.Archive))
 	if err != nil {
@@ -150,10 +161,10 @@ func ParseFeatureFlags(flagsGo []byte) ([]string, error) {
 
 // Tree extracts the source (cached by checksum) and returns the tree's root directory.
 func (s Source) Tree(cache string, log cachedir.Logf) (string, error) {
-	dir := filepath.Join(cache, "src", "gitlab-runner-"+s.Version+"-"+s.SHA256[:12])
+	dir := filepath.Join(cache, "src", s.Project+"-"+s.Version+"-"+s.SHA256[:12])
 	_, err := cachedir.Dir(dir, log, func(tmp string) error {
 		if log != nil {
-			log("gitlab-runner %s: extracting the source", s.Version)
+			log("%s %s: extracting the source", s.Project, s.Version)
 		}
 		if out, err := exec.Command("tar", "-xzf", s.Archive, "-C", tmp, "--strip-components=1").CombinedOutput(); err != nil {
 			return fmt.Errorf("extracting %s: %v %s", s.Archive, err, out)
@@ -205,6 +216,19 @@ func (s Source) BuildKeyChecker(repoRoot, cache string, log cachedir.Logf) (stri
 		return nil
 	})
 	return filepath.Join(dir, "runnerkeys"), err
+}
+
+// newer reports whether version a (X.Y.Z) is newer than b.
+func newer(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range pa {
+		na, _ := strconv.Atoi(pa[i])
+		nb, _ := strconv.Atoi(pb[i])
+		if na != nb {
+			return na > nb
+		}
+	}
+	return false
 }
 
 // Undecoded runs the key checker on a config.toml and returns the keys the runner's types did not decode.

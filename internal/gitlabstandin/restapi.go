@@ -1,0 +1,386 @@
+package gitlabstandin
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The REST API subset the tests drive, with GitLab's paths, parameters and field names (docs/api), so that
+// internal/gitlabapi serves a real GitLab unchanged.
+
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("PRIVATE-TOKEN")
+		if tok == "" {
+			tok = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "401 Unauthorized"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"version": "0.0.0-standin", "revision": "standin"})
+}
+
+var projectName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$`)
+
+// StandinNamespace is the namespace of every project: the admin user's, as POST /projects without namespace_id
+// puts it in GitLab.
+const StandinNamespace = "e2e"
+
+func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name          string `json:"name"`
+		Path          string `json:"path"`
+		DefaultBranch string `json:"default_branch"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	if body.Path == "" {
+		body.Path = body.Name
+	}
+	if !projectName.MatchString(body.Path) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": map[string][]string{"path": {"must be letters, digits, _ . - (GitLab's rule)"}}})
+		return
+	}
+	if body.DefaultBranch == "" {
+		body.DefaultBranch = "main"
+	}
+	s.mu.Lock()
+	for _, p := range s.projects {
+		if p.Name == body.Path {
+			s.mu.Unlock()
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": map[string][]string{"path": {"has already been taken"}}})
+			return
+		}
+	}
+	p := &project{ID: s.newIDLocked(), Name: body.Path, Namespace: StandinNamespace, Path: StandinNamespace + "/" + body.Path, DefaultBranch: body.DefaultBranch}
+	p.Repo = filepath.Join(s.cfg.DataDir, "repos", p.Path+".git")
+	s.mu.Unlock()
+	if err := initBare(p.Repo, p.DefaultBranch); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": err.Error()})
+		return
+	}
+	s.mu.Lock()
+	s.projects[p.ID] = p
+	s.mu.Unlock()
+	s.logf("project %d: %s", p.ID, p.Path)
+	writeJSON(w, http.StatusCreated, s.projectJSON(p))
+}
+
+func (s *Server) projectJSON(p *project) map[string]any {
+	return map[string]any{"id": p.ID, "name": p.Name, "path": p.Name, "path_with_namespace": p.Path, "default_branch": p.DefaultBranch,
+		"web_url": s.cfg.ExternalURL + "/" + p.Path, "http_url_to_repo": s.cfg.ExternalURL + "/" + p.Path + ".git",
+		"namespace": map[string]any{"path": p.Namespace, "full_path": p.Namespace}}
+}
+
+func (s *Server) projectOf(w http.ResponseWriter, r *http.Request) *project {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	p := s.projects[id]
+	s.mu.Unlock()
+	if p == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Project Not Found"})
+	}
+	return p
+}
+
+func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.projects, p.ID)
+	for _, pl := range s.pipelines {
+		if pl.Project == p {
+			for _, j := range pl.Jobs {
+				if j.Status == StatusPending || j.Status == StatusCreated {
+					j.Status = StatusCanceled
+				}
+			}
+		}
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+}
+
+// createCommit is POST /projects/:id/repository/commits: the actions become a commit on branch, and the commit
+// starts a pipeline (as a push does in GitLab).
+func (s *Server) createCommit(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	var body struct {
+		Branch        string         `json:"branch"`
+		CommitMessage string         `json:"commit_message"`
+		Actions       []CommitAction `json:"actions"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	if body.Branch != p.DefaultBranch {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": fmt.Sprintf("this GitLab stand-in runs pipelines for the default branch %s only", p.DefaultBranch)})
+		return
+	}
+	before, sha, err := commit(p.Repo, body.Branch, body.CommitMessage, body.Actions)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+		return
+	}
+	s.startPipeline(p, body.Branch, before, sha, body.CommitMessage)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": sha, "short_id": sha[:8], "title": strings.SplitN(body.CommitMessage, "\n", 2)[0], "message": body.CommitMessage})
+}
+
+// startPipeline compiles the commit's .gitlab-ci.yml and queues its first jobs. A file the stand-in cannot run
+// gives a failed pipeline with yaml_errors, as GitLab shows an invalid file.
+func (s *Server) startPipeline(p *project, ref, before, sha, message string) {
+	spec, err := Compile(func(file string) ([]byte, error) { return showFile(p.Repo, sha, file) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.pipelineIID++
+	pl := &pipeline{ID: s.newIDLocked(), IID: p.pipelineIID, Project: p, SHA: sha, BeforeSHA: before, Ref: ref, Message: message, Spec: spec, CreatedAt: time.Now()}
+	s.pipelines[pl.ID] = pl
+	if err != nil {
+		pl.YAMLErrors = err.Error()
+		s.logf("pipeline %d (%s %s): invalid: %v", pl.ID, p.Path, sha[:8], err)
+		return
+	}
+	if err := updateRef(p.Repo, fmt.Sprintf("refs/pipelines/%d", pl.ID), sha); err != nil {
+		pl.YAMLErrors = "internal: " + err.Error()
+		return
+	}
+	for _, js := range spec.Jobs {
+		j := &job{ID: s.newIDLocked(), Pipeline: pl, Spec: js, Token: randomToken("glcbt-", 16), Status: StatusCreated, Run: 1, CreatedAt: time.Now()}
+		pl.Jobs = append(pl.Jobs, j)
+		s.jobs[j.ID] = j
+	}
+	s.logf("pipeline %d (%s %s): %d jobs", pl.ID, p.Path, sha[:8], len(pl.Jobs))
+	s.advanceLocked(pl)
+}
+
+func (s *Server) pipelineJSON(pl *pipeline) map[string]any {
+	out := map[string]any{"id": pl.ID, "iid": pl.IID, "project_id": pl.Project.ID, "sha": pl.SHA, "ref": pl.Ref, "status": pl.status(),
+		"source": "push", "created_at": pl.CreatedAt.UTC().Format(time.RFC3339Nano),
+		"web_url": fmt.Sprintf("%s/%s/-/pipelines/%d", s.cfg.ExternalURL, pl.Project.Path, pl.ID)}
+	if pl.YAMLErrors != "" {
+		out["yaml_errors"] = pl.YAMLErrors
+	}
+	return out
+}
+
+func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	sha := r.URL.Query().Get("sha")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []int64
+	for id, pl := range s.pipelines {
+		if pl.Project == p && (sha == "" || pl.SHA == sha) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	slices.Reverse(ids) // newest first, as GitLab lists them
+	out := []map[string]any{}
+	for _, id := range ids {
+		out = append(out, s.pipelineJSON(s.pipelines[id]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) pipelineOf(w http.ResponseWriter, r *http.Request, p *project) *pipeline {
+	id, _ := strconv.ParseInt(r.PathValue("pid"), 10, 64)
+	pl := s.pipelines[id]
+	if pl == nil || pl.Project != p {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+		return nil
+	}
+	return pl
+}
+
+func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pl := s.pipelineOf(w, r, p); pl != nil {
+		writeJSON(w, http.StatusOK, s.pipelineJSON(pl))
+	}
+}
+
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func (s *Server) jobJSON(j *job) map[string]any {
+	out := map[string]any{"id": j.ID, "name": j.Spec.Name, "stage": j.Spec.Stage, "status": j.Status, "ref": j.Pipeline.Ref,
+		"retried": j.Retried, "created_at": timeOrNil(j.CreatedAt), "started_at": timeOrNil(j.StartedAt), "finished_at": timeOrNil(j.FinishedAt),
+		"pipeline": map[string]any{"id": j.Pipeline.ID, "sha": j.Pipeline.SHA},
+		"web_url":  fmt.Sprintf("%s/%s/-/jobs/%d", s.cfg.ExternalURL, j.Pipeline.Project.Path, j.ID)}
+	if !j.QueuedAt.IsZero() && !j.StartedAt.IsZero() {
+		out["queued_duration"] = j.StartedAt.Sub(j.QueuedAt).Seconds()
+	}
+	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
+		out["duration"] = j.FinishedAt.Sub(j.StartedAt).Seconds()
+	}
+	if j.FailureReason != "" {
+		out["failure_reason"] = j.FailureReason
+	}
+	if j.Runner != nil {
+		out["runner"] = map[string]any{"id": j.Runner.ID, "description": j.Runner.Description}
+	}
+	if j.ChecksumMismatch != "" {
+		out["standin_trace_checksum_mismatch"] = j.ChecksumMismatch
+	}
+	return out
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	withRetried := r.URL.Query().Get("include_retried") == "true"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pl := s.pipelineOf(w, r, p)
+	if pl == nil {
+		return
+	}
+	out := []map[string]any{}
+	for i := len(pl.Jobs) - 1; i >= 0; i-- { // newest first, as GitLab lists them
+		if j := pl.Jobs[i]; withRetried || !j.Retried {
+			out = append(out, s.jobJSON(j))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) jobOf(w http.ResponseWriter, r *http.Request, p *project) *job {
+	id, _ := strconv.ParseInt(r.PathValue("jid"), 10, 64)
+	j := s.jobs[id]
+	if j == nil || j.Pipeline.Project != p {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+		return nil
+	}
+	return j
+}
+
+func (s *Server) getTrace(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobOf(w, r, p); j != nil {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(j.Trace)
+	}
+}
+
+// cancelJob is POST /projects/:id/jobs/:jid/cancel: a pending job is canceled at once; a running one is told
+// through Job-Status on the runner's next trace or update call.
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobOf(w, r, p)
+	if j == nil {
+		return
+	}
+	switch j.Status {
+	case StatusCreated, StatusPending:
+		s.finishLocked(j, StatusCanceled, "", 0)
+	case StatusRunning:
+		j.CancelRequested = true
+	}
+	writeJSON(w, http.StatusCreated, s.jobJSON(j))
+}
+
+// createRunner is POST /user/runners: a runner with an authentication token (glrt-…), as the new registration
+// workflow creates it in GitLab.
+func (s *Server) createRunner(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		RunnerType  string `json:"runner_type"`
+		ProjectID   int64  `json:"project_id"`
+		Description string `json:"description"`
+		TagList     any    `json:"tag_list"`
+		RunUntagged bool   `json:"run_untagged"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	var tags []string
+	switch t := body.TagList.(type) {
+	case string:
+		for _, tag := range strings.Split(t, ",") {
+			if tag = strings.TrimSpace(tag); tag != "" {
+				tags = append(tags, tag)
+			}
+		}
+	case []any:
+		for _, tag := range t {
+			tags = append(tags, fmt.Sprint(tag))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch body.RunnerType {
+	case "project_type":
+		if s.projects[body.ProjectID] == nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "project_id: no such project"})
+			return
+		}
+	case "instance_type":
+		body.ProjectID = 0
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "runner_type must be project_type or instance_type in this GitLab stand-in"})
+		return
+	}
+	rn := &runner{ID: s.newIDLocked(), Token: randomToken("glrt-", 12), Description: body.Description, Tags: tags, RunUntagged: body.RunUntagged, ProjectID: body.ProjectID}
+	s.runners[rn.ID] = rn
+	s.logf("runner %d: %s tags=%v project=%d", rn.ID, rn.Description, rn.Tags, rn.ProjectID)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": nil})
+}
+
+func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runners[id] == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+		return
+	}
+	delete(s.runners, id)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,384 @@
+package gitlabstandin
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The Runner API: what gitlab-runner's network/gitlab.go calls, answered as GitLab (and Workhorse, for the long
+// poll) answers.
+
+func readJSON(r *http.Request, v any) error {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("request body: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// runnerByTokenLocked finds the runner of an authentication token. Callers hold s.mu.
+func (s *Server) runnerByTokenLocked(token string) *runner {
+	for _, r := range s.runners {
+		if token != "" && r.Token == token {
+			return r
+		}
+	}
+	return nil
+}
+
+func (s *Server) verifyRunner(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token    string `json:"token"`
+		SystemID string `json:"system_id"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	rn := s.runnerByTokenLocked(body.Token)
+	if rn != nil {
+		rn.ContactedAt = time.Now()
+	}
+	s.mu.Unlock()
+	if rn == nil {
+		writeJSON(w, http.StatusForbidden, map[string]string{"message": "403 Forbidden"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": nil})
+}
+
+func (s *Server) unregisterManager(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token string `json:"token"`
+	}
+	_ = readJSON(r, &body)
+	s.mu.Lock()
+	rn := s.runnerByTokenLocked(body.Token)
+	s.mu.Unlock()
+	if rn == nil {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// requestJob hands out a pending job (201 + the job JSON) or, when there is none, holds the request as Workhorse
+// does: if the runner's last_update equals the queue's current value, wait until the queue changes or LongPoll
+// passes, then answer 204 with X-GitLab-Last-Update.
+func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token      string `json:"token"`
+		LastUpdate string `json:"last_update"`
+		Info       struct {
+			Features map[string]any `json:"features"`
+		} `json:"info"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	deadline := time.NewTimer(s.cfg.LongPoll)
+	defer deadline.Stop()
+	for held := false; ; held = true {
+		s.mu.Lock()
+		rn := s.runnerByTokenLocked(body.Token)
+		if rn == nil {
+			s.mu.Unlock()
+			writeJSON(w, http.StatusForbidden, map[string]string{"message": "403 Forbidden"})
+			return
+		}
+		rn.ContactedAt = time.Now()
+		if j := s.pickLocked(rn); j != nil {
+			payload := s.jobPayloadLocked(j, rn)
+			s.mu.Unlock()
+			writeJSON(w, http.StatusCreated, payload)
+			return
+		}
+		current := strconv.FormatInt(s.lastUpdate, 10)
+		changed := s.changed
+		s.mu.Unlock()
+		if held || body.LastUpdate != current {
+			w.Header().Set("X-GitLab-Last-Update", current)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			w.Header().Set("X-GitLab-Last-Update", current)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// pickLocked assigns the oldest pending job this runner may take: its project's (project runners), tags all among
+// the runner's, untagged jobs only with run_untagged. Callers hold s.mu.
+func (s *Server) pickLocked(rn *runner) *job {
+	var best *job
+	for _, j := range s.jobs {
+		if j.Status != StatusPending || (rn.ProjectID != 0 && j.Pipeline.Project.ID != rn.ProjectID) {
+			continue
+		}
+		if len(j.Spec.Tags) == 0 && !rn.RunUntagged {
+			continue
+		}
+		ok := true
+		for _, t := range j.Spec.Tags {
+			ok = ok && slices.Contains(rn.Tags, t)
+		}
+		if ok && (best == nil || j.ID < best.ID) {
+			best = j
+		}
+	}
+	if best != nil {
+		best.Status, best.Runner, best.StartedAt = StatusRunning, rn, time.Now()
+		s.logf("job %d (%s): running on runner %d after %s in the queue", best.ID, best.Spec.Name, rn.ID, best.StartedAt.Sub(best.QueuedAt).Round(time.Millisecond))
+		s.notifyLocked()
+	}
+	return best
+}
+
+// jobByToken authenticates a job call (JOB-TOKEN header or body token).
+func (s *Server) jobByTokenLocked(r *http.Request, bodyToken string) (*job, int) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, http.StatusNotFound
+	}
+	j := s.jobs[id]
+	if j == nil {
+		return nil, http.StatusNotFound
+	}
+	token := r.Header.Get("JOB-TOKEN")
+	if token == "" {
+		token = bodyToken
+	}
+	if token != j.Token {
+		return nil, http.StatusForbidden
+	}
+	return j, 0
+}
+
+// jobStatusHeader is what GitLab tells the runner about the job on every answer: canceled aborts it.
+func jobStatusHeader(j *job) string {
+	if j.CancelRequested {
+		return StatusCanceled
+	}
+	return j.Status
+}
+
+func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token         string `json:"token"`
+		State         string `json:"state"`
+		FailureReason string `json:"failure_reason"`
+		ExitCode      int    `json:"exit_code"`
+		Output        struct {
+			Checksum string `json:"checksum"`
+			Bytesize int    `json:"bytesize"`
+		} `json:"output"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, code := s.jobByTokenLocked(r, body.Token)
+	if j == nil {
+		w.WriteHeader(code)
+		return
+	}
+	w.Header().Set("Job-Status", jobStatusHeader(j))
+	if j.Status != StatusRunning {
+		// GitLab answers 403 for a job that is no longer running; the runner stops updating it.
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	switch body.State {
+	case "running", "":
+		w.WriteHeader(http.StatusOK)
+		return
+	case StatusSuccess, StatusFailed:
+	default:
+		http.Error(w, "unknown state "+body.State, http.StatusBadRequest)
+		return
+	}
+	if body.Output.Checksum != "" {
+		want := fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE(j.Trace))
+		if body.Output.Checksum != want || body.Output.Bytesize != len(j.Trace) {
+			j.ChecksumMismatch = fmt.Sprintf("runner sent %s/%d bytes, stand-in holds %s/%d bytes", body.Output.Checksum, body.Output.Bytesize, want, len(j.Trace))
+		}
+	}
+	status, reason := body.State, body.FailureReason
+	if j.CancelRequested {
+		status, reason = StatusCanceled, ""
+	}
+	if status == StatusFailed && reason == "" {
+		reason = "unknown_failure"
+	}
+	s.finishLocked(j, status, reason, body.ExitCode)
+	w.WriteHeader(http.StatusOK)
+}
+
+var contentRange = regexp.MustCompile(`^(\d+)-(\d+)$`)
+
+// appendTrace stores a trace chunk. The range must start where the stored trace ends; otherwise 416 with the
+// stored length, and the runner resends from there (helpers/trace and network/trace.go of the runner).
+func (s *Server) appendTrace(w http.ResponseWriter, r *http.Request) {
+	chunk, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, code := s.jobByTokenLocked(r, "")
+	if j == nil {
+		w.WriteHeader(code)
+		return
+	}
+	w.Header().Set("Job-Status", jobStatusHeader(j))
+	if j.Status != StatusRunning {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	m := contentRange.FindStringSubmatch(r.Header.Get("Content-Range"))
+	if m == nil {
+		http.Error(w, "Content-Range start-end required", http.StatusBadRequest)
+		return
+	}
+	start, _ := strconv.Atoi(m[1])
+	w.Header().Set("X-GitLab-Trace-Update-Interval", "3")
+	if start != len(j.Trace) {
+		w.Header().Set("Range", fmt.Sprintf("0-%d", len(j.Trace)))
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	j.Trace = append(j.Trace, chunk...)
+	w.Header().Set("Range", fmt.Sprintf("0-%d", len(j.Trace)))
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// jobPayloadLocked is the job JSON GitLab sends the runner (common/network.go JobResponse). Callers hold s.mu.
+func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
+	p := j.Pipeline
+	pr := p.Project
+	u, _ := url.Parse(s.cfg.ExternalURL)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	repoURL := fmt.Sprintf("%s://gitlab-ci-token:%s@%s/%s.git", u.Scheme, j.Token, u.Host, pr.Path)
+	short := p.SHA
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	timeout := j.Spec.Timeout
+	if timeout == 0 {
+		timeout = time.Hour
+	}
+	pre := []Variable{
+		{Key: "CI", Value: "true", Public: true}, {Key: "GITLAB_CI", Value: "true", Public: true},
+		{Key: "CI_SERVER_URL", Value: s.cfg.ExternalURL, Public: true}, {Key: "CI_SERVER_HOST", Value: u.Hostname(), Public: true},
+		{Key: "CI_SERVER_PORT", Value: port, Public: true}, {Key: "CI_SERVER_PROTOCOL", Value: u.Scheme, Public: true},
+		{Key: "CI_SERVER_NAME", Value: "GitLab stand-in (gitlab-kaniko-tenant e2e)", Public: true},
+		{Key: "CI_API_V4_URL", Value: s.cfg.ExternalURL + "/api/v4", Public: true},
+		{Key: "CI_PROJECT_ID", Value: fmt.Sprint(pr.ID), Public: true}, {Key: "CI_PROJECT_NAME", Value: pr.Name, Public: true},
+		{Key: "CI_PROJECT_PATH", Value: pr.Path, Public: true}, {Key: "CI_PROJECT_PATH_SLUG", Value: slug(pr.Path), Public: true},
+		{Key: "CI_PROJECT_NAMESPACE", Value: pr.Namespace, Public: true}, {Key: "CI_PROJECT_URL", Value: s.cfg.ExternalURL + "/" + pr.Path, Public: true},
+		{Key: "CI_PROJECT_VISIBILITY", Value: "private", Public: true}, {Key: "CI_DEFAULT_BRANCH", Value: pr.DefaultBranch, Public: true},
+		{Key: "CI_PIPELINE_ID", Value: fmt.Sprint(p.ID), Public: true}, {Key: "CI_PIPELINE_IID", Value: fmt.Sprint(p.IID), Public: true},
+		{Key: "CI_PIPELINE_SOURCE", Value: "push", Public: true}, {Key: "CI_PIPELINE_URL", Value: fmt.Sprintf("%s/%s/-/pipelines/%d", s.cfg.ExternalURL, pr.Path, p.ID), Public: true},
+		{Key: "CI_COMMIT_SHA", Value: p.SHA, Public: true}, {Key: "CI_COMMIT_SHORT_SHA", Value: short, Public: true},
+		{Key: "CI_COMMIT_BEFORE_SHA", Value: p.BeforeSHA, Public: true}, {Key: "CI_COMMIT_REF_NAME", Value: p.Ref, Public: true},
+		{Key: "CI_COMMIT_REF_SLUG", Value: slug(p.Ref), Public: true}, {Key: "CI_COMMIT_BRANCH", Value: p.Ref, Public: true},
+		{Key: "CI_COMMIT_REF_PROTECTED", Value: "true", Public: true}, {Key: "CI_COMMIT_MESSAGE", Value: p.Message, Public: true},
+		{Key: "CI_COMMIT_TITLE", Value: strings.SplitN(p.Message, "\n", 2)[0], Public: true},
+		{Key: "CI_JOB_ID", Value: fmt.Sprint(j.ID), Public: true}, {Key: "CI_JOB_NAME", Value: j.Spec.Name, Public: true},
+		{Key: "CI_JOB_NAME_SLUG", Value: slug(j.Spec.Name), Public: true}, {Key: "CI_JOB_STAGE", Value: j.Spec.Stage, Public: true},
+		{Key: "CI_JOB_URL", Value: fmt.Sprintf("%s/%s/-/jobs/%d", s.cfg.ExternalURL, pr.Path, j.ID), Public: true},
+		{Key: "CI_JOB_TOKEN", Value: j.Token, Public: false, Masked: true},
+		{Key: "CI_JOB_STARTED_AT", Value: j.StartedAt.UTC().Format(time.RFC3339), Public: true},
+		{Key: "CI_REPOSITORY_URL", Value: repoURL, Public: false},
+		{Key: "CI_RUNNER_ID", Value: fmt.Sprint(rn.ID), Public: true}, {Key: "CI_RUNNER_DESCRIPTION", Value: rn.Description, Public: true},
+		{Key: "CI_RUNNER_TAGS", Value: runnerTagsJSON(rn.Tags), Public: true},
+		{Key: "CI_NODE_TOTAL", Value: "1", Public: true}, {Key: "CI_CONFIG_PATH", Value: CIFile, Public: true},
+		{Key: "GITLAB_USER_LOGIN", Value: "e2e", Public: true}, {Key: "GITLAB_USER_NAME", Value: "gitlab-kaniko-tenant e2e", Public: true},
+		{Key: "GITLAB_FEATURES", Value: "", Public: true},
+	}
+	vars := append(pre, j.Spec.Variables...)
+	script := append(slices.Clone(j.Spec.BeforeScript), j.Spec.Script...)
+	steps := []map[string]any{{"name": "script", "script": script, "timeout": int(timeout.Seconds()), "when": "on_success", "allow_failure": false}}
+	if len(j.Spec.AfterScript) > 0 {
+		steps = append(steps, map[string]any{"name": "after_script", "script": j.Spec.AfterScript, "timeout": 300, "when": "always", "allow_failure": true})
+	}
+	var img map[string]any
+	if j.Spec.Image != nil {
+		img = map[string]any{"name": j.Spec.Image.Name}
+		if j.Spec.Image.Entrypoint != nil {
+			img["entrypoint"] = j.Spec.Image.Entrypoint
+		}
+	}
+	caches := []map[string]any{}
+	for _, c := range j.Spec.Cache {
+		// GitLab suffixes cache keys by the ref's protection ("Use separate caches for protected branches", on by
+		// default): the default branch is protected.
+		caches = append(caches, map[string]any{"key": c.Key + "-protected", "untracked": false, "policy": c.Policy, "paths": c.Paths, "when": c.When, "fallback_keys": []string{}})
+	}
+	return map[string]any{
+		"id": j.ID, "token": j.Token, "allow_git_fetch": true,
+		"job_info": map[string]any{"id": j.ID, "name": j.Spec.Name, "stage": j.Spec.Stage, "project_id": pr.ID, "project_name": pr.Name,
+			"time_in_queue_seconds": j.StartedAt.Sub(j.QueuedAt).Seconds()},
+		"git_info": map[string]any{"repo_url": repoURL, "repo_object_format": "sha1", "ref": p.Ref, "sha": p.SHA, "before_sha": p.BeforeSHA, "ref_type": "branch",
+			"refspecs": []string{fmt.Sprintf("+refs/pipelines/%d:refs/pipelines/%d", p.ID, p.ID), fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", p.Ref, p.Ref)}, "depth": 20},
+		"runner_info":  map[string]any{"timeout": int(timeout.Seconds())},
+		"variables":    vars,
+		"steps":        steps,
+		"image":        img,
+		"services":     []any{},
+		"artifacts":    []any{},
+		"cache":        caches,
+		"credentials":  []any{},
+		"dependencies": []any{},
+		"features": map[string]any{"trace_sections": true, "token_mask_prefixes": []string{"glpat-", "glcbt-", "glrt-"},
+			"failure_reasons": []string{"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure", "runner_unsupported", "job_execution_timeout", "image_pull_failure"}},
+	}
+}
+
+func runnerTagsJSON(tags []string) string {
+	raw, _ := json.Marshal(tags)
+	return string(raw)
+}
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+// slug is GitLab's *_SLUG: lower-cased, non-alphanumerics as -, at most 63 characters, no - at either end.
+func slug(s string) string {
+	out := nonSlug.ReplaceAllString(strings.ToLower(s), "-")
+	if len(out) > 63 {
+		out = out[:63]
+	}
+	return strings.Trim(out, "-")
+}

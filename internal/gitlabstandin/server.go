@@ -1,0 +1,282 @@
+package gitlabstandin
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures the stand-in.
+type Config struct {
+	// ExternalURL is the URL the runner and jobs reach the stand-in at (CI_SERVER_URL, clone URLs), e.g.
+	// https://gitlab-standin.gitlab-standin.svc.cluster.local.
+	ExternalURL string
+	// AdminToken is the personal access token the REST API accepts (PRIVATE-TOKEN), as a GitLab admin's would be.
+	AdminToken string
+	// DataDir holds the bare repositories.
+	DataDir string
+	// LongPoll is how long jobs/request is held when nothing changed since the runner's last_update (Workhorse's
+	// apiCiLongPollingDuration; GitLab's default is 50 s).
+	LongPoll time.Duration
+	// Log receives one line per notable event (nil: silent).
+	Log func(format string, args ...any)
+}
+
+// Job states, as GitLab names them.
+const (
+	StatusCreated  = "created"
+	StatusPending  = "pending"
+	StatusRunning  = "running"
+	StatusSuccess  = "success"
+	StatusFailed   = "failed"
+	StatusCanceled = "canceled"
+	StatusSkipped  = "skipped"
+)
+
+// Server is the stand-in. It keeps its state in memory (repositories on disk): a restart forgets projects.
+type Server struct {
+	cfg Config
+
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced whenever the job queue changes (wakes long polls)
+	lastUpdate int64
+	nextID     int64
+	projects   map[int64]*project
+	runners    map[int64]*runner
+	pipelines  map[int64]*pipeline
+	jobs       map[int64]*job
+}
+
+type project struct {
+	ID                    int64
+	Name, Namespace, Path string // Path = Namespace/Name
+	Repo                  string // bare repository directory
+	DefaultBranch         string
+	pipelineIID           int64
+}
+
+type runner struct {
+	ID          int64
+	Token       string
+	Description string
+	Tags        []string
+	RunUntagged bool
+	ProjectID   int64 // project_type runners take only that project's jobs
+	ContactedAt time.Time
+}
+
+type pipeline struct {
+	ID, IID    int64
+	Project    *project
+	SHA, Ref   string
+	BeforeSHA  string
+	Message    string
+	Spec       *Pipeline
+	YAMLErrors string
+	Jobs       []*job
+	CreatedAt  time.Time
+}
+
+type job struct {
+	ID                             int64
+	Pipeline                       *pipeline
+	Spec                           JobSpec
+	Token                          string
+	Status                         string
+	FailureReason                  string
+	ExitCode                       int
+	Trace                          []byte
+	Runner                         *runner
+	Run                            int  // 1 for the first run, 2 for the first retry …
+	Retried                        bool // a later run replaced this one
+	CancelRequested                bool
+	ChecksumMismatch               string // set when the runner's final checksum does not match the stored trace
+	CreatedAt, QueuedAt, StartedAt time.Time
+	FinishedAt                     time.Time
+}
+
+// New returns a stand-in serving cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.ExternalURL == "" || cfg.AdminToken == "" || cfg.DataDir == "" {
+		return nil, fmt.Errorf("gitlab stand-in: ExternalURL, AdminToken and DataDir are required")
+	}
+	if len(cfg.AdminToken) < 20 {
+		return nil, fmt.Errorf("gitlab stand-in: the admin token must have at least 20 characters")
+	}
+	cfg.ExternalURL = strings.TrimSuffix(cfg.ExternalURL, "/")
+	if cfg.LongPoll == 0 {
+		cfg.LongPoll = 50 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "repos"), 0o755); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, changed: make(chan struct{}), projects: map[int64]*project{}, runners: map[int64]*runner{},
+		pipelines: map[int64]*pipeline{}, jobs: map[int64]*job{}}, nil
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.Log != nil {
+		s.cfg.Log(format, args...)
+	}
+}
+
+// Handler serves the Runner API, the REST API subset and git over HTTP.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	// Runner API (network/gitlab.go of the runner).
+	mux.HandleFunc("POST /api/v4/runners/verify", s.verifyRunner)
+	mux.HandleFunc("DELETE /api/v4/runners/managers", s.unregisterManager)
+	mux.HandleFunc("POST /api/v4/jobs/request", s.requestJob)
+	mux.HandleFunc("PUT /api/v4/jobs/{id}", s.updateJob)
+	mux.HandleFunc("PATCH /api/v4/jobs/{id}/trace", s.appendTrace)
+	mux.HandleFunc("POST /api/v4/jobs/{id}/artifacts", s.unsupported("job artifacts"))
+	mux.HandleFunc("POST /api/v4/jobs/{id}/artifacts/authorize", s.unsupported("job artifacts"))
+	// REST API subset (what internal/gitlabapi calls; GitLab's own paths and shapes).
+	mux.HandleFunc("GET /api/v4/version", s.admin(s.version))
+	mux.HandleFunc("POST /api/v4/projects", s.admin(s.createProject))
+	mux.HandleFunc("DELETE /api/v4/projects/{id}", s.admin(s.deleteProject))
+	mux.HandleFunc("POST /api/v4/projects/{id}/repository/commits", s.admin(s.createCommit))
+	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines", s.admin(s.listPipelines))
+	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines/{pid}", s.admin(s.getPipeline))
+	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines/{pid}/jobs", s.admin(s.listJobs))
+	mux.HandleFunc("GET /api/v4/projects/{id}/jobs/{jid}/trace", s.admin(s.getTrace))
+	mux.HandleFunc("POST /api/v4/projects/{id}/jobs/{jid}/cancel", s.admin(s.cancelJob))
+	mux.HandleFunc("POST /api/v4/user/runners", s.admin(s.createRunner))
+	mux.HandleFunc("DELETE /api/v4/runners/{id}", s.admin(s.deleteRunner))
+	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
+	})
+	mux.Handle("/", http.HandlerFunc(s.git))
+	return mux
+}
+
+func (s *Server) unsupported(what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, what+" are not supported by this GitLab stand-in", http.StatusNotImplemented)
+	}
+}
+
+// notifyLocked records a change of the job queue and wakes the long polls. Callers hold s.mu.
+func (s *Server) notifyLocked() {
+	s.lastUpdate++
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) newIDLocked() int64 {
+	s.nextID++
+	return s.nextID
+}
+
+func randomToken(prefix string, n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// advanceLocked moves the pipeline's created jobs to pending once what they wait for succeeded, and skips those
+// whose dependencies failed, until nothing changes. Callers hold s.mu.
+func (s *Server) advanceLocked(p *pipeline) {
+	for changed := true; changed; {
+		changed = false
+		current := p.current()
+		for _, j := range current {
+			if j.Status != StatusCreated {
+				continue
+			}
+			ready, dead := true, false
+			for _, d := range current {
+				if d == j || !dependsOn(p, j, d) {
+					continue
+				}
+				switch d.Status {
+				case StatusSuccess:
+				case StatusFailed, StatusCanceled, StatusSkipped:
+					dead = true
+				default:
+					ready = false
+				}
+			}
+			switch {
+			case dead:
+				j.Status, changed = StatusSkipped, true
+			case ready:
+				j.Status, j.QueuedAt, changed = StatusPending, time.Now(), true
+				s.logf("job %d (%s, pipeline %d): pending", j.ID, j.Spec.Name, p.ID)
+				s.notifyLocked()
+			}
+		}
+	}
+}
+
+// dependsOn reports whether j waits for d: its needs, or else every job of an earlier stage.
+func dependsOn(p *pipeline, j, d *job) bool {
+	if j.Spec.Needs != nil {
+		return slices.Contains(j.Spec.Needs, d.Spec.Name)
+	}
+	return slices.Index(p.Spec.Stages, d.Spec.Stage) < slices.Index(p.Spec.Stages, j.Spec.Stage)
+}
+
+// current is the pipeline's jobs without the runs a retry replaced.
+func (p *pipeline) current() []*job {
+	var out []*job
+	for _, j := range p.Jobs {
+		if !j.Retried {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// status is the pipeline's status as GitLab derives it from its jobs.
+func (p *pipeline) status() string {
+	if p.YAMLErrors != "" {
+		return StatusFailed
+	}
+	counts := map[string]int{}
+	jobs := p.current()
+	for _, j := range jobs {
+		counts[j.Status]++
+	}
+	switch {
+	case counts[StatusRunning] > 0:
+		return StatusRunning
+	case counts[StatusPending] > 0:
+		return StatusPending
+	case counts[StatusCreated] > 0:
+		if counts[StatusFailed]+counts[StatusCanceled] > 0 {
+			return StatusRunning
+		}
+		return StatusCreated
+	case counts[StatusFailed] > 0:
+		return StatusFailed
+	case counts[StatusCanceled] > 0:
+		return StatusCanceled
+	case counts[StatusSuccess] == len(jobs)-counts[StatusSkipped] && counts[StatusSuccess] > 0:
+		return StatusSuccess
+	}
+	return StatusSkipped
+}
+
+// finishLocked ends a job and retries it when its retry rules say so. Callers hold s.mu.
+func (s *Server) finishLocked(j *job, status, reason string, exitCode int) {
+	j.Status, j.FailureReason, j.ExitCode, j.FinishedAt = status, reason, exitCode, time.Now()
+	s.logf("job %d (%s): %s %s", j.ID, j.Spec.Name, status, reason)
+	if status == StatusFailed && j.Spec.Retry.Retries(reason, j.Run) {
+		j.Retried = true
+		next := &job{ID: s.newIDLocked(), Pipeline: j.Pipeline, Spec: j.Spec, Token: randomToken("glcbt-", 16), Status: StatusPending,
+			Run: j.Run + 1, CreatedAt: time.Now(), QueuedAt: time.Now()}
+		j.Pipeline.Jobs = append(j.Pipeline.Jobs, next)
+		s.jobs[next.ID] = next
+		s.logf("job %d (%s): retried as job %d (run %d)", j.ID, j.Spec.Name, next.ID, next.Run)
+	}
+	s.advanceLocked(j.Pipeline)
+	s.notifyLocked()
+}

@@ -1,0 +1,59 @@
+// Package wait is the project's one context-aware poll helper (in the manner of e2e-framework's klient/wait): a
+// condition is checked at an interval until it holds, it fails, or the time is up, and the timeout error says what
+// was awaited and what the last check saw.
+package wait
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Condition reports whether what is awaited holds. A non-nil error stops the wait, unless it is Retry.
+type Condition func(ctx context.Context) (done bool, err error)
+
+// retryable wraps an error that should not stop the wait (a transient API error): it is remembered as the last
+// observation and the wait goes on.
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
+// Retry marks err as transient: the wait goes on and reports it if time runs out.
+func Retry(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryable{err}
+}
+
+// For checks cond every interval until it holds (nil), returns a non-transient error, ctx ends, or timeout passes.
+// what names the awaited state for the timeout error.
+func For(ctx context.Context, what string, interval, timeout time.Duration, cond Condition) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	var last error
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		done, err := cond(ctx)
+		if err != nil {
+			if _, ok := err.(retryable); !ok {
+				return fmt.Errorf("waiting for %s: %w", what, err)
+			}
+			last = err
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("waiting for %s: gave up after %s (last: %v)", what, time.Since(start).Round(time.Second), last)
+			}
+			return fmt.Errorf("waiting for %s: gave up after %s", what, time.Since(start).Round(time.Second))
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,47 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFor(t *testing.T) {
+	boom := errors.New("boom")
+	cases := []struct {
+		name    string
+		cond    func(n int) (bool, error)
+		wantErr string // "" = success
+		wantN   int    // checks made (0 = do not care)
+	}{
+		{"holds at once", func(int) (bool, error) { return true, nil }, "", 1},
+		{"holds on the third check", func(n int) (bool, error) { return n == 3, nil }, "", 3},
+		{"a hard error stops at once", func(int) (bool, error) { return false, boom }, "waiting for x: boom", 1},
+		{"a transient error goes on", func(n int) (bool, error) {
+			if n < 3 {
+				return false, Retry(boom)
+			}
+			return true, nil
+		}, "", 3},
+		{"timeout names the last transient error", func(int) (bool, error) { return false, Retry(boom) }, "gave up after", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			err := For(context.Background(), "x", time.Millisecond, 50*time.Millisecond, func(context.Context) (bool, error) { n++; return c.cond(n) })
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("error %v, want %q", err, c.wantErr)
+			case c.wantErr == "gave up after" && !strings.Contains(err.Error(), "boom"):
+				t.Fatalf("timeout error %v does not name the last observation", err)
+			}
+			if c.wantN != 0 && n != c.wantN {
+				t.Fatalf("%d checks, want %d", n, c.wantN)
+			}
+		})
+	}
+}
