@@ -7,7 +7,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnersrc"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -19,11 +19,11 @@ func TestFeatureFlagTableMatchesRunner19_4Source(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, runnersrc.FeatureFlagsFile))
+	raw, err := os.ReadFile(filepath.Join(dir, thirdparty.FeatureFlagsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	source, err := runnersrc.ParseFeatureFlags(raw)
+	source, err := thirdparty.ParseFeatureFlags(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,9 +73,9 @@ var (
 	topLevelKeywords = []string{"include", "stages", "variables", "default"}
 	// GitLab's other top-level keywords: never jobs, and not implemented here.
 	unsupportedTopLevel = []string{"workflow", "image", "services", "cache", "before_script", "after_script", "spec", "pages"}
-	jobKeywords      = []string{"stage", "image", "script", "before_script", "after_script", "variables", "cache", "needs", "retry", "tags", "timeout", "interruptible", "extends", "when"}
-	defaultKeywords  = []string{"image", "before_script", "after_script", "cache", "retry", "tags", "timeout", "interruptible"}
-	retryReasons     = []string{"always", "unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout", "archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure"}
+	jobKeywords         = []string{"stage", "image", "script", "before_script", "after_script", "variables", "cache", "needs", "retry", "tags", "timeout", "interruptible", "extends", "when"}
+	defaultKeywords     = []string{"image", "before_script", "after_script", "cache", "retry", "tags", "timeout", "interruptible"}
+	retryReasons        = []string{"always", "unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout", "archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure"}
 )
 
 // defaultStages are GitLab's stages when the file names none.

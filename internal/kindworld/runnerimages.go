@@ -1,13 +1,18 @@
 package kindworld
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
 // The runner tier's images: the real gitlab-runner manager and helper and osscontainertools Kaniko, built from the
@@ -63,9 +68,12 @@ func MonoBuilderRootfs(suite string) Rootfs {
 // job pod's user).
 const RunnerUID = 999
 
+// HelperUID is the chart's default jobs.helper.runAsUser: the helper image has a passwd entry for it.
+const HelperUID = 1000
+
 // RunnerImageInputs are the built files the runner-tier images are assembled from.
 type RunnerImageInputs struct {
-	RunnerBin, KanikoBin, StandinBin string // directories with gitlab-runner + gitlab-runner-helper, executor, gitlab-standin
+	RunnerBin, KanikoBin, StandinBin  string // directories with gitlab-runner + gitlab-runner-helper, executor, gitlab-standin
 	GitRootfs, JavaRootfs, MonoRootfs string // rootfs tarballs
 	Busybox, CACerts                  string // host files: a static busybox and the CA bundle
 }
@@ -170,8 +178,8 @@ func busyboxApplets(busybox string) ([]string, error) {
 func debianPasswdPlus(rootfs, work, passwdName, groupName string) ([2]string, error) {
 	var out [2]string
 	for i, f := range []struct{ path, name, line string }{
-		{"./etc/passwd", passwdName, fmt.Sprintf("gitlab-runner:x:%d:%d:gitlab-runner:/tmp:/bin/bash\n", RunnerUID, RunnerUID)},
-		{"./etc/group", groupName, fmt.Sprintf("gitlab-runner:x:%d:\n", RunnerUID)},
+		{"./etc/passwd", passwdName, fmt.Sprintf("gitlab-runner:x:%d:%d:gitlab-runner:/tmp:/bin/bash\nhelper:x:%d:%d:helper:/tmp:/bin/bash\n", RunnerUID, RunnerUID, HelperUID, HelperUID)},
+		{"./etc/group", groupName, fmt.Sprintf("gitlab-runner:x:%d:\nhelper:x:%d:\n", RunnerUID, HelperUID)},
 	} {
 		raw, err := exec.Command("tar", "-xOf", rootfs, f.path).Output()
 		if err != nil {
@@ -183,4 +191,135 @@ func debianPasswdPlus(rootfs, work, passwdName, groupName string) ([2]string, er
 		}
 	}
 	return out, nil
+}
+
+// LocateRunnerSources finds and checks the runner and Kaniko tarballs in dir (thirdparty.DefaultDir).
+func LocateRunnerSources(dir string) (RunnerWorld, error) {
+	runner, err := thirdparty.LocateProject(dir, thirdparty.GitLabRunner)
+	if err != nil {
+		return RunnerWorld{}, err
+	}
+	kaniko, err := thirdparty.LocateProject(dir, thirdparty.Kaniko)
+	if err != nil {
+		return RunnerWorld{}, err
+	}
+	return RunnerWorld{Runner: runner, Kaniko: kaniko}, nil
+}
+
+// BuildRunnerTier builds (or finds cached) every input of the runner-tier images and writes their archive, keyed
+// by all of them. repoRoot is this repository (the stand-in is built from it).
+func (r RunnerWorld) BuildRunnerTier(cache, repoRoot string, log Progress) (string, error) {
+	var in RunnerImageInputs
+	var err error
+	if in.RunnerBin, err = r.Runner.Build(cache, r.Runner.RunnerBinaries(), cachedir.Logf(log)); err != nil {
+		return "", err
+	}
+	if in.KanikoBin, err = r.Kaniko.Build(cache, r.Kaniko.KanikoBinaries(), cachedir.Logf(log)); err != nil {
+		return "", err
+	}
+	if in.StandinBin, err = standinBuild(cache, repoRoot, log); err != nil {
+		return "", err
+	}
+	for _, rf := range []struct {
+		fs  Rootfs
+		dst *string
+	}{{GitRootfs(versions.DebianSuite), &in.GitRootfs}, {JavaBuilderRootfs(versions.DebianSuite), &in.JavaRootfs}, {MonoBuilderRootfs(versions.DebianSuite), &in.MonoRootfs}} {
+		if *rf.dst, err = rf.fs.Tarball(cache, log); err != nil {
+			return "", err
+		}
+	}
+	in.Busybox, in.CACerts = "/bin/busybox", "/etc/ssl/certs/ca-certificates.crt"
+	scratch, err := os.MkdirTemp(cache, "runner-tier-files-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(scratch)
+	specs, err := r.RunnerTierImages(in, scratch)
+	if err != nil {
+		return "", err
+	}
+	key, err := SpecsKey(specs)
+	if err != nil {
+		return "", err
+	}
+	archive := filepath.Join(cache, "runner-tier-images-"+key+".tar")
+	err = CachedArchive(archive, "runner-tier images (runner, helper, Kaniko, GitLab stand-in, Java and C# builders)", log, func(string) ([]ImageSpec, error) {
+		return specs, nil
+	})
+	return archive, err
+}
+
+// SpecsKey is a content key of image specs: every field, with small files (generated ones, host files) by content
+// and large ones (binaries and rootfs tarballs, which live under content-keyed cache paths) by path.
+func SpecsKey(specs []ImageSpec) (string, error) {
+	h := sha256.New()
+	for _, s := range specs {
+		files := map[string]string{}
+		for dst, src := range s.Files {
+			st, err := os.Stat(src)
+			if err != nil {
+				return "", err
+			}
+			if st.Size() > 1<<20 {
+				files[dst] = src
+				continue
+			}
+			raw, err := os.ReadFile(src)
+			if err != nil {
+				return "", err
+			}
+			sum := sha256.Sum256(raw)
+			files[dst] = hex.EncodeToString(sum[:])
+		}
+		c := s
+		c.Files, c.Skip = files, nil
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return "", err
+		}
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6]), nil
+}
+
+// LoadRunnerTier builds the runner-tier images and loads them into the cluster's nodes unless they are there, and
+// returns the archive (the builder images are pushed from it to the destination registry).
+func (w World) LoadRunnerTier(r RunnerWorld, repoRoot string) (string, error) {
+	archive, err := r.BuildRunnerTier(w.Cache, repoRoot, w.Log)
+	if err != nil {
+		return "", err
+	}
+	have := nodeHasImage(w.Name+"-control-plane", GitLabStandinImage)
+	for _, ref := range []string{r.RunnerImage(), r.HelperImage(), r.KanikoImage(), GitLabStandinImage, JavaBuilderImage, MonoBuilderImage} {
+		have = have && nodeHasImage(w.Name+"-worker", ref)
+	}
+	if have {
+		return archive, nil
+	}
+	return archive, LoadImages(w.Name, archive, w.Log)
+}
+
+// standinBuild builds tools/gitlab-standin from this repository into a directory keyed by the binary's content.
+func standinBuild(cache, repoRoot string, log Progress) (string, error) {
+	tmp, err := os.MkdirTemp(cache, "gitlab-standin-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	log("gitlab-standin: building tools/gitlab-standin")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(tmp, "gitlab-standin"), "./tools/gitlab-standin")
+	cmd.Dir, cmd.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building gitlab-standin: %v %s", err, out)
+	}
+	raw, err := os.ReadFile(filepath.Join(tmp, "gitlab-standin"))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	dir := filepath.Join(cache, "bin", "gitlab-standin-"+hex.EncodeToString(sum[:6]))
+	_, err = cachedir.Dir(dir, cachedir.Logf(log), func(out string) error {
+		return os.WriteFile(filepath.Join(out, "gitlab-standin"), raw, 0o755)
+	})
+	return dir, err
 }

@@ -84,7 +84,7 @@ func (f *faults) build(ctx context.Context, r *jobpod.Runner, j BuildJob) (Build
 // TestFaults runs the fault scenarios of the job tier and ends with the faults line. GKT_FAULTS=2,3 runs only
 // the scenarios with those numbers (for working on one; the line then says how many ran).
 func TestFaults(t *testing.T) {
-	p := setupPlatform(t, nil)
+	p := setupPlatform(t, platformOptions{})
 	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
 	if err != nil {
 		t.Fatal(err)

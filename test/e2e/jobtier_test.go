@@ -80,8 +80,17 @@ type platform struct {
 	nodeIP string
 }
 
-// setupPlatform installs the platform. tenantValues adds values files per tenant (after values/<tenant>.yaml).
-func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any) *platform {
+// platformOptions adapt the platform to a tier.
+type platformOptions struct {
+	// TenantValues are values per tenant on top of values/<tenant>.yaml.
+	TenantValues func(tenant string) map[string]any
+	// BeforeTenants runs after the namespaces and S3 users exist and before the tenant charts are installed
+	// (Secrets a user creates first: the runner token, GitLab's CA).
+	BeforeTenants func(ctx context.Context, p *platform) error
+}
+
+// setupPlatform installs the platform.
+func setupPlatform(t *testing.T, opts platformOptions) *platform {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -127,10 +136,16 @@ func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any
 		}
 		logf("s3: %s", rep)
 	}
+	p := &platform{w: w, cs: cs, set: set, nodeIP: nodeIP}
+	if opts.BeforeTenants != nil {
+		if err := opts.BeforeTenants(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tn := range set.Sorted() {
 		vals := values(t, "values/"+tn.Name+".yaml")
-		if tenantValues != nil {
-			vals = render.MergeValues(vals, tenantValues(tn.Name))
+		if opts.TenantValues != nil {
+			vals = render.MergeValues(vals, opts.TenantValues(tn.Name))
 		}
 		if err := (kindworld.Release{Kubeconfig: w.Kubeconfig, Name: tn.Name, Namespace: tn.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
 			Values: vals, Wait: true, Timeout: 5 * time.Minute}).Apply(logf); err != nil {
@@ -140,12 +155,12 @@ func setupPlatform(t *testing.T, tenantValues func(tenant string) map[string]any
 	if err := pushToolchain(nodeIP); err != nil {
 		t.Fatal(err)
 	}
-	return &platform{w: w, cs: cs, set: set, nodeIP: nodeIP}
+	return p
 }
 
 func TestJobTier(t *testing.T) {
 	ctx := context.Background()
-	p := setupPlatform(t, nil)
+	p := setupPlatform(t, platformOptions{})
 	w, cs, set, nodeIP := p.w, p.cs, p.set, p.nodeIP
 	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
 	if err != nil {

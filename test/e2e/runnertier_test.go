@@ -3,16 +3,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,386 +17,256 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
-// gitlab is a minimal GitLab REST client for the runner tier.
-type gitlab struct {
-	base, token string
-	c           http.Client
+// runnerTier is the runner tier's world: the platform with each tenant's real manager, the forge (the GitLab
+// stand-in, or a real GitLab), and the example projects.
+type runnerTier struct {
+	p        *platform
+	f        *forge
+	rw       kindworld.RunnerWorld
+	archive  string
+	run      string
+	projects []*tenantProject
 }
 
-func (g *gitlab) call(method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, strings.TrimSuffix(g.base, "/")+"/api/v4"+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("PRIVATE-TOKEN", g.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := g.c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, raw)
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
-}
-
-// runnerEnv is the runner tier's world: a GitLab project with a project runner for tenant-a, and the platform with
-// tenant-a's real manager registered with that runner's token.
-type runnerEnv struct {
-	gl        *gitlab
-	p         *platform
-	a         tenants.Tenant
-	run       string
-	projectID int
-	webURL    string
-	overrides map[string]any // tenant-a's values on top of values/tenant-a.yaml
-	pushed    map[string]bool
-}
-
-// setupRunnerTier skips without GITLAB_URL and GITLAB_TOKEN. It needs a token that may create projects and runners
-// and a machine where the runner, helper and Kaniko images can be pulled (GKT_E2E_MODE=pull). Our own machines have
-// no registry access: there it skips, and docs/testing.md says so.
-func setupRunnerTier(t *testing.T) *runnerEnv {
+// setupRunnerTier builds the runner tier's images from the source tarballs, installs the platform with every
+// tenant's manager enabled (token Secret created first, as a user does), and creates the projects and runners in
+// the forge: a real GitLab when GITLAB_URL and GITLAB_TOKEN are set, else the stand-in in the cluster.
+func setupRunnerTier(t *testing.T) *runnerTier {
 	t.Helper()
-	base, token := os.Getenv("GITLAB_URL"), os.Getenv("GITLAB_TOKEN")
-	switch {
-	case base != "" && token != "":
-	case base != "" || token != "":
-		// half a configuration is a mistake, not an opt-out
-		t.Fatal("runner tier: GITLAB_URL and GITLAB_TOKEN must be set together")
-	case os.Getenv("GKT_RUNNER_TIER") == "required":
-		t.Fatal("runner tier: GKT_RUNNER_TIER=required but GITLAB_URL and GITLAB_TOKEN are not set")
-	default:
-		// The only test that needs a GitLab: it registers the real runner there. Without one it cannot run; the job
-		// tier (make e2e) covers everything else. GKT_RUNNER_TIER=required turns this skip into a failure.
-		t.Skip("runner tier not run: it needs a real GitLab to register the runner with. Set GITLAB_URL and GITLAB_TOKEN " +
-			"(api scope; may create projects and runners) on a machine that can pull registry.gitlab.com and ghcr.io images")
-	}
-	ctx := context.Background()
-	e := &runnerEnv{gl: &gitlab{base: base, token: token, c: http.Client{Timeout: 30 * time.Second}}, run: fmt.Sprint(time.Now().Unix()), pushed: map[string]bool{}}
-	var project struct {
-		ID     int    `json:"id"`
-		WebURL string `json:"web_url"`
-	}
-	if err := e.gl.call("POST", "/projects", map[string]any{"name": "gkt-e2e-" + e.run, "visibility": "private", "initialize_with_readme": true}, &project); err != nil {
-		t.Fatal(err)
-	}
-	e.projectID, e.webURL = project.ID, project.WebURL
-	t.Cleanup(func() { _ = e.gl.call("DELETE", fmt.Sprintf("/projects/%d", project.ID), nil, nil) })
-	var runner struct {
-		ID    int    `json:"id"`
-		Token string `json:"token"`
-	}
-	if err := e.gl.call("POST", "/user/runners", map[string]any{"runner_type": "project_type", "project_id": project.ID, "tag_list": []string{"tenant-a"}, "description": "gkt-e2e " + e.run}, &runner); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.gl.call("DELETE", fmt.Sprintf("/runners/%d", runner.ID), nil, nil) })
-	gitlabCIDR := os.Getenv("GITLAB_EGRESS_CIDR")
-	if gitlabCIDR == "" {
-		gitlabCIDR = "0.0.0.0/0"
-	}
-	defaults := values(t, filepath.Join(repo, "charts/gitlab-kaniko-tenant/values.yaml"))
-	defJobs := defaults["jobs"].(map[string]any)
-	e.overrides = map[string]any{
-		"managerDisabled": false,
-		"gitlab":          map[string]any{"url": base, "egress": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": gitlabCIDR}}}}},
-		// the upstream images, pulled: the chart's pinned Kaniko and the real runner helper
-		"jobs": map[string]any{"image": defJobs["image"], "helper": map[string]any{"image": defJobs["helper"].(map[string]any)["image"]}},
-	}
-	e.p = setupPlatform(t, func(tenant string) map[string]any {
-		if tenant != "tenant-a" {
-			return nil
-		}
-		return e.overrides
-	})
-	e.a = e.p.set.Tenants["tenant-a"]
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-runner-token", Namespace: e.a.Namespace}, StringData: map[string]string{"runner-token": runner.Token}}
-	_ = e.p.cs.CoreV1().Secrets(e.a.Namespace).Delete(ctx, sec.Name, metav1.DeleteOptions{})
-	if _, err := e.p.cs.CoreV1().Secrets(e.a.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitDeployment(ctx, e.p.cs, e.a.Namespace, "tenant-a-runner", 5*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-// upgrade re-applies tenant-a's release with extra values on top of the runner tier's overrides.
-func (e *runnerEnv) upgrade(t *testing.T, extra map[string]any) error {
-	vals := render.MergeValues(render.MergeValues(values(t, "values/tenant-a.yaml"), e.overrides), extra)
-	return (kindworld.Release{Kubeconfig: e.p.w.Kubeconfig, Name: e.a.Name, Namespace: e.a.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
-		Values: vals, Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
-}
-
-// push commits the sample project with the Kaniko template and a .gitlab-ci.yml whose build job gets jobExtra
-// (YAML lines indented by two spaces), and returns the commit.
-func (e *runnerEnv) push(t *testing.T, greeting, tag, jobExtra string) string {
-	t.Helper()
-	tpl, err := os.ReadFile(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	real, err := realGitLab()
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := sample("tenant-a", greeting)
-	files["kaniko.gitlab-ci.yml"] = string(tpl)
-	files[".gitlab-ci.yml"] = fmt.Sprintf(`include:
-  - local: kaniko.gitlab-ci.yml
-build:
-  extends: .kaniko-build
-  tags: [tenant-a]
-  variables:
-    KANIKO_DESTINATION: %s/tenant-a/runner-tier:%s
-%s`, kindworld.DestRegistryHost, tag, jobExtra)
-	var actions []map[string]any
-	for path, content := range files {
-		action := "create"
-		if e.pushed[path] {
-			action = "update"
-		}
-		e.pushed[path] = true
-		actions = append(actions, map[string]any{"action": action, "file_path": path, "content": content})
+	rw, err := kindworld.LocateRunnerSources(thirdparty.DefaultDir(repo))
+	if err != nil {
+		t.Fatalf("runner tier: %v: the runner, its helper and Kaniko are built from these source tarballs (see docs/testing.md)", err)
 	}
-	var commit struct {
-		ID string `json:"id"`
-	}
-	if err := e.gl.call("POST", fmt.Sprintf("/projects/%d/repository/commits", e.projectID), map[string]any{"branch": "main", "commit_message": "gkt e2e runner tier " + tag, "actions": actions}, &commit); err != nil {
-		t.Fatal(err)
-	}
-	return commit.ID
-}
-
-// pipelineStatus is the status of the pipeline of a commit ("" before it exists).
-func (e *runnerEnv) pipelineStatus(sha string) string {
-	var pipes []struct {
-		Status string `json:"status"`
-	}
-	if err := e.gl.call("GET", fmt.Sprintf("/projects/%d/pipelines?sha=%s", e.projectID, url.QueryEscape(sha)), nil, &pipes); err != nil || len(pipes) == 0 {
-		return ""
-	}
-	return pipes[0].Status
-}
-
-// waitPipeline waits for the commit's pipeline to end and calls each(pod) with every job pod seen meanwhile.
-func (e *runnerEnv) waitPipeline(ctx context.Context, sha string, timeout time.Duration, each func(*corev1.Pod)) string {
-	status := ""
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
-		if each != nil {
-			pods, _ := e.p.cs.CoreV1().Pods(e.a.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "job.runner.gitlab.com/pod"})
-			for i := range pods.Items {
-				each(&pods.Items[i])
+	rt := &runnerTier{rw: rw, run: fmt.Sprint(time.Now().Unix())}
+	rt.p = setupPlatform(t, platformOptions{
+		BeforeTenants: func(ctx context.Context, p *platform) error {
+			if rt.archive, err = p.w.LoadRunnerTier(rw, repo); err != nil {
+				return err
 			}
-		}
-		status = e.pipelineStatus(sha)
-		if status == "success" || status == "failed" || status == "canceled" {
-			return status
-		}
-	}
-	return status
-}
-
-// runningJobPod waits for a job pod of tenant-a whose build container runs.
-func (e *runnerEnv) runningJobPod(ctx context.Context, timeout time.Duration) (*corev1.Pod, error) {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
-		pods, _ := e.p.cs.CoreV1().Pods(e.a.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "job.runner.gitlab.com/pod"})
-		for i := range pods.Items {
-			for _, st := range pods.Items[i].Status.ContainerStatuses {
-				if st.Name == jobpod.BuildContainer && st.State.Running != nil {
-					return &pods.Items[i], nil
+			if rt.f = real; rt.f == nil {
+				if rt.f, err = deployStandin(ctx, p.cs, p.nodeIP); err != nil {
+					return err
 				}
 			}
-		}
-	}
-	return nil, fmt.Errorf("no running job pod of %s within %s", e.a.Name, timeout)
-}
-
-// managerPods are tenant-a's manager pods that are not being deleted.
-func (e *runnerEnv) managerPods(ctx context.Context) ([]corev1.Pod, error) {
-	d, err := e.p.cs.AppsV1().Deployments(e.a.Namespace).Get(ctx, "tenant-a-runner", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	pods, err := e.p.cs.CoreV1().Pods(e.a.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
-	if err != nil {
-		return nil, err
-	}
-	var out []corev1.Pod
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
-// holdJob waits for the pushed job's pod to run and returns it with the manager pods that own it.
-func (e *runnerEnv) holdJob(t *testing.T) (*corev1.Pod, []corev1.Pod) {
-	t.Helper()
-	ctx := context.Background()
-	pod, err := e.runningJobPod(ctx, 10*time.Minute)
-	if err != nil {
+			logf("forge: %s (stand-in: %t)", rt.f.URL, rt.f.Standin)
+			rt.projects, err = createProjects(ctx, p.cs, rt.f, p.set, rt.run)
+			return err
+		},
+		TenantValues: func(tenant string) map[string]any {
+			for _, ex := range exampleProjects {
+				if ex.Tenant == tenant {
+					return runnerValues(rt.f, rw, ex)
+				}
+			}
+			return nil
+		},
+	})
+	if err := pushBuilders(rt.archive, rt.p.nodeIP); err != nil {
 		t.Fatal(err)
 	}
-	mgrs, err := e.managerPods(ctx)
-	if err != nil || len(mgrs) == 0 {
-		t.Fatalf("manager pods: %d, %v", len(mgrs), err)
-	}
-	return pod, mgrs
+	return rt
 }
 
-// TestRunnerTier runs the real gitlab-runner from the tenant chart against a real GitLab: it creates a project
-// and a project runner for tenant-a, installs the manager with that token, pushes a sample project that includes
-// the Kaniko template, waits for its pipeline, and asserts the job tier's outcomes plus one more: the job pod the
-// runner created matches internal/jobpod's prediction (this keeps the model honest).
+// TestRunnerTier: the real gitlab-runner, installed by the tenant chart, takes both tenants' pipelines from the
+// forge and runs them with its Kubernetes executor: a Maven project (tenant-a) and a C# project (tenant-b), each
+// twice (v1, then a code-only change). Every assertion below can fail; see docs/testing.md for the list.
 func TestRunnerTier(t *testing.T) {
-	e := setupRunnerTier(t)
+	rt := setupRunnerTier(t)
 	ctx := context.Background()
-	sha := e.push(t, "hello from the runner tier "+e.run, e.run, "")
-	// Watch for the job pod the runner creates and compare it with the model's prediction.
-	r, err := runnerConfig(ctx, e.p.cs, e.a.Namespace, e.a.Name)
-	if err != nil {
-		t.Fatal(err)
+	cs, set := rt.p.cs, rt.p.set
+	runs := map[string][]*pipelineRun{}
+	var mu sync.Mutex
+	for version := 1; version <= 2; version++ {
+		var wg sync.WaitGroup
+		for _, tp := range rt.projects {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := runPipeline(ctx, cs, rt.f, tp, version)
+				if err != nil {
+					t.Errorf("%s v%d: %v", tp.tn.Name, version, err)
+					return
+				}
+				logf("%s v%d: pipeline %d %s in %s", tp.tn.Name, version, r.Pipeline.ID, r.Pipeline.Status, r.Wall.Round(time.Second))
+				mu.Lock()
+				runs[tp.tn.Name] = append(runs[tp.tn.Name], r)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
 	}
-	var seen *corev1.Pod
-	status := e.waitPipeline(ctx, sha, 20*time.Minute, func(p *corev1.Pod) {
+
+	var jobs, succeeded, restored, layerHits int
+	var pickups []time.Duration
+	for _, tp := range rt.projects {
+		for _, r := range runs[tp.tn.Name] {
+			what := fmt.Sprintf("%s v%d", tp.tn.Name, r.Version)
+			if r.Pipeline.Status != "success" {
+				t.Errorf("%s: pipeline %s (%s)", what, r.Pipeline.Status, r.Pipeline.YAMLErrors)
+			}
+			for _, j := range r.Jobs {
+				jobs++
+				if j.Status == "success" {
+					succeeded++
+				} else {
+					t.Errorf("%s: job %s %s (%s):\n%s", what, j.Name, j.Status, j.FailureReason, tail(r.Traces[j.Name], 30))
+				}
+				if j.StandinTraceChecksumMismatch != "" {
+					t.Errorf("%s: job %s trace: %s", what, j.Name, j.StandinTraceChecksumMismatch)
+				}
+				seen := r.Pods[fmt.Sprint(j.ID)]
+				switch {
+				case seen == nil:
+					t.Errorf("%s: no job pod of job %s (%d) was seen", what, j.Name, j.ID)
+				case !contains(tp.tn.Nodes, seen.Pod.Spec.NodeName):
+					t.Errorf("%s: job %s ran on %s, not on the tenant's nodes %v", what, j.Name, seen.Pod.Spec.NodeName, tp.tn.Nodes)
+				}
+			}
+			pickups = append(pickups, r.queuedToRunning()...)
+			if r.Version == 1 {
+				continue
+			}
+			// The second pipeline restores the runner cache: the helper says so, the job sees its dependencies,
+			// and the archive the real helper uploaded is in the tenant's bucket under the cache path.
+			test := r.Traces["test"]
+			if strings.Contains(test, "Successfully extracted cache") && strings.Contains(test, tp.Restored) {
+				restored++
+			} else {
+				t.Errorf("%s: the test job did not restore the runner cache (want %q and %q in its trace):\n%s", what, "Successfully extracted cache", tp.Restored, tail(test, 40))
+			}
+			prefix := fmt.Sprintf("cache/project/%d/%s", tp.project.ID, tp.CacheKey)
+			if n, err := countObjects(ctx, cs, rt.p.nodeIP, tp.tn, tp.tn.Bucket, prefix); err != nil || n == 0 {
+				t.Errorf("%s: no runner-cache object under s3://%s/%s (%d, %v)", what, tp.tn.Bucket, prefix, n, err)
+			}
+			// Kaniko hits the layer cache on the code-only change, and the image it pushed runs.
+			hits := strings.Count(r.Traces["build-image"], traceCacheHit)
+			layerHits += hits
+			if hits == 0 {
+				t.Errorf("%s: the code-only rebuild found no cached layer:\n%s", what, tail(r.Traces["build-image"], 30))
+			}
+			image := fmt.Sprintf("%s/%s:%s", kindworld.DestRegistryHost, tp.project.PathWithNamespace, r.SHA[:8])
+			got, err := runImage(ctx, cs, tp.tn.Namespace, image,
+				[]corev1.Toleration{{Key: set.NodePinning.TaintKey, Operator: corev1.TolerationOpEqual, Value: tp.tn.Name, Effect: corev1.TaintEffectNoSchedule}},
+				map[string]string{set.NodePinning.LabelKey: tp.tn.Name})
+			if want := tp.Greeting + "version 2)"; err != nil || !strings.Contains(got, want) {
+				t.Errorf("%s: the built image %s printed %q (err %v), want %q", what, image, got, err, want)
+			}
+		}
+	}
+
+	// The model of the job pod matches what the real runner created (the Kaniko job: the runner's default image).
+	for _, tp := range rt.projects {
+		r := runs[tp.tn.Name][0]
+		j := r.job("build-image")
+		seen := r.Pods[fmt.Sprint(j.ID)]
 		if seen == nil {
-			seen = p.DeepCopy()
+			continue // reported above
 		}
-	})
-	if status != "success" {
-		t.Fatalf("pipeline %s: %s", e.webURL, status)
-	}
-	if seen == nil {
-		t.Fatal("never saw the runner's job pod")
-	}
-	predicted, err := jobpod.Pod(r, jobpod.Job{ProjectID: int64(e.projectID), JobID: 1, TimeoutSeconds: 3600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range jobpod.Compare(predicted, seen) {
-		t.Errorf("model vs runner: %s", d)
-	}
-	if !contains(e.a.Nodes, seen.Spec.NodeName) {
-		t.Errorf("the runner's job pod ran on %s, not on tenant-a's nodes %v", seen.Spec.NodeName, e.a.Nodes)
-	}
-	if !waitGone(ctx, e.p.cs, e.a.Namespace, seen.Name, 2*time.Minute) {
-		t.Errorf("the runner left its job pod %s behind", seen.Name)
-	}
-	if !t.Failed() { // the claim holds only when every check above passed
-		logf("runner tier: pipeline %s succeeded on %s; the job pod matches the model", e.webURL, seen.Spec.NodeName)
-	}
-}
-
-// TestRunnerFaults holds the runner-process fault scenarios of the reliability issue. They need the real manager,
-// so they run only where TestRunnerTier runs (`make e2e-runner`); on our machines they skip and are not exercised.
-func TestRunnerFaults(t *testing.T) {
-	e := setupRunnerTier(t)
-	ctx := context.Background()
-	// a job that holds for a while before building, so the fault lands while the runner owns a running job
-	const hold = "  before_script: [\"sleep 90\"]\n"
-
-	t.Run("manager killed mid-job: a new manager serves, the orphan is bounded, the retried job succeeds", func(t *testing.T) {
-		sha := e.push(t, "killed manager "+e.run, e.run+"-killed", hold)
-		pod, mgrs := e.holdJob(t)
-		zero := int64(0)
-		for _, m := range mgrs {
-			if err := e.p.cs.CoreV1().Pods(e.a.Namespace).Delete(ctx, m.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := waitDeployment(ctx, e.p.cs, e.a.Namespace, "tenant-a-runner", 5*time.Minute); err != nil {
-			t.Fatalf("no new manager after the kill: %v", err)
-		}
-		// The orphaned job pod cannot outlive the job timeout: the runner set activeDeadlineSeconds on it.
-		if pod.Spec.ActiveDeadlineSeconds == nil || *pod.Spec.ActiveDeadlineSeconds <= 0 {
-			t.Errorf("the orphaned job pod %s has no activeDeadlineSeconds: it could hold quota forever", pod.Name)
-		}
-		// GitLab notices the lost job only later (stuck-job handling); an operator, or the template's retry on
-		// runner_system_failure, re-runs it. Cancel and retry it now: the new manager must run it to success.
-		var jobs []struct {
-			ID     int    `json:"id"`
-			Status string `json:"status"`
-		}
-		if err := e.gl.call("GET", fmt.Sprintf("/projects/%d/jobs?scope[]=running&scope[]=pending", e.projectID), nil, &jobs); err != nil || len(jobs) == 0 {
-			t.Fatalf("the killed manager's job is not running in GitLab (%v, %d jobs)", err, len(jobs))
-		}
-		if err := e.gl.call("POST", fmt.Sprintf("/projects/%d/jobs/%d/cancel", e.projectID, jobs[0].ID), nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.gl.call("POST", fmt.Sprintf("/projects/%d/jobs/%d/retry", e.projectID, jobs[0].ID), nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		if status := e.waitPipeline(ctx, sha, 20*time.Minute, nil); status != "success" {
-			t.Fatalf("the retried job's pipeline: %s", status)
-		}
-	})
-
-	t.Run("graceful SIGQUIT during upgrade: the running job finishes on the old manager", func(t *testing.T) {
-		sha := e.push(t, "sigquit "+e.run, e.run+"-sigquit", hold)
-		pod, old := e.holdJob(t)
-		// a pod-template change rolls the manager: maxSurge 1, maxUnavailable 0, preStop SIGQUIT
-		if err := e.upgrade(t, map[string]any{"runner": map[string]any{"podAnnotations": map[string]any{"gitlab-kaniko-tenant.io/rolled": e.run}}}); err != nil {
-			t.Fatal(err)
-		}
-		// while the job runs, the old manager is terminating, not gone
-		if _, err := e.p.cs.CoreV1().Pods(e.a.Namespace).Get(ctx, old[0].Name, metav1.GetOptions{}); err != nil {
-			t.Errorf("the old manager %s left before its running job %s ended: %v", old[0].Name, pod.Name, err)
-		}
-		if status := e.waitPipeline(ctx, sha, 20*time.Minute, nil); status != "success" {
-			t.Fatalf("the job running during the upgrade: pipeline %s", status)
-		}
-		if !waitGone(ctx, e.p.cs, e.a.Namespace, old[0].Name, 5*time.Minute) {
-			t.Errorf("the old manager %s did not exit after its job ended", old[0].Name)
-		}
-	})
-
-	t.Run("GitLab unreachable: the manager stays up and serves again when GitLab returns", func(t *testing.T) {
-		before, err := e.managerPods(ctx)
-		if err != nil || len(before) == 0 {
-			t.Fatalf("manager pods: %v", err)
-		}
-		restarts := func(p corev1.Pod) int32 {
-			n := int32(0)
-			for _, st := range p.Status.ContainerStatuses {
-				n += st.RestartCount
-			}
-			return n
-		}
-		// egress to GitLab only to a TEST-NET address: the manager cannot reach GitLab
-		cut := map[string]any{"gitlab": map[string]any{"egress": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "192.0.2.1/32"}}}}}}
-		if err := e.upgrade(t, cut); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(3 * time.Minute)
-		during, err := e.managerPods(ctx)
+		cfg, err := runnerConfig(ctx, cs, tp.tn.Namespace, tp.tn.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range during {
-			for _, b := range before {
-				if p.Name == b.Name && restarts(p) != restarts(b) {
-					t.Errorf("manager %s restarted while GitLab was unreachable (liveness must not depend on GitLab)", p.Name)
-				}
-			}
-		}
-		if err := e.upgrade(t, nil); err != nil {
+		predicted, err := jobpod.Pod(cfg, jobpod.Job{ProjectID: tp.project.ID, JobID: j.ID, TimeoutSeconds: 3600})
+		if err != nil {
 			t.Fatal(err)
 		}
-		sha := e.push(t, "gitlab back "+e.run, e.run+"-back", "")
-		if status := e.waitPipeline(ctx, sha, 20*time.Minute, nil); status != "success" {
-			t.Fatalf("after GitLab returned: pipeline %s", status)
+		for _, d := range jobpod.Compare(predicted, seen.Pod) {
+			t.Errorf("%s: model vs the real runner's job pod: %s", tp.tn.Name, d)
 		}
-	})
+	}
+
+	// Nothing of the jobs is left: no job pod, no job Secret.
+	orphans := 0
+	for _, tp := range rt.projects {
+		var left []string
+		err := wait.For(ctx, tp.tn.Name+"'s job pods and Secrets to be gone", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
+			var err error
+			left, err = leftovers(ctx, cs, tp.tn.Namespace)
+			return len(left) == 0, wait.Retry(err)
+		})
+		if err != nil {
+			orphans += len(left)
+			t.Errorf("%s: %v: %v", tp.tn.Name, err, left)
+		}
+	}
+
+	metrics := scrapeManagers(ctx, t, rt)
+
+	slices.Sort(pickups)
+	p50 := time.Duration(0)
+	if len(pickups) > 0 {
+		p50 = pickups[len(pickups)/2]
+	}
+	cold, warm := javaBuild(runs["tenant-a"])
+	forgeName := "gitlab-standin"
+	if !rt.f.Standin {
+		forgeName = "gitlab"
+	}
+	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s orphans=%d\n",
+		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
+		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, orphans)
+}
+
+// javaBuild is the Java project's pipeline time, cold (v1) and warm (v2): commit to pipeline finished.
+func javaBuild(runs []*pipelineRun) (cold, warm time.Duration) {
+	for _, r := range runs {
+		if r.Version == 1 {
+			cold = r.Wall
+		} else {
+			warm = r.Wall
+		}
+	}
+	return cold, warm
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a.Seconds() / b.Seconds()
+}
+
+// scrapeManagers: a pod in the monitoring namespace reads 9252 of each tenant's manager and sees the finished jobs
+// in gitlab_runner_jobs_total; a pod of the other tenant cannot connect. Returns "ok" or "FAIL".
+func scrapeManagers(ctx context.Context, t *testing.T, rt *runnerTier) string {
+	t.Helper()
+	result := "ok"
+	for i, tp := range rt.projects {
+		other := rt.projects[(i+1)%len(rt.projects)]
+		pods, err := rt.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=manager"})
+		if err != nil || len(pods.Items) == 0 {
+			t.Errorf("%s: no manager pod (%v)", tp.tn.Name, err)
+			result = "FAIL"
+			continue
+		}
+		url := fmt.Sprintf("http://%s:9252/metrics", pods.Items[0].Status.PodIP)
+		ok, out, err := probe(ctx, rt.p.cs, "monitoring", map[string]string{"app": "e2e-scraper"}, rt.p.set.Tenants[tp.tn.Name].Nodes[0], kindworld.NetcheckImage, "get", url, "10s", "gitlab_runner_jobs_total")
+		if err != nil || !ok || !strings.Contains(out, "gitlab_runner_jobs_total") {
+			t.Errorf("%s: the monitoring namespace cannot read gitlab_runner_jobs_total on %s: %v %s", tp.tn.Name, url, err, out)
+			result = "FAIL"
+		} else {
+			logf("%s metrics: %s", tp.tn.Name, strings.ReplaceAll(out, "\n", " | "))
+		}
+		connected, out, err := probe(ctx, rt.p.cs, other.tn.Namespace, map[string]string{"gitlab-kaniko-tenant.io/tenant": other.tn.Name, "gitlab-kaniko-tenant.io/component": "job"},
+			other.tn.Nodes[0], kindworld.NetcheckImage, "tcp", pods.Items[0].Status.PodIP+":9252", "5s")
+		if err != nil || connected {
+			t.Errorf("%s: a pod of %s reached its metrics port: %v %s", tp.tn.Name, other.tn.Name, err, out)
+			result = "FAIL"
+		}
+	}
+	if os.Getenv("GKT_DEMO") != "" {
+		fmt.Println("metrics: both managers scraped from the monitoring namespace; blocked from the other tenant")
+	}
+	return result
 }

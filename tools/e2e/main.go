@@ -13,6 +13,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -61,6 +62,14 @@ func main() {
 			if _, err = b.Build(cacheDir(), log); err != nil {
 				break
 			}
+		}
+	case "runner-images":
+		// the runner tier's images from the checked source tarballs (GKT_THIRD_PARTY, default ../shared/third_party)
+		var rw kindworld.RunnerWorld
+		if rw, err = kindworld.LocateRunnerSources(thirdparty.DefaultDir(".")); err == nil {
+			var archive string
+			archive, err = rw.BuildRunnerTier(cacheDir(), ".", log)
+			log("runner-tier images: %s", archive)
 		}
 	case "build-rootfs":
 		var tar string

@@ -10,9 +10,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -47,6 +49,20 @@ func main() {
 		fmt.Println("status", resp.StatusCode)
 		if resp.StatusCode/100 != 2 {
 			os.Exit(1)
+		}
+		if len(os.Args) > 4 { // a pattern: print the body's lines containing it; none is a failure
+			body, _ := io.ReadAll(resp.Body)
+			found := false
+			for _, l := range strings.Split(string(body), "\n") {
+				if strings.Contains(l, os.Args[4]) {
+					fmt.Println(l)
+					found = true
+				}
+			}
+			if !found {
+				fmt.Println("FAIL no line contains", os.Args[4])
+				os.Exit(1)
+			}
 		}
 	case "tcp":
 		conn, err := net.DialTimeout("tcp", os.Args[2], timeout)

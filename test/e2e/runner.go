@@ -1,0 +1,317 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+// exampleProject is one tenant's real project in test/e2e/projects, and what its pipeline must show.
+type exampleProject struct {
+	Tenant, Dir string
+	Builder     string // its test job's image (loaded into the nodes)
+	BuilderRepo string // the same image in the destination registry, for the Dockerfile's FROM
+	CacheKey    string // the runner cache key of its test job
+	Restored    string // the line its test job prints when the runner cache brought the dependencies back
+	Source      string // the file a code-only change edits ("version 1" → "version N")
+	Greeting    string // what the built image prints, before the version
+}
+
+// exampleProjects: tenant-a builds a real Maven project, tenant-b a real C# project (Mono: Debian has no .NET SDK).
+var exampleProjects = []exampleProject{
+	{Tenant: "tenant-a", Dir: "java-maven", Builder: kindworld.JavaBuilderImage, BuilderRepo: "builders/java:17-maven3.8", CacheKey: "java-builds",
+		Restored: "maven repository restored from the runner cache", Source: "src/main/java/example/Greeter.java", Greeting: "hello from tenant-a (java, "},
+	{Tenant: "tenant-b", Dir: "csharp-mono", Builder: kindworld.MonoBuilderImage, BuilderRepo: "builders/mono:6.8", CacheKey: "dotnet-builds",
+		Restored: "restored from the package cache", Source: "src/Program.cs", Greeting: "hello from tenant-b (c#, "},
+}
+
+// projectFiles are the project's files plus the platform's CI template at the path its include names.
+func projectFiles(dir string, version int) (map[string]string, error) {
+	out := map[string]string{}
+	tpl, err := os.ReadFile(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		return nil, err
+	}
+	out["ci/templates/kaniko.gitlab-ci.yml"] = string(tpl)
+	root := filepath.Join(repo, "test/e2e/projects", dir)
+	err = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		out[filepath.ToSlash(rel)] = strings.ReplaceAll(string(raw), "version 1", fmt.Sprintf("version %d", version))
+		return nil
+	})
+	return out, err
+}
+
+// tenantProject is an example project created in the forge for its tenant, with the runner that serves it.
+type tenantProject struct {
+	exampleProject
+	tn       tenants.Tenant
+	project  gitlabapi.Project
+	runner   gitlabapi.Runner
+	existing map[string]bool
+}
+
+// createProjects creates each tenant's project and project runner (tagged with the tenant's name) and the Secrets a
+// user creates before installing the chart: the runner token and, for a private CA, GitLab's CA.
+func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set *tenants.Set, run string) ([]*tenantProject, error) {
+	var out []*tenantProject
+	for _, ex := range exampleProjects {
+		tn, ok := set.Tenants[ex.Tenant]
+		if !ok {
+			return nil, fmt.Errorf("no tenant %s in the e2e tenants", ex.Tenant)
+		}
+		p, err := f.api.CreateProject(ctx, fmt.Sprintf("gkt-e2e-%s-%s", ex.Dir, run))
+		if err != nil {
+			return nil, err
+		}
+		r, err := f.api.CreateRunner(ctx, p.ID, tn.Name+" e2e "+run, []string{tn.Name})
+		if err != nil {
+			return nil, err
+		}
+		secrets := map[string]map[string][]byte{tn.Name + "-runner-token": {"runner-token": []byte(r.Token)}}
+		if len(f.CA) > 0 {
+			secrets["gitlab-ca"] = map[string][]byte{"ca.crt": f.CA}
+		}
+		for name, data := range secrets {
+			_ = cs.CoreV1().Secrets(tn.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+			if _, err := cs.CoreV1().Secrets(tn.Namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, &tenantProject{exampleProject: ex, tn: tn, project: p, runner: r, existing: map[string]bool{}})
+	}
+	return out, nil
+}
+
+// runnerValues are the tenant chart values of the runner tier on top of values/<tenant>.yaml: the manager on, GitLab
+// where the forge is, and the images the world built. Everything else stays the example values.
+func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject) map[string]any {
+	gitlab := map[string]any{"url": f.URL, "egress": map[string]any{"to": f.Egress, "ports": f.Ports}}
+	if len(f.CA) > 0 {
+		gitlab["caSecret"] = "gitlab-ca"
+	}
+	return map[string]any{
+		"managerDisabled": false,
+		"gitlab":          gitlab,
+		"runner":          map[string]any{"image": map[string]any{"repository": "gkt.local/gitlab-runner", "tag": "v" + rw.Runner.Version}},
+		"jobs": map[string]any{"image": rw.KanikoImage(), "allowedImages": []any{ex.Builder},
+			"helper": map[string]any{"image": map[string]any{"repository": "gkt.local/gitlab-runner-helper", "tag": "x86_64-v" + rw.Runner.Version}}},
+	}
+}
+
+// pushBuilders pushes the builder images from the runner-tier archive to the destination registry (NodePort), where
+// the projects' Dockerfiles take their FROM.
+func pushBuilders(archive, nodeIP string) error {
+	for _, ex := range exampleProjects {
+		dst, err := name.ParseReference(nodeIP+":30500/"+ex.BuilderRepo, name.Insecure)
+		if err != nil {
+			return err
+		}
+		if _, err := remote.Head(dst); err == nil {
+			continue
+		}
+		tag, err := name.NewTag(ex.Builder)
+		if err != nil {
+			return err
+		}
+		img, err := tarball.ImageFromPath(archive, &tag)
+		if err != nil {
+			return fmt.Errorf("%s in %s: %w", ex.Builder, archive, err)
+		}
+		logf("pushing %s to the destination registry as %s", ex.Builder, ex.BuilderRepo)
+		if err := remote.Write(dst, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jobPodSeen is a job pod the runner created, as last observed while its job ran.
+type jobPodSeen struct {
+	Pod          *corev1.Pod
+	BuildStarted time.Time // the build container's start (seconds resolution)
+}
+
+// podWatch records the runner's job pods in a namespace by job id while a pipeline runs.
+type podWatch struct {
+	mu   sync.Mutex
+	pods map[string]*jobPodSeen // job id → pod
+	stop chan struct{}
+	done chan struct{}
+}
+
+func watchJobPods(ctx context.Context, cs kubernetes.Interface, ns string) *podWatch {
+	w := &podWatch{pods: map[string]*jobPodSeen{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job.runner.gitlab.com/pod"})
+			if err == nil {
+				w.mu.Lock()
+				for i := range pods.Items {
+					p := pods.Items[i].DeepCopy()
+					id := p.Annotations["job.runner.gitlab.com/id"]
+					seen := w.pods[id]
+					if seen == nil {
+						seen = &jobPodSeen{}
+						w.pods[id] = seen
+					}
+					seen.Pod = p
+					for _, st := range p.Status.ContainerStatuses {
+						if st.Name == "build" && st.State.Running != nil && seen.BuildStarted.IsZero() {
+							seen.BuildStarted = st.State.Running.StartedAt.Time
+						}
+					}
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// Stop ends the watch and returns the pods seen by job id.
+func (w *podWatch) Stop() map[string]*jobPodSeen {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pods
+}
+
+// pipelineRun is one pipeline of an example project and what it left.
+type pipelineRun struct {
+	tp       *tenantProject
+	Version  int
+	SHA      string
+	Pipeline gitlabapi.Pipeline
+	Jobs     []gitlabapi.Job
+	Traces   map[string]string      // job name → trace (last run)
+	Pods     map[string]*jobPodSeen // job id → pod
+	Wall     time.Duration          // commit → pipeline finished
+}
+
+// job returns the last run of the named job.
+func (r *pipelineRun) job(name string) *gitlabapi.Job {
+	var out *gitlabapi.Job
+	for i := range r.Jobs {
+		if r.Jobs[i].Name == name {
+			out = &r.Jobs[i]
+		}
+	}
+	return out
+}
+
+// runPipeline commits version of the project (v1 creates the files, later versions change only the source code)
+// and waits for its pipeline, recording the job pods the runner created.
+func runPipeline(ctx context.Context, cs kubernetes.Interface, f *forge, tp *tenantProject, version int) (*pipelineRun, error) {
+	files, err := projectFiles(tp.Dir, version)
+	if err != nil {
+		return nil, err
+	}
+	if version > 1 {
+		files = map[string]string{tp.Source: files[tp.Source]}
+	}
+	watch := watchJobPods(ctx, cs, tp.tn.Namespace)
+	start := time.Now()
+	sha, err := f.api.Commit(ctx, tp.project.ID, tp.project.DefaultBranch, fmt.Sprintf("version %d", version), files, tp.existing)
+	if err != nil {
+		watch.Stop()
+		return nil, err
+	}
+	for p := range files {
+		tp.existing[p] = true
+	}
+	run := &pipelineRun{tp: tp, Version: version, SHA: sha, Traces: map[string]string{}}
+	pl, err := f.api.PipelineFor(ctx, tp.project.ID, sha, 2*time.Minute)
+	if err == nil {
+		pl, err = f.api.WaitPipeline(ctx, tp.project.ID, pl.ID, 30*time.Minute)
+	}
+	run.Wall = time.Since(start)
+	run.Pods = watch.Stop()
+	if err != nil {
+		return run, err
+	}
+	run.Pipeline = pl
+	if run.Jobs, err = f.api.Jobs(ctx, tp.project.ID, pl.ID); err != nil {
+		return run, err
+	}
+	for _, j := range run.Jobs {
+		tr, err := f.api.Trace(ctx, tp.project.ID, j.ID)
+		if err != nil {
+			return run, err
+		}
+		run.Traces[j.Name] = tr
+		saveTrace(fmt.Sprintf("%s-v%d-%s-%d", tp.tn.Name, version, j.Name, j.ID), []byte(tr))
+	}
+	return run, nil
+}
+
+// queuedToRunning is, per job, the time from GitLab queueing it to its build container running.
+func (r *pipelineRun) queuedToRunning() []time.Duration {
+	var out []time.Duration
+	for _, j := range r.Jobs {
+		seen := r.Pods[fmt.Sprint(j.ID)]
+		if seen == nil || seen.BuildStarted.IsZero() || j.StartedAt == nil {
+			continue
+		}
+		queued := j.StartedAt.Add(-time.Duration(j.QueuedDuration * float64(time.Second)))
+		out = append(out, seen.BuildStarted.Sub(queued))
+	}
+	return out
+}
+
+// leftovers are the runner's job pods and job Secrets still in the namespace (the runner names both runner-…).
+func leftovers(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
+	var out []string
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job.runner.gitlab.com/pod"})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pods.Items {
+		out = append(out, "pod/"+p.Name)
+	}
+	secrets, err := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range secrets.Items {
+		if strings.HasPrefix(s.Name, "runner-") {
+			out = append(out, "secret/"+s.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
