@@ -107,6 +107,16 @@ func clusterUp(log kindworld.Progress) error {
 		names = append(names, fmt.Sprintf("%s=%v", t.Name, t.Nodes))
 	}
 	log("nodes: %d label/taint changes (%s), verified", len(changes), strings.Join(names, " "))
+	// The runner tier's images (runner, helper, Kaniko from the source tarballs; the GitLab stand-in; builders).
+	rw, err := kindworld.LocateRunnerSources(thirdparty.DefaultDir("."))
+	if err != nil {
+		log("runner-tier images: not built: %v (make e2e needs them; set GKT_THIRD_PARTY)", err)
+		return nil
+	}
+	if _, err := w.LoadRunnerTier(rw, "."); err != nil {
+		return err
+	}
+	log("runner-tier images: gitlab-runner %s, helper, Kaniko %s, GitLab stand-in, Java and C# builders loaded", rw.Runner.Version, rw.Kaniko.Version)
 	return nil
 }
 
