@@ -186,6 +186,28 @@ func TestRunnerTier(t *testing.T) {
 		}
 	}
 
+	// The runner's own types read every key of the config.toml each tenant installed (the runner ignores unknown keys
+	// without a word): a checker built against the runner source's common.Config reports the undecoded ones.
+	checker, err := rt.rw.Runner.BuildKeyChecker(repo, rt.p.w.Cache, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undecoded := 0
+	for _, tp := range rt.projects {
+		cm, err := cs.CoreV1().ConfigMaps(tp.tn.Namespace).Get(ctx, tp.tn.Name+"-runner", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := thirdparty.Undecoded(checker, []byte(cm.Data["config.template.toml"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			t.Errorf("%s: config.toml key %s is not read by gitlab-runner %s", tp.tn.Name, k, rt.rw.Runner.Version)
+		}
+		undecoded += len(keys)
+	}
+
 	// Nothing of the jobs is left: no job pod, no job Secret.
 	orphans := 0
 	for _, tp := range rt.projects {
@@ -213,9 +235,9 @@ func TestRunnerTier(t *testing.T) {
 	if !rt.f.Standin {
 		forgeName = "gitlab"
 	}
-	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s orphans=%d\n",
+	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s config-keys-undecoded=%d orphans=%d\n",
 		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
-		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, orphans)
+		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, undecoded, orphans)
 }
 
 // javaBuild is the Java project's pipeline time, cold (v1) and warm (v2): commit to pipeline finished.
