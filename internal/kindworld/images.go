@@ -29,7 +29,7 @@ type ImageSpec struct {
 	Files      map[string]string // path in the image → file on the host (mode 0755)
 	Trees      map[string]string // directory in the image → directory on the host (copied recursively, mode 0644/0755)
 	// Skip leaves out paths of Trees (image paths; a skipped directory drops everything below it).
-	Skip       func(imagePath string, dir bool) bool
+	Skip       func(imagePath string, dir bool) bool `json:"-"`
 	Symlinks   map[string]string // path in the image → link target
 	Entrypoint []string
 	Cmd        []string

@@ -62,3 +62,32 @@ func TestImageSpecSkipLeavesOutTreePaths(t *testing.T) {
 		})
 	}
 }
+
+// TestSpecsKeyFollowsContent: a changed generated file (a new passwd entry, say) gives a new archive key, so a
+// cached archive is never served for a changed recipe; the same inputs give the same key.
+func TestSpecsKeyFollowsContent(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "passwd")
+	write := func(s string) {
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func() string {
+		k, err := SpecsKey([]ImageSpec{{Ref: "gkt.local/x:1", Files: map[string]string{"/etc/passwd": f}, User: "999"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write("root:x:0:0::/root:/bin/sh\n")
+	a, b := key(), key()
+	write("root:x:0:0::/root:/bin/sh\nhelper:x:1000:1000::/tmp:/bin/bash\n")
+	c := key()
+	if a != b || a == c {
+		t.Fatalf("keys %s %s %s: want equal for equal content, different after a change", a, b, c)
+	}
+	if _, err := SpecsKey([]ImageSpec{{Files: map[string]string{"/x": filepath.Join(dir, "missing")}}}); err == nil {
+		t.Fatal("a missing file must be an error")
+	}
+}
