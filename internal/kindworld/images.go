@@ -30,7 +30,7 @@ type ImageSpec struct {
 	Trees      map[string]string // directory in the image → directory on the host (copied recursively, mode 0644/0755)
 	// Skip leaves out paths of Trees (image paths; a skipped directory drops everything below it).
 	Skip       func(imagePath string, dir bool) bool `json:"-"`
-	Symlinks   map[string]string // path in the image → link target
+	Symlinks   map[string]string                     // path in the image → link target
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
