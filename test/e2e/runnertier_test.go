@@ -131,6 +131,10 @@ func TestRunnerTier(t *testing.T) {
 					t.Errorf("%s: no job pod of job %s (%d) was seen", what, j.Name, j.ID)
 				case !contains(tp.tn.Nodes, seen.Pod.Spec.NodeName):
 					t.Errorf("%s: job %s ran on %s, not on the tenant's nodes %v", what, j.Name, seen.Pod.Spec.NodeName, tp.tn.Nodes)
+				case seen.Pod.Spec.SecurityContext == nil || seen.Pod.Spec.SecurityContext.SeccompProfile == nil ||
+					seen.Pod.Spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+					// runner 17.9 has no seccomp key: the chart sets it through a pod_spec patch (issue 21)
+					t.Errorf("%s: job %s's pod has no RuntimeDefault seccomp profile: %+v", what, j.Name, seen.Pod.Spec.SecurityContext)
 				}
 			}
 			pickups = append(pickups, r.queuedToRunning()...)
