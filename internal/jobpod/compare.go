@@ -3,6 +3,7 @@ package jobpod
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,7 +28,7 @@ func Compare(predicted, actual *corev1.Pod) []string {
 	diff("serviceAccountName", ps.ServiceAccountName, as.ServiceAccountName)
 	diff("automountServiceAccountToken", ps.AutomountServiceAccountToken, as.AutomountServiceAccountToken)
 	diff("nodeSelector", ps.NodeSelector, as.NodeSelector)
-	diff("tolerations", sortedTolerations(ps.Tolerations), sortedTolerations(as.Tolerations))
+	diff("tolerations", sortedTolerations(ps.Tolerations), sortedTolerations(withoutAdmissionDefaults(as.Tolerations, ps.Tolerations)))
 	diff("affinity.nodeAffinity", nodeAffinity(ps.Affinity), nodeAffinity(as.Affinity))
 	diff("securityContext", ps.SecurityContext, as.SecurityContext)
 	diff("runtimeClassName", ps.RuntimeClassName, as.RuntimeClassName)
@@ -120,6 +121,21 @@ func volumesByName(vs []corev1.Volume) map[string]string {
 		default:
 			out[v.Name] = "other"
 		}
+	}
+	return out
+}
+
+// withoutAdmissionDefaults drops the tolerations the API server's DefaultTolerationSeconds admission adds to every
+// pod (not-ready and unreachable, NoExecute, 300 s) unless the model has them: they are not the runner's doing.
+func withoutAdmissionDefaults(actual, predicted []corev1.Toleration) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, t := range actual {
+		admission := (t.Key == "node.kubernetes.io/not-ready" || t.Key == "node.kubernetes.io/unreachable") &&
+			t.Operator == corev1.TolerationOpExists && t.Effect == corev1.TaintEffectNoExecute && t.TolerationSeconds != nil && *t.TolerationSeconds == 300
+		if admission && !slices.ContainsFunc(predicted, func(p corev1.Toleration) bool { return p.Key == t.Key }) {
+			continue
+		}
+		out = append(out, t)
 	}
 	return out
 }

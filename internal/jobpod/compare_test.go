@@ -26,11 +26,26 @@ func TestCompareFindsWhatTheModelClaims(t *testing.T) {
 	if d := Compare(model, shuffled); len(d) != 0 {
 		t.Errorf("capability order must not matter: %v", d)
 	}
+	// The API server's DefaultTolerationSeconds admission adds two tolerations to every pod: not the runner's doing.
+	admitted := model.DeepCopy()
+	five := int64(300)
+	for _, k := range []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} {
+		admitted.Spec.Tolerations = append(admitted.Spec.Tolerations, corev1.Toleration{Key: k, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &five})
+	}
+	if d := Compare(model, admitted); len(d) != 0 {
+		t.Errorf("admission's default tolerations must not count: %v", d)
+	}
 	cases := []struct {
 		name   string
 		mutate func(p *corev1.Pod)
 		want   string
 	}{
+		{"runner tolerates every NoExecute taint for ever", func(p *corev1.Pod) {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute})
+		}, "tolerations"},
+		{"runner tolerates another tenant's taint", func(p *corev1.Pod) {
+			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "gitlab-kaniko-tenant.io/tenant", Operator: corev1.TolerationOpEqual, Value: "tenant-b", Effect: corev1.TaintEffectNoSchedule})
+		}, "tolerations"},
 		{"runner dropped the node selector", func(p *corev1.Pod) { p.Spec.NodeSelector = nil }, "nodeSelector"},
 		{"runner mounted a token", func(p *corev1.Pod) { yes := true; p.Spec.AutomountServiceAccountToken = &yes }, "automountServiceAccountToken"},
 		{"runner added a capability", func(p *corev1.Pod) {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"fmt"
 	"os"
 	"slices"
@@ -239,6 +240,21 @@ func TestRunnerTier(t *testing.T) {
 	if !rt.f.Standin {
 		forgeName = "gitlab"
 	}
+	if os.Getenv("GKT_DEMO") != "" {
+		fmt.Printf(`
+== demo summary ==
+%[1]s
+What ran for real: gitlab-runner %[2]s (manager and helper) from the tenant chart, Kaniko %[3]s, Maven/OpenJDK 17
+and Mono, MinIO, the registries, Kubernetes and Cilium. GitLab is a stand-in (gitlab-standin, namespace
+gitlab-standin): it serves the Runner API, git and the pipelines; it is not GitLab.
+Look around (the cluster stays up; make demo again reuses it, make e2e-clean removes it):
+  export KUBECONFIG=%[4]s
+  kubectl -n tenant-a get deploy,pods -l gitlab-kaniko-tenant.io/component=manager   # the real runner manager
+  kubectl -n tenant-a logs deploy/tenant-a-runner | grep -i job                       # the jobs it ran
+  kubectl -n gitlab-standin logs deploy/gitlab-standin | grep -E 'pending|running|success'
+  ls _out/e2e/traces/                                  # every job's trace as the runner sent it
+`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig)
+	}
 	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s config-keys-undecoded=%d orphans=%d\n",
 		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
 		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, undecoded, orphans)
@@ -295,4 +311,19 @@ func scrapeManagers(ctx context.Context, t *testing.T, rt *runnerTier) string {
 		fmt.Println("metrics: both managers scraped from the monitoring namespace; blocked from the other tenant")
 	}
 	return result
+}
+
+// demoTable is one line per pipeline for people.
+func demoTable(runs map[string][]*pipelineRun) string {
+	var b strings.Builder
+	for _, tenant := range slices.Sorted(maps.Keys(runs)) {
+		for _, r := range runs[tenant] {
+			var jobs []string
+			for _, j := range r.Jobs {
+				jobs = append(jobs, fmt.Sprintf("%s %s %.0fs", j.Name, j.Status, j.Duration))
+			}
+			fmt.Fprintf(&b, "  %s v%d (%s): pipeline %s in %s: %s\n", tenant, r.Version, r.tp.Dir, r.Pipeline.Status, r.Wall.Round(time.Second), strings.Join(jobs, ", "))
+		}
+	}
+	return b.String()
 }
