@@ -4,8 +4,8 @@ package e2e
 
 import (
 	"context"
-	"maps"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
