@@ -103,10 +103,11 @@ func deployStandin(ctx context.Context, cs kubernetes.Interface, nodeIP string) 
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "gitlab-standin", Namespace: standinNamespace},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: labels,
 			Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(443), NodePort: standinNodePort}}}}
-	if err := apply(func() (*corev1.Service, error) {
-		return cs.CoreV1().Services(standinNamespace).Create(ctx, svc, metav1.CreateOptions{})
-	}); err != nil {
-		return nil, err
+	// (the API server checks the node port before the name: look the Service up first)
+	if _, err := cs.CoreV1().Services(standinNamespace).Get(ctx, svc.Name, metav1.GetOptions{}); err != nil {
+		if _, err := cs.CoreV1().Services(standinNamespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
 	}
 	if err := waitDeployment(ctx, cs, standinNamespace, "gitlab-standin", 3*time.Minute); err != nil {
 		return nil, fmt.Errorf("gitlab stand-in: %w", err)
