@@ -16,7 +16,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
@@ -102,6 +104,12 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 			if _, err := cs.CoreV1().Secrets(tn.Namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
 				return nil, err
 			}
+		}
+		// A manager already running from an earlier run holds the old token (it reads the Secret at start): restart
+		// it, as `kubectl rollout restart` does after a token rotation.
+		patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339))
+		if _, err := cs.AppsV1().Deployments(tn.Namespace).Patch(ctx, tn.Name+"-runner", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
 		}
 		out = append(out, &tenantProject{exampleProject: ex, tn: tn, project: p, runner: r, existing: map[string]bool{}})
 	}
