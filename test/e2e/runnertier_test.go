@@ -244,9 +244,9 @@ func TestRunnerTier(t *testing.T) {
 		fmt.Printf(`
 == demo summary ==
 %[1]s
-What ran for real: gitlab-runner %[2]s (manager and helper) from the tenant chart, Kaniko %[3]s, Maven/OpenJDK 17
-and Mono, MinIO, the registries, Kubernetes and Cilium. GitLab is a stand-in (gitlab-standin, namespace
-gitlab-standin): it serves the Runner API, git and the pipelines; it is not GitLab.
+  What ran for real: gitlab-runner %[2]s (manager and helper) from the tenant chart, Kaniko %[3]s, Maven/OpenJDK 17
+  and Mono, MinIO, the registries, Kubernetes and Cilium. GitLab is a stand-in (gitlab-standin, namespace
+  gitlab-standin): it serves the Runner API, git and the pipelines; it is not GitLab.
 Look around (the cluster stays up; make demo again reuses it, make e2e-clean removes it):
   export KUBECONFIG=%[4]s
   kubectl -n tenant-a get deploy,pods -l gitlab-kaniko-tenant.io/component=manager   # the real runner manager
