@@ -1,6 +1,8 @@
 package kindworld
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 
@@ -71,4 +73,35 @@ func E2EImages(minio, registry, kaniko, busybox, cacerts, work string) ([]ImageS
 			Env:        []string{"PATH=/usr/local/bin:/kaniko:/busybox", "HOME=/root", "USER=root", "DOCKER_CONFIG=/kaniko/.docker/", "SSL_CERT_DIR=/kaniko/ssl/certs"},
 			Entrypoint: []string{"/kaniko/executor"}},
 	}, nil
+}
+
+// BuildJobTier builds MinIO, the registry, Kaniko and the helper stand-in (cached) and writes their archive, keyed by
+// the binaries and every image reference, so a renamed image is never served from an old archive.
+func (w World) BuildJobTier() (string, error) {
+	dirs := map[string]string{}
+	for _, b := range []GoBuild{MinIOBuild(), RegistryBuild(), KanikoBuild()} {
+		d, err := b.Build(w.Cache, w.Log)
+		if err != nil {
+			return "", err
+		}
+		dirs[b.Name] = d
+	}
+	h := sha256.Sum256([]byte(dirs["minio"] + dirs["registry"] + dirs["kaniko"] + HelperStandinImage + MinIOImage + RegistryImage + KanikoImage))
+	archive := filepath.Join(w.Cache, "e2e-images-"+hex.EncodeToString(h[:4])+".tar")
+	err := CachedArchive(archive, "e2e images (MinIO, registry, Kaniko -debug shape, helper stand-in)", w.Log, func(scratch string) ([]ImageSpec, error) {
+		return E2EImages(dirs["minio"], dirs["registry"], dirs["kaniko"], "/bin/busybox", "/etc/ssl/certs/ca-certificates.crt", scratch)
+	})
+	return archive, err
+}
+
+// LoadJobTier builds the job tier's images and loads them into the nodes unless they are there.
+func (w World) LoadJobTier() error {
+	archive, err := w.BuildJobTier()
+	if err != nil {
+		return err
+	}
+	if nodeHasImage(w.Name+"-worker", KanikoImage) && nodeHasImage(w.Name+"-worker", HelperStandinImage) && nodeHasImage(w.Name+"-control-plane", MinIOImage) {
+		return nil
+	}
+	return LoadImages(w.Name, archive, w.Log)
 }

@@ -21,29 +21,6 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
 
-// loadE2EImages builds MinIO, the registry, Kaniko and the helper stand-in (cached) and loads them into the nodes.
-func loadE2EImages(w kindworld.World) error {
-	dirs := map[string]string{}
-	for _, b := range []kindworld.GoBuild{kindworld.MinIOBuild(), kindworld.RegistryBuild(), kindworld.KanikoBuild()} {
-		d, err := b.Build(w.Cache, w.Log)
-		if err != nil {
-			return err
-		}
-		dirs[b.Name] = d
-	}
-	// Keyed by the binaries and by every image reference, so a renamed image is never served from an old archive.
-	archive := w.Cache + "/e2e-images-" + shortHash(dirs["minio"]+dirs["registry"]+dirs["kaniko"]+kindworld.HelperStandinImage+kindworld.MinIOImage+kindworld.RegistryImage+kindworld.KanikoImage) + ".tar"
-	if err := kindworld.CachedArchive(archive, "e2e images (MinIO, registry, Kaniko -debug shape, helper stand-in)", w.Log, func(scratch string) ([]kindworld.ImageSpec, error) {
-		return kindworld.E2EImages(dirs["minio"], dirs["registry"], dirs["kaniko"], "/bin/busybox", "/etc/ssl/certs/ca-certificates.crt", scratch)
-	}); err != nil {
-		return err
-	}
-	if kindworld.NodeHasImage(w.Name+"-worker", kindworld.KanikoImage) && kindworld.NodeHasImage(w.Name+"-worker", kindworld.HelperStandinImage) && kindworld.NodeHasImage(w.Name+"-control-plane", kindworld.MinIOImage) {
-		return nil
-	}
-	return kindworld.LoadImages(w.Name, archive, w.Log)
-}
-
 func shortHash(s string) string {
 	h := uint32(2166136261)
 	for i := 0; i < len(s); i++ {

@@ -109,7 +109,7 @@ func setupPlatform(t *testing.T, opts platformOptions) *platform {
 	if _, err := nodes.Pin(ctx, cs, set); err != nil {
 		t.Fatal(err)
 	}
-	if err := loadE2EImages(w); err != nil {
+	if err := w.LoadJobTier(); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.EnsureNetcheck(repo); err != nil {

@@ -87,7 +87,24 @@ func main() {
 // clusterUp brings up (or reuses) the cluster and pins the tenants' nodes with the project's own tool.
 func clusterUp(log kindworld.Progress) error {
 	w := world(log)
+	// The tiers' images are built while the cluster comes up: much of both is waiting on downloads and debootstrap,
+	// so on 2 cores the two together take little more than the cluster alone.
+	rw, srcErr := kindworld.LocateRunnerSources(thirdparty.DefaultDir("."))
+	images := make(chan error, 1)
+	go func() {
+		_, err := w.BuildJobTier()
+		if err == nil && srcErr == nil {
+			_, err = rw.BuildRunnerTier(w.Cache, ".", log)
+		}
+		images <- err
+	}()
 	if err := w.Up(); err != nil {
+		return err
+	}
+	if err := <-images; err != nil {
+		return err
+	}
+	if err := w.LoadJobTier(); err != nil {
 		return err
 	}
 	cs, err := kindworld.Client(w.Kubeconfig)
@@ -108,9 +125,8 @@ func clusterUp(log kindworld.Progress) error {
 	}
 	log("nodes: %d label/taint changes (%s), verified", len(changes), strings.Join(names, " "))
 	// The runner tier's images (runner, helper, Kaniko from the source tarballs; the GitLab stand-in; builders).
-	rw, err := kindworld.LocateRunnerSources(thirdparty.DefaultDir("."))
-	if err != nil {
-		log("runner-tier images: not built: %v (make e2e needs them; set GKT_THIRD_PARTY)", err)
+	if srcErr != nil {
+		log("runner-tier images: not built: %v (make e2e needs them; set GKT_THIRD_PARTY)", srcErr)
 		return nil
 	}
 	if _, err := w.LoadRunnerTier(rw, "."); err != nil {
