@@ -26,6 +26,7 @@ type JobSpec struct {
 	Name          string
 	Stage         string
 	Image         *Image
+	Services      []Image
 	BeforeScript  []string
 	Script        []string
 	AfterScript   []string
@@ -42,6 +43,7 @@ type JobSpec struct {
 type Image struct {
 	Name       string   `json:"name"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
+	PullPolicy []string `json:"pull_policy,omitempty"`
 }
 
 // Variable is one variable as GitLab sends it to the runner.
@@ -73,7 +75,7 @@ var (
 	topLevelKeywords = []string{"include", "stages", "variables", "default"}
 	// GitLab's other top-level keywords: never jobs, and not implemented here.
 	unsupportedTopLevel = []string{"workflow", "image", "services", "cache", "before_script", "after_script", "spec", "pages"}
-	jobKeywords         = []string{"stage", "image", "script", "before_script", "after_script", "variables", "cache", "needs", "retry", "tags", "timeout", "interruptible", "extends", "when"}
+	jobKeywords         = []string{"stage", "image", "services", "script", "before_script", "after_script", "variables", "cache", "needs", "retry", "tags", "timeout", "interruptible", "extends", "when"}
 	defaultKeywords     = []string{"image", "before_script", "after_script", "cache", "retry", "tags", "timeout", "interruptible"}
 	retryReasons        = []string{"always", "unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout", "archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure"}
 )
@@ -301,6 +303,19 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 	if j.Image, err = image(m["image"]); err != nil {
 		return j, fmt.Errorf("image: %w", err)
 	}
+	if sv, ok := m["services"]; ok {
+		list, ok := sv.([]any)
+		if !ok {
+			return j, fmt.Errorf("services: not a list")
+		}
+		for _, it := range list {
+			im, err := image(it)
+			if err != nil || im == nil {
+				return j, fmt.Errorf("services: %v", err)
+			}
+			j.Services = append(j.Services, *im)
+		}
+	}
 	for key, dst := range map[string]*[]string{"before_script": &j.BeforeScript, "script": &j.Script, "after_script": &j.AfterScript} {
 		if v, ok := m[key]; ok {
 			if *dst, err = script(v); err != nil {
@@ -382,8 +397,19 @@ func image(v any) (*Image, error) {
 					return nil, fmt.Errorf("entrypoint: %w", err)
 				}
 				out.Entrypoint = ep
+			case "pull_policy":
+				pp, err := stringList(val)
+				if err != nil {
+					return nil, fmt.Errorf("pull_policy: %w", err)
+				}
+				for _, p := range pp {
+					if !slices.Contains([]string{"always", "if-not-present", "never"}, p) {
+						return nil, fmt.Errorf("pull_policy: %q is not always, if-not-present or never", p)
+					}
+				}
+				out.PullPolicy = pp
 			default:
-				return nil, fmt.Errorf("image:%s is not supported by this GitLab stand-in (name, entrypoint)", k)
+				return nil, fmt.Errorf("image:%s is not supported by this GitLab stand-in (name, entrypoint, pull_policy)", k)
 			}
 		}
 		return out, nil

@@ -73,7 +73,9 @@ func TestCompileRefusesWhatTheStandinDoesNotImplement(t *testing.T) {
 	cases := []struct{ name, yml, wantErr string }{
 		{"artifacts", "a:\n  script: [x]\n  artifacts: {paths: [y]}\n", "keyword artifacts is not supported"},
 		{"rules", "a:\n  script: [x]\n  rules: [{if: '$X'}]\n", "keyword rules is not supported"},
-		{"services", "a:\n  script: [x]\n  services: [redis]\n", "keyword services is not supported"},
+		{"services not a list", "a:\n  script: [x]\n  services: redis\n", "services: not a list"},
+		{"service with an alias", "a:\n  script: [x]\n  services: [{name: redis, alias: cache}]\n", "image:alias is not supported"},
+		{"unknown pull policy", "a:\n  script: [x]\n  image: {name: x, pull_policy: sometimes}\n", "is not always, if-not-present or never"},
 		{"include project", "include:\n  - project: a/b\n    file: c.yml\na:\n  script: [x]\n", "include:project is not supported"},
 		{"include remote string", "include: 'https://example.com/x.yml'\na:\n  script: [x]\n", "only local files"},
 		{"include missing file", "include:\n  - local: nope.yml\na:\n  script: [x]\n", "nope.yml"},
@@ -132,7 +134,8 @@ late:
   timeout: 1h 30m
 early:
   stage: build
-  image: {name: own:2, entrypoint: [""]}
+  image: {name: own:2, entrypoint: [""], pull_policy: [always]}
+  services: [redis:7, {name: "postgres:16"}]
   script: [[a, b], c]
 `
 	p, err := Compile(func(string) ([]byte, error) { return []byte(yml), nil })
@@ -145,6 +148,9 @@ early:
 	early, late := p.Jobs[0], p.Jobs[1]
 	if early.Image.Name != "own:2" || late.Image.Name != "base:1" || late.Tags[0] != "t" {
 		t.Errorf("default: image %s/%s tags %v", early.Image.Name, late.Image.Name, late.Tags)
+	}
+	if early.Image.PullPolicy[0] != "always" || len(early.Services) != 2 || early.Services[1].Name != "postgres:16" {
+		t.Errorf("image %+v services %+v", early.Image, early.Services)
 	}
 	if strings.Join(early.Script, ",") != "a,b,c" {
 		t.Errorf("nested script %v", early.Script)

@@ -337,10 +337,11 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 	}
 	var img map[string]any
 	if j.Spec.Image != nil {
-		img = map[string]any{"name": j.Spec.Image.Name}
-		if j.Spec.Image.Entrypoint != nil {
-			img["entrypoint"] = j.Spec.Image.Entrypoint
-		}
+		img = imageJSON(*j.Spec.Image)
+	}
+	services := []any{}
+	for _, sv := range j.Spec.Services {
+		services = append(services, imageJSON(sv))
 	}
 	caches := []map[string]any{}
 	for _, c := range j.Spec.Cache {
@@ -358,7 +359,7 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 		"variables":    vars,
 		"steps":        steps,
 		"image":        img,
-		"services":     []any{},
+		"services":     services,
 		"artifacts":    []any{},
 		"cache":        caches,
 		"credentials":  []any{},
@@ -366,6 +367,17 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 		"features": map[string]any{"trace_sections": true, "token_mask_prefixes": []string{"glpat-", "glcbt-", "glrt-"},
 			"failure_reasons": []string{"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure", "runner_unsupported", "job_execution_timeout", "image_pull_failure"}},
 	}
+}
+
+func imageJSON(im Image) map[string]any {
+	out := map[string]any{"name": im.Name}
+	if im.Entrypoint != nil {
+		out["entrypoint"] = im.Entrypoint
+	}
+	if len(im.PullPolicy) > 0 {
+		out["pull_policy"] = im.PullPolicy
+	}
+	return out
 }
 
 func runnerTagsJSON(tags []string) string {
