@@ -122,6 +122,12 @@ e2e-runner: e2e-host ## Runner tier alone (stand-in, or GITLAB_URL + GITLAB_TOKE
 	@mkdir -p _out/e2e
 	@$(GO) test -tags e2e -count=1 -timeout 90m -run 'TestRunnerTier|TestRunnerFaults' -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | grep -E '^\[e2e|^e2e:|_test.go|SKIP|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
+.PHONY: e2e-hostile
+e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hostile/cases.yaml): each refused or blocked, each with a control (one summary line)
+	@mkdir -p _out/e2e
+	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestHostilePipelines -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | grep -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
+	  status=$${PIPESTATUS[0]}; grep '^hostile:' _out/e2e/hostile.log | tail -1; exit $$status
+
 .PHONY: e2e-faults
 e2e-faults: e2e-host ## Fault scenarios on the job tier: load/quota, MinIO and layer-cache outages, killed jobs, upgrade/rollback, cordon, uninstall, re-apply/rotation (GKT_FAULTS=2,3 runs some)
 	@mkdir -p _out/e2e

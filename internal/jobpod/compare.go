@@ -3,6 +3,7 @@ package jobpod
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -166,6 +167,66 @@ func normalizeSC(sc *corev1.SecurityContext) *corev1.SecurityContext {
 	if out.Capabilities != nil {
 		sort.Slice(out.Capabilities.Add, func(i, j int) bool { return out.Capabilities.Add[i] < out.Capabilities.Add[j] })
 		sort.Slice(out.Capabilities.Drop, func(i, j int) bool { return out.Capabilities.Drop[i] < out.Capabilities.Drop[j] })
+	}
+	return out
+}
+
+// Shape is what a job could try to change about its own pod, per field, with everything that differs from job to
+// job by design left out (names, the runner's job labels and annotations, per-job mount paths, the environment,
+// which carries the job's own variables). Two jobs of one project and runner have the same shape.
+func Shape(p *corev1.Pod) map[string]string {
+	out := map[string]string{}
+	put := func(k string, v any) {
+		raw, _ := json.Marshal(v)
+		out[k] = string(raw)
+	}
+	s := p.Spec
+	put("namespace", p.Namespace)
+	put("serviceAccountName", s.ServiceAccountName)
+	put("automountServiceAccountToken", s.AutomountServiceAccountToken)
+	put("nodeSelector", s.NodeSelector)
+	put("tolerations", sortedTolerations(s.Tolerations))
+	put("affinity", s.Affinity)
+	put("securityContext", s.SecurityContext)
+	put("activeDeadlineSeconds", s.ActiveDeadlineSeconds)
+	put("runtimeClassName", s.RuntimeClassName)
+	put("priorityClassName", s.PriorityClassName)
+	put("hostNetwork/PID/IPC", []bool{s.HostNetwork, s.HostPID, s.HostIPC})
+	put("volumes", volumesByName(s.Volumes))
+	for kind, m := range map[string]map[string]string{"label": p.Labels, "annotation": p.Annotations} {
+		for k, v := range m {
+			if !protectedLabel.MatchString(k) && k != "pod" {
+				put(kind+" "+k, v)
+			}
+		}
+	}
+	var inits []string
+	for _, c := range s.InitContainers {
+		inits = append(inits, c.Name)
+	}
+	put("initContainers", inits)
+	for _, c := range append(append([]corev1.Container{}, s.InitContainers...), s.Containers...) {
+		put(c.Name+".image", c.Image)
+		put(c.Name+".resources", c.Resources)
+		put(c.Name+".securityContext", normalizeSC(c.SecurityContext))
+		put(c.Name+".volumeMounts", mountsByName(c.VolumeMounts))
+	}
+	return out
+}
+
+// ShapeDiff lists the fields where b's shape differs from a's.
+func ShapeDiff(a, b *corev1.Pod) []string {
+	sa, sb := Shape(a), Shape(b)
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(sa)) {
+		if sa[k] != sb[k] {
+			out = append(out, fmt.Sprintf("%s: %s → %s", k, sa[k], sb[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(sb)) {
+		if _, ok := sa[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: (none) → %s", k, sb[k]))
+		}
 	}
 	return out
 }

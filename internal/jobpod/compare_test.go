@@ -87,3 +87,52 @@ func TestCompareFindsWhatTheModelClaims(t *testing.T) {
 		})
 	}
 }
+
+// TestShapeDiff: what a hostile job could change about its pod shows; what differs per job by design does not.
+func TestShapeDiff(t *testing.T) {
+	cfg, err := Parse(renderedConfig(t, map[string]any{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Pod(&cfg.Runners[0], Job{ProjectID: 3, JobID: 4, TimeoutSeconds: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Pod(&cfg.Runners[0], Job{ProjectID: 3, JobID: 5, TimeoutSeconds: 3600, Variables: map[string]string{"FF_X": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Name = "other"
+	b.Annotations = map[string]string{"job.runner.gitlab.com/id": "5"}
+	for k, v := range a.Annotations {
+		if !protectedLabel.MatchString(k) {
+			b.Annotations[k] = v
+		}
+	}
+	if d := ShapeDiff(a, b); len(d) != 0 {
+		t.Fatalf("two jobs of one project must have one shape: %v", d)
+	}
+	cases := []struct {
+		name   string
+		mutate func(p *corev1.Pod)
+		want   string
+	}{
+		{"other namespace", func(p *corev1.Pod) { p.Namespace = "tenant-b" }, "namespace"},
+		{"manager's account", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "tenant-a-runner" }, "serviceAccountName"},
+		{"no deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = nil }, "activeDeadlineSeconds"},
+		{"no init-permissions", func(p *corev1.Pod) { p.Spec.InitContainers = nil }, "initContainers"},
+		{"a label", func(p *corev1.Pod) { p.Labels["gitlab-kaniko-tenant.io/component"] = "manager" }, "label gitlab-kaniko-tenant.io/component"},
+		{"an annotation", func(p *corev1.Pod) { p.Annotations["container.apparmor.security.beta.kubernetes.io/build"] = "unconfined" }, "annotation container.apparmor"},
+		{"more memory", func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Limits = nil }, "build.resources"},
+		{"other node", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"x": "y"} }, "nodeSelector"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := b.DeepCopy()
+			c.mutate(m)
+			if d := ShapeDiff(a, m); len(d) == 0 || !strings.Contains(strings.Join(d, "\n"), c.want) {
+				t.Fatalf("want a difference on %s, got %v", c.want, d)
+			}
+		})
+	}
+}
