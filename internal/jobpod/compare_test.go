@@ -122,7 +122,9 @@ func TestShapeDiff(t *testing.T) {
 		{"no deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = nil }, "activeDeadlineSeconds"},
 		{"no init-permissions", func(p *corev1.Pod) { p.Spec.InitContainers = nil }, "initContainers"},
 		{"a label", func(p *corev1.Pod) { p.Labels["gitlab-kaniko-tenant.io/component"] = "manager" }, "label gitlab-kaniko-tenant.io/component"},
-		{"an annotation", func(p *corev1.Pod) { p.Annotations["container.apparmor.security.beta.kubernetes.io/build"] = "unconfined" }, "annotation container.apparmor"},
+		{"an annotation", func(p *corev1.Pod) {
+			p.Annotations["container.apparmor.security.beta.kubernetes.io/build"] = "unconfined"
+		}, "annotation container.apparmor"},
 		{"more memory", func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Limits = nil }, "build.resources"},
 		{"other node", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"x": "y"} }, "nodeSelector"},
 	}

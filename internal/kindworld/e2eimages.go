@@ -100,7 +100,7 @@ func (w World) LoadJobTier() error {
 	if err != nil {
 		return err
 	}
-	if nodeHasImage(w.Name+"-worker", KanikoImage) && nodeHasImage(w.Name+"-worker", HelperStandinImage) && nodeHasImage(w.Name+"-control-plane", MinIOImage) {
+	if ArchiveLoaded(w.Name, archive) {
 		return nil
 	}
 	return LoadImages(w.Name, archive, w.Log)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -126,7 +127,31 @@ func LoadImages(clusterName, archive string, log Progress) error {
 		if err != nil {
 			return fmt.Errorf("loading images into %s: %w", n.String(), err)
 		}
+		// Record the archive in the node: an image whose recipe changed keeps its ref, so "the node has the ref" is
+		// not "the node has this content" (ArchiveLoaded).
+		mark := n.Command("sh", "-c", "echo \"$1\" >> "+loadedArchives, "-", filepath.Base(archive))
+		if err := mark.Run(); err != nil {
+			return fmt.Errorf("recording the archive in %s: %w", n.String(), err)
+		}
 		log("images: loaded into %s (%s)", n.String(), time.Since(start).Round(time.Second))
 	}
 	return nil
+}
+
+// loadedArchives is the file in each node that lists the (content-keyed) archives loaded into it.
+const loadedArchives = "/var/lib/gkt-loaded-archives"
+
+// ArchiveLoaded reports whether every node of the cluster has loaded this archive (by its content-keyed name).
+func ArchiveLoaded(clusterName, archive string) bool {
+	p := cluster.NewProvider(cluster.ProviderWithDocker())
+	nodes, err := p.ListNodes(clusterName)
+	if err != nil || len(nodes) == 0 {
+		return false
+	}
+	for _, n := range nodes {
+		if err := n.Command("grep", "-qxF", filepath.Base(archive), loadedArchives).Run(); err != nil {
+			return false
+		}
+	}
+	return true
 }

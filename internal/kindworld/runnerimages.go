@@ -289,11 +289,7 @@ func (w World) LoadRunnerTier(r RunnerWorld, repoRoot string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	have := nodeHasImage(w.Name+"-control-plane", GitLabStandinImage)
-	for _, ref := range []string{r.RunnerImage(), r.HelperImage(), r.KanikoImage(), GitLabStandinImage, JavaBuilderImage, MonoBuilderImage} {
-		have = have && nodeHasImage(w.Name+"-worker", ref)
-	}
-	if have {
+	if ArchiveLoaded(w.Name, archive) {
 		return archive, nil
 	}
 	return archive, LoadImages(w.Name, archive, w.Log)
