@@ -93,7 +93,7 @@ func TestRepositoryPipelineStructure(t *testing.T) {
 	for _, step := range steps {
 		nightly[strings.TrimSpace(step.(string))] = true
 	}
-	for _, target := range []string{"make e2e", "make e2e-faults", "make e2e-upgrade", "make e2e-runner"} {
+	for _, target := range []string{"make e2e", "make e2e-hostile", "make e2e-faults", "make e2e-upgrade", "make e2e-runner"} {
 		if !nightly[target] {
 			t.Errorf("the nightly e2e does not run %q: %v", target, steps)
 		}

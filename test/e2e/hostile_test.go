@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,15 @@ func TestHostilePipelines(t *testing.T) {
 	cases, err := loadHostileCases()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if only := os.Getenv("GKT_HOSTILE"); only != "" { // a subset: cases whose name or class contains it
+		var keep []hostileCase
+		for _, c := range cases {
+			if strings.Contains(c.Name, only) || c.Class == only {
+				keep = append(keep, c)
+			}
+		}
+		cases = keep
 	}
 	rt := setupRunnerTier(t)
 	ctx := context.Background()
