@@ -180,6 +180,22 @@ func (s *Server) jobByTokenLocked(r *http.Request, bodyToken string) (*job, int)
 	return j, 0
 }
 
+// runningJobLocked authenticates a job call and sets Job-Status; it answers and returns nil for a wrong token or a
+// job that is no longer running (GitLab's 403: the runner stops updating it). Callers hold s.mu.
+func (s *Server) runningJobLocked(w http.ResponseWriter, r *http.Request, bodyToken string) *job {
+	j, code := s.jobByTokenLocked(r, bodyToken)
+	if j == nil {
+		w.WriteHeader(code)
+		return nil
+	}
+	w.Header().Set("Job-Status", jobStatusHeader(j))
+	if j.Status != StatusRunning {
+		w.WriteHeader(http.StatusForbidden)
+		return nil
+	}
+	return j
+}
+
 // jobStatusHeader is what GitLab tells the runner about the job on every answer: canceled aborts it.
 func jobStatusHeader(j *job) string {
 	if j.CancelRequested {
@@ -205,15 +221,8 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, code := s.jobByTokenLocked(r, body.Token)
+	j := s.runningJobLocked(w, r, body.Token)
 	if j == nil {
-		w.WriteHeader(code)
-		return
-	}
-	w.Header().Set("Job-Status", jobStatusHeader(j))
-	if j.Status != StatusRunning {
-		// GitLab answers 403 for a job that is no longer running; the runner stops updating it.
-		w.WriteHeader(http.StatusForbidden)
 		return
 	}
 	switch body.State {
@@ -254,14 +263,8 @@ func (s *Server) appendTrace(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, code := s.jobByTokenLocked(r, "")
+	j := s.runningJobLocked(w, r, "")
 	if j == nil {
-		w.WriteHeader(code)
-		return
-	}
-	w.Header().Set("Job-Status", jobStatusHeader(j))
-	if j.Status != StatusRunning {
-		w.WriteHeader(http.StatusForbidden)
 		return
 	}
 	m := contentRange.FindStringSubmatch(r.Header.Get("Content-Range"))
