@@ -168,7 +168,7 @@ func checkWith(repo, cache, bootPath string, boot []byte, valuesPath string, val
 	if err != nil {
 		return err
 	}
-	in, err := review.LoadInstall(tmp)
+	in, err := review.LoadInstall(tmp, filepath.Join(repo, "charts"))
 	if err != nil {
 		return err
 	}

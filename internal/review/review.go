@@ -25,6 +25,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -194,7 +195,7 @@ func load(dir, schemaRoot string) side {
 		s.err = err
 		return s
 	}
-	in, vals, err := loadInstall(dir)
+	in, vals, err := loadInstall(dir, filepath.Join(dir, "charts"))
 	if err != nil {
 		s.err = err
 		return s
@@ -215,15 +216,17 @@ func load(dir, schemaRoot string) side {
 	return s
 }
 
-// LoadInstall reads tenants/bootstrap.yaml and tenants/<tenant>.yaml of a tree.
-func LoadInstall(dir string) (harness.Install, error) {
-	in, _, err := loadInstall(dir)
+// LoadInstall reads tenants/bootstrap.yaml and tenants/<tenant>.yaml of a tree, placed as chartsDir's
+// tenant-bootstrap resolves them.
+func LoadInstall(dir, chartsDir string) (harness.Install, error) {
+	in, _, err := loadInstall(dir, chartsDir)
 	return in, err
 }
 
-func loadInstall(dir string) (harness.Install, map[string]map[string]any, error) {
+func loadInstall(dir, chartsDir string) (harness.Install, map[string]map[string]any, error) {
 	in := harness.Install{Tenants: map[string]map[string]any{}, Namespace: map[string]string{}}
-	bf, err := os.Open(filepath.Join(dir, "tenants", "bootstrap.yaml"))
+	bootstrapFile := filepath.Join(dir, "tenants", "bootstrap.yaml")
+	bf, err := os.Open(bootstrapFile)
 	if err != nil {
 		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
 	}
@@ -233,35 +236,26 @@ func loadInstall(dir string) (harness.Install, map[string]map[string]any, error)
 		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
 	}
 	in.Bootstrap = boot
-	shared := "gitlab-runners-shared"
-	if sn, ok := boot["sharedNamespace"].(map[string]any); ok {
-		if n, ok := sn["name"].(string); ok {
-			shared = n
-		}
+	// Where each tenant lives is what tenant-bootstrap itself resolves (defaults.mode, per-tenant namespace and mode,
+	// the shared namespace): the one plan gkt nodes, gkt s3 and the e2e read too.
+	set, err := tenants.FromValues(filepath.Join(chartsDir, "tenant-bootstrap"), []string{bootstrapFile})
+	if err != nil {
+		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
 	}
-	tenants, _ := boot["tenants"].(map[string]any)
 	vals := map[string]map[string]any{}
-	for name, raw := range tenants {
-		t, _ := raw.(map[string]any)
-		f, err := os.Open(filepath.Join(dir, "tenants", name+".yaml"))
+	for _, t := range set.Sorted() {
+		f, err := os.Open(filepath.Join(dir, "tenants", t.Name+".yaml"))
 		if err != nil {
-			return in, nil, fmt.Errorf("tenant %s is in tenants/bootstrap.yaml but tenants/%s.yaml is missing", name, name)
+			return in, nil, fmt.Errorf("tenant %s is in tenants/bootstrap.yaml but tenants/%s.yaml is missing", t.Name, t.Name)
 		}
 		v, err := render.ValuesFromYAML(f)
 		f.Close()
 		if err != nil {
-			return in, nil, fmt.Errorf("tenants/%s.yaml: %w", name, err)
+			return in, nil, fmt.Errorf("tenants/%s.yaml: %w", t.Name, err)
 		}
-		in.Tenants[name] = v
-		vals[name] = v
-		ns := name
-		if n, ok := t["namespace"].(string); ok && n != "" {
-			ns = n
-		}
-		if m, _ := t["mode"].(string); m == "shared" {
-			ns = shared
-		}
-		in.Namespace[name] = ns
+		in.Tenants[t.Name] = v
+		vals[t.Name] = v
+		in.Namespace[t.Name] = t.Namespace
 	}
 	in.APIs = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/ServiceMonitor"}
 	return in, vals, nil

@@ -92,3 +92,36 @@ func TestReview(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadInstallHonoursDefaultsMode: where the review renders each tenant is what tenant-bootstrap resolves, so a
+// platform-wide `defaults.mode: shared` puts every tenant in the shared namespace (the old loader read only each
+// tenant's own `mode` and rendered them in their own namespaces).
+func TestLoadInstallHonoursDefaultsMode(t *testing.T) {
+	dir := repo(t)
+	in, err := LoadInstall(dir, filepath.Join(dir, "charts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Namespace["tenant-a"] != "tenant-a" || in.Namespace["tenant-b"] != "tenant-b" {
+		t.Fatalf("namespace mode: namespaces %v", in.Namespace)
+	}
+	// (shared mode refuses an admin group with edit: tenant-bootstrap's own rule, now applied by the review too)
+	edit(t, filepath.Join(dir, "tenants", "bootstrap.yaml"), "role: edit", "role: view")
+	f, err := os.OpenFile(filepath.Join(dir, "tenants", "bootstrap.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("defaults:\n  mode: shared\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	in, err = LoadInstall(dir, filepath.Join(dir, "charts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range []string{"tenant-a", "tenant-b"} {
+		if in.Namespace[tn] != "gitlab-runners-shared" {
+			t.Errorf("defaults.mode shared: %s renders in %q, want the shared namespace", tn, in.Namespace[tn])
+		}
+	}
+}
