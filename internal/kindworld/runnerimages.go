@@ -34,6 +34,14 @@ func (r RunnerWorld) HelperImage() string {
 // KanikoImage is osscontainertools Kaniko in the -debug shape (busybox shell) the CI template expects.
 func (r RunnerWorld) KanikoImage() string { return "gkt.local/kaniko:v" + r.Kaniko.Version + "-debug" }
 
+// UpstreamImages are the official images of the same versions, for GKT_E2E_MODE=pull: repository and tag of the
+// manager and the helper, and the Kaniko -debug reference.
+func (r RunnerWorld) UpstreamImages() (runnerRepo, runnerTag, helperRepo, helperTag, kaniko string) {
+	return "registry.gitlab.com/gitlab-org/gitlab-runner", "alpine-v" + r.Runner.Version,
+		"registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper", "x86_64-v" + r.Runner.Version,
+		"ghcr.io/osscontainertools/kaniko:v" + r.Kaniko.Version + "-debug"
+}
+
 // Images of the runner tier that do not depend on the source tarballs.
 const (
 	// GitLabStandinImage is the stand-in for GitLab (tools/gitlab-standin): Runner API, git over HTTPS, pipelines.

@@ -118,17 +118,23 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 
 // runnerValues are the tenant chart values of the runner tier on top of values/<tenant>.yaml: the manager on, GitLab
 // where the forge is, and the images the world built. Everything else stays the example values.
-func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject) map[string]any {
+// pull (GKT_E2E_MODE=pull, or auto where a registry answers) uses the official runner, helper and Kaniko images of the
+// same versions instead of the ones built from source.
+func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject, pull bool) map[string]any {
 	gitlab := map[string]any{"url": f.URL, "egress": map[string]any{"to": f.Egress, "ports": f.Ports}}
 	if len(f.CA) > 0 {
 		gitlab["caSecret"] = "gitlab-ca"
 	}
+	runnerRepo, runnerTag, helperRepo, helperTag, kaniko := "gkt.local/gitlab-runner", "v"+rw.Runner.Version, "gkt.local/gitlab-runner-helper", "x86_64-v"+rw.Runner.Version, rw.KanikoImage()
+	if pull {
+		runnerRepo, runnerTag, helperRepo, helperTag, kaniko = rw.UpstreamImages()
+	}
 	return map[string]any{
 		"managerDisabled": false,
 		"gitlab":          gitlab,
-		"runner":          map[string]any{"image": map[string]any{"repository": "gkt.local/gitlab-runner", "tag": "v" + rw.Runner.Version}},
-		"jobs": map[string]any{"image": rw.KanikoImage(), "allowedImages": []any{ex.Builder},
-			"helper": map[string]any{"image": map[string]any{"repository": "gkt.local/gitlab-runner-helper", "tag": "x86_64-v" + rw.Runner.Version}}},
+		"runner":          map[string]any{"image": map[string]any{"repository": runnerRepo, "tag": runnerTag}},
+		"jobs": map[string]any{"image": kaniko, "allowedImages": []any{ex.Builder},
+			"helper": map[string]any{"image": map[string]any{"repository": helperRepo, "tag": helperTag}}},
 	}
 }
 

@@ -47,10 +47,16 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 		t.Fatalf("runner tier: %v: the runner, its helper and Kaniko are built from these source tarballs (see docs/testing.md)", err)
 	}
 	rt := &runnerTier{rw: rw, run: fmt.Sprint(time.Now().Unix())}
+	pull := false
 	rt.p = setupPlatform(t, platformOptions{
 		BeforeTenants: func(ctx context.Context, p *platform) error {
+			// The stand-in and the builders are always built here; the runner, helper and Kaniko too, for the key
+			// checker's source and for the build mode.
 			if rt.archive, err = p.w.LoadRunnerTier(rw, repo); err != nil {
 				return err
+			}
+			if pull = p.w.ResolveMode() == "pull"; pull {
+				logf("runner tier: pull mode: the official gitlab-runner %s, helper and Kaniko %s images", rw.Runner.Version, rw.Kaniko.Version)
 			}
 			if rt.f = real; rt.f == nil {
 				if rt.f, err = deployStandin(ctx, p.cs, p.nodeIP); err != nil {
@@ -64,7 +70,7 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 		TenantValues: func(tenant string) map[string]any {
 			for _, ex := range exampleProjects {
 				if ex.Tenant == tenant {
-					return runnerValues(rt.f, rw, ex)
+					return runnerValues(rt.f, rw, ex, pull)
 				}
 			}
 			return nil
