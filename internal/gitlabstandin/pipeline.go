@@ -108,7 +108,7 @@ func Compile(read func(file string) ([]byte, error)) (*Pipeline, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: default: not a mapping", CIFile)
 		}
-		for k := range dm {
+		for _, k := range slices.Sorted(maps.Keys(dm)) {
 			if !slices.Contains(defaultKeywords, k) {
 				return nil, fmt.Errorf("%s: default:%s is not supported by this GitLab stand-in (supported: %s)", CIFile, k, strings.Join(defaultKeywords, ", "))
 			}
@@ -288,7 +288,7 @@ func resolveExtends(jobs map[string]map[string]any, name string, depth int) (map
 
 func compileJob(name string, m map[string]any, global []Variable) (JobSpec, error) {
 	j := JobSpec{Name: name, Stage: "test"}
-	for k := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if !slices.Contains(jobKeywords, k) {
 			return j, fmt.Errorf("keyword %s is not supported by this GitLab stand-in (supported: %s)", k, strings.Join(jobKeywords, ", "))
 		}
@@ -387,7 +387,8 @@ func image(v any) (*Image, error) {
 		return &Image{Name: im}, nil
 	case map[string]any:
 		out := &Image{}
-		for k, val := range im {
+		for _, k := range slices.Sorted(maps.Keys(im)) {
+			val := im[k]
 			switch k {
 			case "name":
 				out.Name = fmt.Sprint(val)
@@ -455,7 +456,7 @@ func variables(v any) ([]Variable, error) {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		val := m[k]
 		if vm, ok := val.(map[string]any); ok {
-			for key := range vm {
+			for _, key := range slices.Sorted(maps.Keys(vm)) {
 				if key != "value" && key != "description" {
 					return nil, fmt.Errorf("%s: %s is not supported by this GitLab stand-in (value, description)", k, key)
 				}
@@ -503,7 +504,8 @@ func caches(v any) ([]Cache, error) {
 			return nil, fmt.Errorf("entry is not a mapping")
 		}
 		c := Cache{Key: "default", Policy: "pull-push", When: "on_success"}
-		for k, val := range m {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			val := m[k]
 			switch k {
 			case "key":
 				s, ok := val.(string)
@@ -550,7 +552,8 @@ func retry(v any) (Retry, error) {
 		return Retry{Max: r}, nil
 	case map[string]any:
 		var out Retry
-		for k, val := range r {
+		for _, k := range slices.Sorted(maps.Keys(r)) {
+			val := r[k]
 			switch k {
 			case "max":
 				n, ok := val.(int)

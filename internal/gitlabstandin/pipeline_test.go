@@ -2,20 +2,24 @@ package gitlabstandin
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// files reads a directory as a commit's files.
+// files reads directories as a commit's files: a path goes to the directory of its longest matching prefix (in a
+// fixed order: map order would make the "" prefix win at random).
 func files(t *testing.T, dirs map[string]string) func(string) ([]byte, error) {
 	t.Helper()
+	prefixes := slices.SortedFunc(maps.Keys(dirs), func(a, b string) int { return len(b) - len(a) })
 	return func(name string) ([]byte, error) {
-		for prefix, dir := range dirs {
+		for _, prefix := range prefixes {
 			if rel, ok := strings.CutPrefix(name, prefix); ok {
-				return os.ReadFile(filepath.Join(dir, rel))
+				return os.ReadFile(filepath.Join(dirs[prefix], rel))
 			}
 		}
 		return nil, fmt.Errorf("%s: no such file", name)
