@@ -44,17 +44,10 @@ func E2EImages(minio, registry, kaniko, busybox, cacerts, work string) ([]ImageS
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	dockerCfg := filepath.Join(work, "config.json")
-	if err := os.WriteFile(dockerCfg, []byte("{}\n"), 0o644); err != nil {
+	kanikoSpec, err := KanikoDebugImage(KanikoImage, filepath.Join(kaniko, "executor"), busybox, cacerts, work,
+		[]string{"sh", "cat", "cp", "ls", "mkdir", "echo", "printf", "base64", "tr", "grep", "sed", "sleep", "env", "nc", "test", "[", "rm", "mv", "chmod", "wc", "head", "tail", "date", "true", "false", "find", "tee", "id", "hostname", "uname"})
+	if err != nil {
 		return nil, err
-	}
-	nss := filepath.Join(work, "nsswitch.conf")
-	if err := os.WriteFile(nss, []byte("hosts: files dns\n"), 0o644); err != nil {
-		return nil, err
-	}
-	links := map[string]string{"/bin/sh": "/busybox/sh"}
-	for _, applet := range []string{"sh", "cat", "cp", "ls", "mkdir", "echo", "printf", "base64", "tr", "grep", "sed", "sleep", "env", "nc", "test", "[", "rm", "mv", "chmod", "wc", "head", "tail", "date", "true", "false", "find", "tee", "id", "hostname", "uname"} {
-		links["/busybox/"+applet] = "/busybox/busybox"
 	}
 	helperLinks := map[string]string{}
 	for _, applet := range []string{"sh", "touch", "chmod", "cat", "sleep", "ls", "mkdir", "cp"} {
@@ -64,15 +57,36 @@ func E2EImages(minio, registry, kaniko, busybox, cacerts, work string) ([]ImageS
 		{Ref: HelperStandinImage, Files: map[string]string{"/bin/busybox": busybox}, Symlinks: helperLinks},
 		{Ref: MinIOImage, Files: map[string]string{"/usr/bin/minio": filepath.Join(minio, "minio")}, Entrypoint: []string{"/usr/bin/minio"}},
 		{Ref: RegistryImage, Files: map[string]string{"/bin/registry": filepath.Join(registry, "registry")}, Entrypoint: []string{"/bin/registry"}, Cmd: []string{"serve", "/etc/distribution/config.yml"}},
-		{Ref: KanikoImage,
-			Files: map[string]string{
-				"/kaniko/executor": filepath.Join(kaniko, "executor"), "/busybox/busybox": busybox,
-				"/kaniko/ssl/certs/ca-certificates.crt": cacerts, "/kaniko/.docker/config.json": dockerCfg, "/etc/nsswitch.conf": nss,
-			},
-			Symlinks:   links,
-			Env:        []string{"PATH=/usr/local/bin:/kaniko:/busybox", "HOME=/root", "USER=root", "DOCKER_CONFIG=/kaniko/.docker/", "SSL_CERT_DIR=/kaniko/ssl/certs"},
-			Entrypoint: []string{"/kaniko/executor"}},
+		kanikoSpec,
 	}, nil
+}
+
+// KanikoDebugImage is a Kaniko image in the upstream -debug shape the CI template expects: /kaniko/executor,
+// busybox under /busybox with /bin/sh, the CA bundle, an empty docker config. applets are the busybox links.
+func KanikoDebugImage(ref, executor, busybox, cacerts, work string, applets []string) (ImageSpec, error) {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return ImageSpec{}, err
+	}
+	dockerCfg := filepath.Join(work, "config.json")
+	if err := os.WriteFile(dockerCfg, []byte("{}\n"), 0o644); err != nil {
+		return ImageSpec{}, err
+	}
+	nss := filepath.Join(work, "nsswitch.conf")
+	if err := os.WriteFile(nss, []byte("hosts: files dns\n"), 0o644); err != nil {
+		return ImageSpec{}, err
+	}
+	links := map[string]string{"/bin/sh": "/busybox/sh"}
+	for _, a := range applets {
+		links["/busybox/"+a] = "/busybox/busybox"
+	}
+	return ImageSpec{Ref: ref,
+		Files: map[string]string{
+			"/kaniko/executor": executor, "/busybox/busybox": busybox,
+			"/kaniko/ssl/certs/ca-certificates.crt": cacerts, "/kaniko/.docker/config.json": dockerCfg, "/etc/nsswitch.conf": nss,
+		},
+		Symlinks:   links,
+		Env:        []string{"PATH=/usr/local/bin:/kaniko:/busybox", "HOME=/root", "USER=root", "DOCKER_CONFIG=/kaniko/.docker/", "SSL_CERT_DIR=/kaniko/ssl/certs"},
+		Entrypoint: []string{"/kaniko/executor"}}, nil
 }
 
 // BuildJobTier builds MinIO, the registry, Kaniko and the helper stand-in (cached) and writes their archive, keyed by

@@ -122,17 +122,9 @@ func (r RunnerWorld) RunnerTierImages(in RunnerImageInputs, work string) ([]Imag
 	if err != nil {
 		return nil, err
 	}
-	dockerCfg, err := write("config.json", "{}\n")
+	kaniko, err := KanikoDebugImage(r.KanikoImage(), filepath.Join(in.KanikoBin, "executor"), in.Busybox, in.CACerts, filepath.Join(work, "kaniko"), applets)
 	if err != nil {
 		return nil, err
-	}
-	nss, err := write("nsswitch.conf", "hosts: files dns\n")
-	if err != nil {
-		return nil, err
-	}
-	kanikoLinks := map[string]string{"/bin/sh": "/busybox/sh"}
-	for _, a := range applets {
-		kanikoLinks["/busybox/"+a] = "/busybox/busybox"
 	}
 	return []ImageSpec{
 		{Ref: r.RunnerImage(),
@@ -149,14 +141,7 @@ func (r RunnerWorld) RunnerTierImages(in RunnerImageInputs, work string) ([]Imag
 			},
 			Symlinks: map[string]string{"/usr/bin/gitlab-runner": "/usr/bin/gitlab-runner-helper"},
 			Env:      []string{"HOME=/tmp"}},
-		{Ref: r.KanikoImage(),
-			Files: map[string]string{
-				"/kaniko/executor": filepath.Join(in.KanikoBin, "executor"), "/busybox/busybox": in.Busybox,
-				"/kaniko/ssl/certs/ca-certificates.crt": in.CACerts, "/kaniko/.docker/config.json": dockerCfg, "/etc/nsswitch.conf": nss,
-			},
-			Symlinks:   kanikoLinks,
-			Env:        []string{"PATH=/usr/local/bin:/kaniko:/busybox", "HOME=/root", "USER=root", "DOCKER_CONFIG=/kaniko/.docker/", "SSL_CERT_DIR=/kaniko/ssl/certs"},
-			Entrypoint: []string{"/kaniko/executor"}},
+		kaniko,
 		{Ref: GitLabStandinImage, BaseLayers: []string{in.GitRootfs},
 			Files:      map[string]string{"/usr/bin/gitlab-standin": filepath.Join(in.StandinBin, "gitlab-standin")},
 			Env:        []string{"HOME=/tmp"},
