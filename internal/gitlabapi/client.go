@@ -41,9 +41,6 @@ func New(base, token string, ca []byte) (*Client, error) {
 	return &Client{base: strings.TrimSuffix(base, "/"), token: token, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
 }
 
-// URL is the GitLab URL the client talks to.
-func (c *Client) URL() string { return c.base }
-
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {

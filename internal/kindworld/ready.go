@@ -92,9 +92,6 @@ func condTrue(conds []corev1.NodeCondition, t corev1.NodeConditionType) bool {
 	return false
 }
 
-// NodeHasImage asks a kind node's containerd whether it holds ref.
-func NodeHasImage(node, ref string) bool { return nodeHasImage(node, ref) }
-
 func nodeHasImage(node, ref string) bool {
 	out, err := exec.Command("docker", "exec", node, "ctr", "-n", "k8s.io", "images", "ls", "-q").Output()
 	return err == nil && strings.Contains(string(out), ref)

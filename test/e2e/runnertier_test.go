@@ -76,6 +76,16 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 			return nil
 		},
 	})
+	if !rt.f.Standin {
+		// A real GitLab keeps what the test created: delete the projects and runners afterwards. (The stand-in is
+		// left as it is, so `make demo` can be looked at.)
+		t.Cleanup(func() {
+			for _, tp := range rt.projects {
+				_ = rt.f.api.DeleteRunner(context.Background(), tp.runner.ID)
+				_ = rt.f.api.DeleteProject(context.Background(), tp.project.ID)
+			}
+		})
+	}
 	if err := pushBuilders(rt.archive, rt.p.nodeIP); err != nil {
 		t.Fatal(err)
 	}
