@@ -125,7 +125,9 @@ func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject, pull bo
 	if len(f.CA) > 0 {
 		gitlab["caSecret"] = "gitlab-ca"
 	}
-	runnerRepo, runnerTag, helperRepo, helperTag, kaniko := "gkt.local/gitlab-runner", "v"+rw.Runner.Version, "gkt.local/gitlab-runner-helper", "x86_64-v"+rw.Runner.Version, rw.KanikoImage()
+	runnerRepo, runnerTag, _ := strings.Cut(rw.RunnerImage(), ":")
+	helperRepo, helperTag, _ := strings.Cut(rw.HelperImage(), ":")
+	kaniko := rw.KanikoImage()
 	if pull {
 		runnerRepo, runnerTag, helperRepo, helperTag, kaniko = rw.UpstreamImages()
 	}
