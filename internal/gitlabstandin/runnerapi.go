@@ -153,7 +153,7 @@ func (s *Server) pickLocked(rn *runner) *job {
 		}
 	}
 	if best != nil {
-		best.Status, best.Runner, best.StartedAt = StatusRunning, rn, time.Now()
+		best.Status, best.Runner, best.StartedAt, best.UpdatedAt = StatusRunning, rn, time.Now(), time.Now()
 		s.logf("job %d (%s): running on runner %d after %s in the queue", best.ID, best.Spec.Name, rn.ID, best.StartedAt.Sub(best.QueuedAt).Round(time.Millisecond))
 		s.notifyLocked()
 	}
@@ -225,6 +225,7 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
+	j.UpdatedAt = time.Now()
 	switch body.State {
 	case "running", "":
 		w.WriteHeader(http.StatusOK)
@@ -267,6 +268,7 @@ func (s *Server) appendTrace(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
+	j.UpdatedAt = time.Now()
 	m := contentRange.FindStringSubmatch(r.Header.Get("Content-Range"))
 	if m == nil {
 		http.Error(w, "Content-Range start-end required", http.StatusBadRequest)

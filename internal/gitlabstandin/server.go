@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +26,11 @@ type Config struct {
 	// LongPoll is how long jobs/request is held when nothing changed since the runner's last_update (Workhorse's
 	// apiCiLongPollingDuration; GitLab's default is 50 s).
 	LongPoll time.Duration
+	// RunningOutdated is how long a running job may go without an update from its runner before it is dropped as
+	// stuck_or_timeout_failure (and retried if its retry rules say so). GitLab's Ci::StuckBuilds::DropRunningService
+	// uses BUILD_RUNNING_OUTDATED_TIMEOUT = 1 hour and is not configurable there; 0 means GitLab's hour. The e2e
+	// shortens it for the one scenario with a killed manager (PUT /-/standin/running-outdated), so it ends in minutes.
+	RunningOutdated time.Duration
 	// Log receives one line per notable event (nil: silent).
 	Log func(format string, args ...any)
 }
@@ -99,6 +105,7 @@ type job struct {
 	CancelRequested                bool
 	ChecksumMismatch               string // set when the runner's final checksum does not match the stored trace
 	CreatedAt, QueuedAt, StartedAt time.Time
+	UpdatedAt                      time.Time // the runner's last update or trace chunk (what the stuck drop looks at)
 	FinishedAt                     time.Time
 }
 
@@ -113,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.ExternalURL = strings.TrimSuffix(cfg.ExternalURL, "/")
 	if cfg.LongPoll == 0 {
 		cfg.LongPoll = 50 * time.Second
+	}
+	if cfg.RunningOutdated == 0 {
+		cfg.RunningOutdated = time.Hour
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "repos"), 0o755); err != nil {
 		return nil, err
@@ -150,6 +160,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v4/projects/{id}/jobs/{jid}/cancel", s.admin(s.cancelJob))
 	mux.HandleFunc("POST /api/v4/user/runners", s.admin(s.createRunner))
 	mux.HandleFunc("DELETE /api/v4/runners/{id}", s.admin(s.deleteRunner))
+	mux.HandleFunc("POST /api/v4/runners/{id}/reset_authentication_token", s.admin(s.resetRunnerToken))
+	mux.HandleFunc("GET /api/v4/projects/{id}/jobs", s.admin(s.listProjectJobs))
+	mux.HandleFunc("PUT /-/standin/running-outdated", s.admin(s.setRunningOutdated))
 	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
 	})
@@ -279,4 +292,53 @@ func (s *Server) finishLocked(j *job, status, reason string, exitCode int) {
 	}
 	s.advanceLocked(j.Pipeline)
 	s.notifyLocked()
+}
+
+// DropStuck fails every running job whose runner has not updated it for RunningOutdated, as GitLab's stuck-jobs
+// worker does (failure reason stuck_or_timeout_failure; the job's retry rules apply). It returns the jobs dropped.
+func (s *Server) DropStuck(now time.Time) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var dropped []int64
+	for _, id := range slices.Sorted(maps.Keys(s.jobs)) {
+		j := s.jobs[id]
+		if j.Status != StatusRunning || now.Sub(j.UpdatedAt) < s.cfg.RunningOutdated {
+			continue
+		}
+		s.logf("job %d (%s): no update from its runner for %s: dropped as stuck", j.ID, j.Spec.Name, now.Sub(j.UpdatedAt).Round(time.Second))
+		dropped = append(dropped, j.ID)
+		s.finishLocked(j, StatusFailed, "stuck_or_timeout_failure", 0)
+	}
+	return dropped
+}
+
+// SweepStuck runs DropStuck every interval until stop is closed (GitLab runs its worker on a schedule too).
+func (s *Server) SweepStuck(interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			s.DropStuck(now)
+		}
+	}
+}
+
+// setRunningOutdated is PUT /-/standin/running-outdated {"seconds": N}: the stand-in's own knob (GitLab has none),
+// so that one e2e scenario can wait for a stuck drop in a minute while the others keep GitLab's hour.
+func (s *Server) setRunningOutdated(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Seconds int `json:"seconds"`
+	}
+	if err := readJSON(r, &body); err != nil || body.Seconds < 1 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"seconds\": N} with N ≥ 1"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.RunningOutdated = time.Duration(body.Seconds) * time.Second
+	s.logf("running jobs without an update for %s are now dropped as stuck", s.cfg.RunningOutdated)
+	writeJSON(w, http.StatusOK, map[string]int{"seconds": body.Seconds})
 }

@@ -30,6 +30,7 @@ type world struct {
 	api    *gitlabapi.Client
 	raw    *http.Client
 	caFile string
+	server *Server
 }
 
 func newWorld(t *testing.T, longPoll time.Duration) *world {
@@ -55,6 +56,7 @@ func newWorld(t *testing.T, longPoll time.Duration) *world {
 		t.Fatal(err)
 	}
 	w.raw = w.srv.Client()
+	w.server = s
 	return w
 }
 
@@ -369,5 +371,133 @@ func TestInvalidPipelineIsFailedWithYAMLErrors(t *testing.T) {
 	}
 	if _, err := stranger.CreateProject(ctx, "x"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("REST call with a wrong token: %v, want 401", err)
+	}
+}
+
+// TestStuckRunningJobsAreDroppedAndRetried: a running job whose runner went silent is failed as
+// stuck_or_timeout_failure once RunningOutdated passes, and retried when its retry rules name that reason (the
+// Kaniko template's do); a job whose runner keeps updating it is left alone.
+func TestStuckRunningJobsAreDroppedAndRetried(t *testing.T) {
+	w := newWorld(t, time.Second)
+	ctx := context.Background()
+	p, _ := w.api.CreateProject(ctx, "stuck")
+	rn, _ := w.api.CreateRunner(ctx, p.ID, "r", []string{"x"})
+	ci := "stages: [a]\n" +
+		"silent: {stage: a, tags: [x], script: [sleep], retry: {max: 2, when: [stuck_or_timeout_failure]}}\n" +
+		"alive: {stage: a, tags: [x], script: [sleep], retry: {max: 2, when: [runner_system_failure]}}\n"
+	sha, err := w.api.Commit(ctx, p.ID, "main", "v1", map[string]string{CIFile: ci}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := w.api.PipelineFor(ctx, p.ID, sha, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, a := w.request(rn.Token, "")
+	_, _, b := w.request(rn.Token, "")
+	if a == nil || b == nil {
+		t.Fatal("both jobs should be handed out")
+	}
+	silent, alive := a, b
+	if silent.JobInfo.Name != "silent" {
+		silent, alive = b, a
+	}
+	s := w.server
+	// Both were last updated at start (set here, so the test does not depend on how long the hand-out took).
+	start := time.Now()
+	s.mu.Lock()
+	s.jobs[silent.ID].UpdatedAt, s.jobs[alive.ID].UpdatedAt = start, start
+	s.mu.Unlock()
+	if got := s.DropStuck(start.Add(s.cfg.RunningOutdated - time.Second)); len(got) != 0 {
+		t.Fatalf("dropped %v before RunningOutdated passed", got)
+	}
+	// alive's runner sends a trace chunk late; silent's sends nothing.
+	s.mu.Lock()
+	s.jobs[alive.ID].UpdatedAt = start.Add(s.cfg.RunningOutdated)
+	s.mu.Unlock()
+	if got := s.DropStuck(start.Add(s.cfg.RunningOutdated + time.Second)); len(got) != 1 || got[0] != silent.ID {
+		t.Fatalf("dropped %v, want only the silent job %d", got, silent.ID)
+	}
+	if _, h := w.trace(silent, 0, "late"); h.Get("Job-Status") != StatusFailed {
+		t.Errorf("the dropped job's runner is told %q, want failed", h.Get("Job-Status"))
+	}
+	jobs, _ := w.api.Jobs(ctx, p.ID, pl.ID)
+	var states []string
+	for _, j := range jobs {
+		states = append(states, fmt.Sprintf("%s:%s:%s:retried=%v", j.Name, j.Status, j.FailureReason, j.Retried))
+	}
+	if got := strings.Join(states, " "); got != "alive:running::retried=false silent:failed:stuck_or_timeout_failure:retried=true silent:pending::retried=false" {
+		t.Errorf("jobs: %s", got)
+	}
+	running, err := w.api.ProjectJobs(ctx, p.ID, StatusRunning, StatusPending)
+	if err != nil || len(running) != 2 || running[0].Name != "alive" || running[1].Name != "silent" {
+		t.Errorf("project jobs running or pending: %+v, %v", running, err)
+	}
+	if _, err := w.api.ProjectJobs(ctx, p.ID, "bogus"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a scope that is not a status: %v, want 400", err)
+	}
+}
+
+// TestResetRunnerTokenRevokesTheOldOne: after a reset the old token is refused and the new one takes jobs; a job
+// handed out before goes on with its job token.
+func TestResetRunnerTokenRevokesTheOldOne(t *testing.T) {
+	w := newWorld(t, time.Second)
+	ctx := context.Background()
+	p, _ := w.api.CreateProject(ctx, "rotate")
+	rn, _ := w.api.CreateRunner(ctx, p.ID, "r", []string{"x"})
+	sha, _ := w.api.Commit(ctx, p.ID, "main", "v1", map[string]string{CIFile: "a: {tags: [x], script: [x]}\nb: {tags: [x], script: [x]}\n"}, nil)
+	if _, err := w.api.PipelineFor(ctx, p.ID, sha, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, _, first := w.request(rn.Token, "")
+	token, err := w.api.ResetRunnerToken(ctx, rn.ID)
+	if err != nil || token == rn.Token || !strings.HasPrefix(token, "glrt-") {
+		t.Fatalf("reset: %q, %v", token, err)
+	}
+	if code, _, _ := w.request(rn.Token, ""); code != http.StatusForbidden {
+		t.Errorf("the old token after the reset: %d, want 403", code)
+	}
+	if code, _, j := w.request(token, ""); code != http.StatusCreated || j == nil {
+		t.Errorf("the new token: %d, want a job", code)
+	}
+	if code, _ := w.trace(first, 0, "still here"); code != http.StatusAccepted {
+		t.Errorf("the job handed out before the reset: trace %d, want 202", code)
+	}
+	if _, err := w.api.ResetRunnerToken(ctx, 999999); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("reset of an unknown runner: %v, want 404", err)
+	}
+}
+
+// TestRunningOutdatedIsSettable: the stand-in's own knob changes when a silent job counts as stuck; bad bodies are
+// refused and change nothing.
+func TestRunningOutdatedIsSettable(t *testing.T) {
+	w := newWorld(t, time.Second)
+	for _, tc := range []struct {
+		body string
+		code int
+		want time.Duration
+	}{
+		{`{"seconds": 60}`, http.StatusOK, time.Minute},
+		{`{"seconds": 0}`, http.StatusBadRequest, time.Minute},
+		{`{"seconds": "x"}`, http.StatusBadRequest, time.Minute},
+		{`nonsense`, http.StatusBadRequest, time.Minute},
+	} {
+		req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/running-outdated", strings.NewReader(tc.body))
+		req.Header.Set("PRIVATE-TOKEN", adminToken)
+		resp, err := w.raw.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		w.server.mu.Lock()
+		got := w.server.cfg.RunningOutdated
+		w.server.mu.Unlock()
+		if resp.StatusCode != tc.code || got != tc.want {
+			t.Errorf("%s: %d, running-outdated %s; want %d, %s", tc.body, resp.StatusCode, got, tc.code, tc.want)
+		}
+	}
+	req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/running-outdated", strings.NewReader(`{"seconds": 5}`))
+	if resp, err := w.raw.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without the admin token: %v %v, want 401", resp.StatusCode, err)
 	}
 }
