@@ -56,8 +56,8 @@ func TestFindNamesExactlyWhatALostManagerLeft(t *testing.T) {
 		jobPod("runner-running-at-deadline", corev1.PodRunning, time.Hour+32*time.Second, 0),   // past the deadline, within grace: kept
 		jobPod("runner-running-past-deadline", corev1.PodRunning, time.Hour+10*time.Minute, 0), // leftover
 		deadlineless, // no deadline: cannot tell, kept
-		jobPod("runner-failed-just-now", corev1.PodFailed, 20*time.Minute, time.Minute),     // the runner may still delete it: kept
-		jobPod("runner-failed-long-ago", corev1.PodFailed, 2*time.Hour, time.Hour),          // leftover
+		jobPod("runner-failed-just-now", corev1.PodFailed, 20*time.Minute, time.Minute),      // the runner may still delete it: kept
+		jobPod("runner-failed-long-ago", corev1.PodFailed, 2*time.Hour, time.Hour),           // leftover
 		jobPod("runner-succeeded-long-ago", corev1.PodSucceeded, 2*time.Hour, 6*time.Minute), // leftover
 		deleting, // already being deleted: kept
 		secret("runner-owned-by-live-pod", time.Hour, "runner-running-young"),
