@@ -1,0 +1,106 @@
+package test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
+)
+
+// TestManagerPicksUpRotatedSecretsWithoutRestart runs the manager's rendered entrypoint.sh under sh, with its
+// absolute paths moved into a temporary directory and a stand-in `gitlab-runner` that only stays alive, and
+// rotates the token Secret's file as the kubelet does: config.toml must carry the new token without a restart, and a
+// malformed new token must leave the previous config.toml in place.
+func TestManagerPicksUpRotatedSecretsWithoutRestart(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Fatal("sh is needed: the manager's entrypoint is a POSIX shell script")
+	}
+	c := loadChart(t, tenantChart)
+	res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Cluster: render.InstallCluster(),
+		Values: map[string]any{"runner": map[string]any{"secretsReloadSeconds": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	relocate := strings.NewReplacer("/secrets/", dir+"/secrets/", "/home/gitlab-runner", dir+"/home", "/etc/gitlab-runner/template/", dir+"/template/")
+	found := false
+	for _, o := range res.Objects() {
+		if o.GetKind() != "ConfigMap" || !strings.HasSuffix(o.GetName(), "-runner") {
+			continue
+		}
+		data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+		for name, content := range data {
+			writeFile(t, filepath.Join(dir, "template", name), relocate.Replace(content), 0o644)
+		}
+		found = true
+	}
+	if !found {
+		t.Fatal("no runner ConfigMap rendered")
+	}
+	token := filepath.Join(dir, "secrets/runner/token")
+	writeFile(t, token, "glrt-first-token-0123", 0o600)
+	writeFile(t, filepath.Join(dir, "secrets/s3/accessKey"), "AKIAEXAMPLE", 0o600)
+	writeFile(t, filepath.Join(dir, "secrets/s3/secretKey"), "secret0123", 0o600)
+	writeFile(t, filepath.Join(dir, "bin/gitlab-runner"), "#!/bin/sh\nexec sleep 60\n", 0o755)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", filepath.Join(dir, "template/entrypoint.sh"), "run")
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(dir, "bin")+":"+os.Getenv("PATH"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The watcher is a child of the shell that became gitlab-runner: end the whole process group afterwards.
+	defer func() { _ = exec.Command("pkill", "-f", dir).Run(); cancel(); _ = cmd.Wait() }()
+	config := filepath.Join(dir, "home/.gitlab-runner/config.toml")
+	hasToken := func(tok string) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) {
+			raw, err := os.ReadFile(config)
+			return err == nil && strings.Contains(string(raw), `"`+tok+`"`), nil
+		}
+	}
+	if err := wait.For(ctx, "the first token in config.toml", 100*time.Millisecond, 10*time.Second, hasToken("glrt-first-token-0123")); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	writeFile(t, token, "glrt-rotated-token-4567", 0o600)
+	if err := wait.For(ctx, "the rotated token in config.toml", 200*time.Millisecond, 15*time.Second, hasToken("glrt-rotated-token-4567")); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	writeFile(t, token, "not a token!", 0o600)
+	if err := wait.For(ctx, "the refusal of a malformed token", 200*time.Millisecond, 15*time.Second, func(context.Context) (bool, error) {
+		return strings.Contains(out.String(), "previous config.toml stays"), nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if ok, _ := hasToken("glrt-rotated-token-4567")(ctx); !ok {
+		t.Errorf("a malformed token replaced the working config.toml:\n%s", out.String())
+	}
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the manager process ended (%v): a Secret change must not restart it:\n%s", err, out.String())
+	}
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // atomic, as the kubelet's swap of a Secret volume
+		t.Fatal(err)
+	}
+}
