@@ -123,6 +123,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-changed:
+			s.dropDuringOutage()
 		case <-deadline.C:
 			w.Header().Set("X-GitLab-Last-Update", current)
 			w.WriteHeader(http.StatusNoContent)

@@ -58,6 +58,7 @@ type Server struct {
 	runners    map[int64]*runner
 	pipelines  map[int64]*pipeline
 	jobs       map[int64]*job
+	outageEnd  time.Time // until then every request is dropped without an answer (PUT /-/standin/outage)
 }
 
 type project struct {
@@ -166,8 +167,46 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
 	})
+	mux.HandleFunc("PUT /-/standin/outage", s.admin(s.startOutage))
 	mux.Handle("/", http.HandlerFunc(s.git))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.dropDuringOutage()
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// inOutage reports whether the stand-in plays an unreachable GitLab now.
+func (s *Server) inOutage() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.outageEnd)
+}
+
+// dropDuringOutage ends the request without an answer while an outage lasts: net/http closes the connection, so
+// the runner sees what an unreachable GitLab gives it (EOF, connection reset), not an HTTP error.
+func (s *Server) dropDuringOutage() {
+	if s.inOutage() {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// startOutage is PUT /-/standin/outage {"seconds": N}: for N seconds every request, this one's successors and the
+// long polls already held, is dropped without an answer. The stand-in's own knob for the e2e's GitLab-outage
+// scenario; its state (jobs, traces) is kept, as GitLab's is when only the network fails.
+func (s *Server) startOutage(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Seconds int `json:"seconds"`
+	}
+	if err := readJSON(r, &body); err != nil || body.Seconds < 1 || body.Seconds > 3600 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"seconds\": N} with 1 ≤ N ≤ 3600"})
+		return
+	}
+	s.mu.Lock()
+	s.outageEnd = time.Now().Add(time.Duration(body.Seconds) * time.Second)
+	s.logf("outage: every request is dropped for %ds", body.Seconds)
+	s.notifyLocked() // wakes the held long polls, which then see the outage
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]int{"seconds": body.Seconds})
 }
 
 func (s *Server) unsupported(what string) http.HandlerFunc {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 const adminToken = "glpat-standin-test-admin-token"
@@ -499,5 +500,74 @@ func TestRunningOutdatedIsSettable(t *testing.T) {
 	req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/running-outdated", strings.NewReader(`{"seconds": 5}`))
 	if resp, err := w.raw.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without the admin token: %v %v, want 401", resp.StatusCode, err)
+	}
+}
+
+// TestOutageDropsEveryRequestThenRecovers: during an outage a held long poll and every new request end without an
+// answer; afterwards the same runner and jobs go on where they were (state is kept).
+func TestOutageDropsEveryRequestThenRecovers(t *testing.T) {
+	w := newWorld(t, 20*time.Second)
+	ctx := context.Background()
+	p, _ := w.api.CreateProject(ctx, "outage")
+	rn, _ := w.api.CreateRunner(ctx, p.ID, "r", []string{"x"})
+	sha, _ := w.api.Commit(ctx, p.ID, "main", "v1", map[string]string{CIFile: "a: {tags: [x], script: [x]}\n"}, nil)
+	if _, err := w.api.PipelineFor(ctx, p.ID, sha, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, _, j := w.request(rn.Token, "")
+	if code, _ := w.trace(j, 0, "before "); code != http.StatusAccepted {
+		t.Fatalf("trace before the outage: %d", code)
+	}
+	_, last, _ := w.request(rn.Token, "")
+	held := make(chan error, 1)
+	go func() {
+		raw, _ := json.Marshal(map[string]any{"token": rn.Token, "last_update": last})
+		resp, err := w.raw.Post(w.srv.URL+"/api/v4/jobs/request", "application/json", bytes.NewReader(raw))
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %d", resp.StatusCode)
+		}
+		held <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the request is held now (nothing changes)
+	req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/outage", strings.NewReader(`{"seconds": 2}`))
+	req.Header.Set("PRIVATE-TOKEN", adminToken)
+	resp, err := w.raw.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("start the outage: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	select {
+	case err := <-held:
+		if err == nil || strings.Contains(err.Error(), "answered") {
+			t.Errorf("the held long poll during the outage: %v, want the connection dropped", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the held long poll was not dropped by the outage")
+	}
+	for _, path := range []string{"/api/v4/version", "/-/standin/health"} {
+		if resp, err := w.raw.Get(w.srv.URL + path); err == nil {
+			resp.Body.Close()
+			t.Errorf("GET %s during the outage answered %d, want no answer", path, resp.StatusCode)
+		}
+	}
+	if err := wait.For(ctx, "the outage to end", 200*time.Millisecond, 10*time.Second, func(context.Context) (bool, error) {
+		resp, err := w.raw.Get(w.srv.URL + "/-/standin/health")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := w.trace(j, 7, "after\n"); code != http.StatusAccepted {
+		t.Errorf("the job's trace after the outage: %d, want 202 (appended where it stopped)", code)
+	}
+	if code := w.finish(j, StatusSuccess, "", "before after\n"); code != http.StatusOK {
+		t.Errorf("the job's final update after the outage: %d", code)
+	}
+	if tr, _ := w.api.Trace(ctx, p.ID, j.ID); tr != "before after\n" {
+		t.Errorf("trace %q: the outage lost part of it", tr)
 	}
 }
