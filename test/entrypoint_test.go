@@ -24,28 +24,7 @@ func TestManagerPicksUpRotatedSecretsWithoutRestart(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Fatal("sh is needed: the manager's entrypoint is a POSIX shell script")
 	}
-	c := loadChart(t, tenantChart)
-	res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Cluster: render.InstallCluster(),
-		Values: map[string]any{"runner": map[string]any{"secretsReloadSeconds": 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	relocate := strings.NewReplacer("/secrets/", dir+"/secrets/", "/home/gitlab-runner", dir+"/home", "/etc/gitlab-runner/template/", dir+"/template/")
-	found := false
-	for _, o := range res.Objects() {
-		if o.GetKind() != "ConfigMap" || !strings.HasSuffix(o.GetName(), "-runner") {
-			continue
-		}
-		data, _, _ := unstructured.NestedStringMap(o.Object, "data")
-		for name, content := range data {
-			writeFile(t, filepath.Join(dir, "template", name), relocate.Replace(content), 0o644)
-		}
-		found = true
-	}
-	if !found {
-		t.Fatal("no runner ConfigMap rendered")
-	}
+	dir := managerScripts(t, map[string]any{"runner": map[string]any{"secretsReloadSeconds": 1}})
 	token := filepath.Join(dir, "secrets/runner/token")
 	writeFile(t, token, "glrt-first-token-0123", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/accessKey"), "AKIAEXAMPLE", 0o600)
@@ -88,6 +67,62 @@ func TestManagerPicksUpRotatedSecretsWithoutRestart(t *testing.T) {
 	}
 	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("the manager process ended (%v): a Secret change must not restart it:\n%s", err, out.String())
+	}
+}
+
+// managerScripts renders the tenant chart with values and writes the manager's scripts (its ConfigMap) into a
+// temporary directory, with their absolute paths moved into it: template/, secrets/, home/ and bin/ (first on PATH
+// for the scripts, where a test puts its stand-in gitlab-runner).
+func managerScripts(t *testing.T, values map[string]any) string {
+	t.Helper()
+	c := loadChart(t, tenantChart)
+	res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Cluster: render.InstallCluster(), Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	relocate := strings.NewReplacer("/secrets/", dir+"/secrets/", "/home/gitlab-runner", dir+"/home", "/etc/gitlab-runner/template/", dir+"/template/")
+	for _, o := range res.Objects() {
+		if o.GetKind() != "ConfigMap" || !strings.HasSuffix(o.GetName(), "-runner") {
+			continue
+		}
+		data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+		for name, content := range data {
+			writeFile(t, filepath.Join(dir, "template", name), relocate.Replace(content), 0o644)
+		}
+		return dir
+	}
+	t.Fatal("no runner ConfigMap rendered")
+	return ""
+}
+
+// TestManagerReadinessFailsOnlyOnARejectedToken runs the manager's readiness script against what `gitlab-runner
+// verify` (17.9, network/gitlab.go) prints: only a token GitLab rejects makes the manager unready; every way of
+// GitLab being slow or unreachable counts as ready.
+func TestManagerReadinessFailsOnlyOnARejectedToken(t *testing.T) {
+	dir := managerScripts(t, nil)
+	for _, tc := range []struct {
+		name, output string
+		ready        bool
+	}{
+		{"token accepted", `Verifying runner... is valid  runner=abc`, true},
+		{"token rejected (glrt-)", `Verifying runner... is not valid  runner=abc`, false},
+		{"runner removed (legacy token)", `ERROR: Verifying runner... is removed  runner=abc status=403 Forbidden`, false},
+		{"connection dropped (EOF)", `ERROR: Verifying runner... failed  runner=abc status=couldn't execute POST against https://gitlab/api/v4/runners/verify: Post "https://gitlab/api/v4/runners/verify": EOF`, true},
+		{"connection reset", `ERROR: Verifying runner... failed  status=...: read tcp 10.0.0.1:1234->10.0.0.2:443: read: connection reset by peer`, true},
+		{"connection refused", `ERROR: Verifying runner... failed  status=...: dial tcp 10.0.0.2:443: connect: connection refused`, true},
+		{"bad gateway", `ERROR: Verifying runner... failed  runner=abc status=502 Bad Gateway`, true},
+		{"timeout", `ERROR: Verifying runner... failed  status=...: context deadline exceeded (Client.Timeout exceeded while awaiting headers)`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, filepath.Join(dir, "bin/gitlab-runner"), "#!/bin/sh\ncat <<'OUT'\n"+tc.output+"\nOUT\n", 0o755)
+			cmd := exec.Command("sh", filepath.Join(dir, "template/check-ready.sh"))
+			cmd.Env = append(os.Environ(), "PATH="+filepath.Join(dir, "bin")+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			if ready := err == nil; ready != tc.ready {
+				t.Errorf("ready=%t (%v, %s), want %t", ready, err, out, tc.ready)
+			}
+		})
 	}
 }
 

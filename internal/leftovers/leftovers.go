@@ -34,7 +34,7 @@ func (l Leftover) String() string {
 	return fmt.Sprintf("%s %s/%s: %s", strings.ToLower(l.Kind), l.Namespace, l.Name, l.Reason)
 }
 
-// Find lists the leftovers in namespaces at now. grace is DefaultGrace unless set.
+// Find lists the leftovers in namespaces at now (grace: DefaultGrace, or 0 to list everything already past it).
 //   - a job pod that ended (Succeeded or Failed) more than grace ago: the runner deletes the pods of the jobs it
 //     finishes, so one that stayed lost its manager;
 //   - a job pod still running more than grace past activeDeadlineSeconds plus its termination grace period: the
@@ -42,8 +42,8 @@ func (l Leftover) String() string {
 //   - a Secret the runner created (runner-…, owned by a pod or by nobody) older than grace whose owning pod is gone,
 //     or that has no owner at all.
 func Find(ctx context.Context, cs kubernetes.Interface, namespaces []string, now time.Time, grace time.Duration) ([]Leftover, error) {
-	if grace <= 0 {
-		grace = DefaultGrace
+	if grace < 0 {
+		return nil, fmt.Errorf("grace %s: must not be negative", grace)
 	}
 	var out []Leftover
 	for _, ns := range namespaces {

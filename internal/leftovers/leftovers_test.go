@@ -68,7 +68,7 @@ func TestFindNamesExactlyWhatALostManagerLeft(t *testing.T) {
 		secret("runner-owned-by-gone-pod-new", time.Minute, "runner-gone"), // within grace: kept
 	}
 	cs := fake.NewClientset(objects...)
-	got, err := Find(context.Background(), cs, []string{"tenant-a"}, now, 0)
+	got, err := Find(context.Background(), cs, []string{"tenant-a"}, now, DefaultGrace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestFindNamesExactlyWhatALostManagerLeft(t *testing.T) {
 	if err != nil || n != len(want) {
 		t.Fatalf("removed %d, %v; want %d", n, err, len(want))
 	}
-	again, _ := Find(context.Background(), cs, []string{"tenant-a"}, now, 0)
+	again, _ := Find(context.Background(), cs, []string{"tenant-a"}, now, DefaultGrace)
 	if len(again) != 0 {
 		t.Errorf("after Remove: %v", again)
 	}

@@ -1,0 +1,311 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
+)
+
+// jobLedger records, for every job the runner-tier fault scenarios started, how its last attempt ended. It is keyed
+// by the forge's ID of the job's first attempt: a job re-run after a fault (GitLab's retry: a new ID in the same
+// pipeline with the same name) is lost only if its last attempt did not succeed.
+type jobLedger struct {
+	mu   sync.Mutex
+	last map[int64]string // first attempt's ID → "<status> <failure reason> (attempt N)"
+}
+
+// record adds a finished pipeline's jobs (retried runs included, as gitlabapi.Client.Jobs lists them).
+func (l *jobLedger) record(scenario string, jobs []gitlabapi.Job) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := map[string]int64{}
+	attempts := map[int64]int{}
+	for _, j := range jobs { // oldest first
+		id, ok := first[j.Name]
+		if !ok {
+			id, first[j.Name] = j.ID, j.ID
+		}
+		attempts[id]++
+		outcome := j.Status
+		if j.FailureReason != "" {
+			outcome += " " + j.FailureReason
+		}
+		l.last[id] = fmt.Sprintf("%s: %s %s (attempt %d)", scenario, j.Name, outcome, attempts[id])
+	}
+}
+
+// lost are the jobs whose last attempt did not succeed, sorted.
+func (l *jobLedger) lost() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for id, o := range l.last {
+		if !strings.Contains(o, " success (attempt") {
+			out = append(out, fmt.Sprintf("job %d: %s", id, o))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// standinAdmin drives the stand-in's own knobs (/-/standin/…: outage, stuck-job drop), which GitLab does not have.
+type standinAdmin struct {
+	base, token string
+	http        *http.Client
+}
+
+func newStandinAdmin(base, token string, ca []byte) (*standinAdmin, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("stand-in CA is not PEM")
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	return &standinAdmin{base: base, token: token, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+}
+
+// put sets one knob: PUT /-/standin/<knob> {"seconds": n}.
+func (a *standinAdmin) put(ctx context.Context, knob string, seconds int) error {
+	raw, _ := json.Marshal(map[string]int{"seconds": seconds})
+	req, err := http.NewRequestWithContext(ctx, "PUT", a.base+"/-/standin/"+knob, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("PRIVATE-TOKEN", a.token)
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("stand-in %s: %w", knob, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("stand-in %s: %s: %s", knob, resp.Status, body)
+	}
+	return nil
+}
+
+// reachable reports whether the stand-in answers at all (its health page).
+func (a *standinAdmin) reachable(ctx context.Context) bool {
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.base+"/-/standin/health", nil)
+	c := *a.http
+	c.Timeout = 5 * time.Second
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// faultJob is one job of a fault scenario's pipeline, in the runner's default image (Kaniko -debug, busybox).
+// Kaniko: the job extends the Kaniko template's .kaniko-build, so its retry rules are the template's.
+type faultJob struct {
+	Script  []string
+	Kaniko  bool
+	Timeout string
+	Cache   map[string]any
+}
+
+// faultFiles are the commit of a scenario's pipeline: .gitlab-ci.yml with the jobs (one stage, tagged for the
+// tenant) and the Kaniko template it includes.
+func faultFiles(tenant, scenario string, jobs map[string]faultJob) (map[string]string, error) {
+	tpl, err := os.ReadFile(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		return nil, err
+	}
+	pipeline := map[string]any{"include": []any{map[string]any{"local": "ci/templates/kaniko.gitlab-ci.yml"}}}
+	for name, j := range jobs {
+		job := map[string]any{"tags": []any{tenant}, "script": j.Script}
+		if j.Kaniko {
+			job["extends"] = ".kaniko-build"
+		}
+		if j.Timeout != "" {
+			job["timeout"] = j.Timeout
+		}
+		if j.Cache != nil {
+			job["cache"] = j.Cache
+		}
+		pipeline[name] = job
+	}
+	raw, err := yaml.Marshal(pipeline)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{".gitlab-ci.yml": "# fault scenario: " + scenario + "\n" + string(raw), "ci/templates/kaniko.gitlab-ci.yml": string(tpl)}, nil
+}
+
+// faultPipeline is one running pipeline of a scenario.
+type faultPipeline struct {
+	tp       *tenantProject
+	scenario string
+	Pipeline gitlabapi.Pipeline
+}
+
+// startPipeline commits a scenario's pipeline to the tenant's project and returns once the forge created it.
+func startPipeline(ctx context.Context, f *forge, tp *tenantProject, scenario string, jobs map[string]faultJob) (*faultPipeline, error) {
+	files, err := faultFiles(tp.tn.Name, scenario, jobs)
+	if err != nil {
+		return nil, err
+	}
+	sha, err := f.api.Commit(ctx, tp.project.ID, tp.project.DefaultBranch, "fault: "+scenario, files, tp.existing)
+	if err != nil {
+		return nil, err
+	}
+	for p := range files {
+		tp.existing[p] = true
+	}
+	pl, err := f.api.PipelineFor(ctx, tp.project.ID, sha, 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if pl.YAMLErrors != "" {
+		return nil, fmt.Errorf("%s: pipeline invalid: %s", scenario, pl.YAMLErrors)
+	}
+	return &faultPipeline{tp: tp, scenario: scenario, Pipeline: pl}, nil
+}
+
+// job returns the pipeline's current jobs (retried runs included).
+func (p *faultPipeline) jobs(ctx context.Context, f *forge) ([]gitlabapi.Job, error) {
+	return f.api.Jobs(ctx, p.tp.project.ID, p.Pipeline.ID)
+}
+
+// waitJob waits until the pipeline's job of that name (its latest attempt) satisfies cond and returns it.
+func (p *faultPipeline) waitJob(ctx context.Context, f *forge, name, what string, timeout time.Duration, cond func(gitlabapi.Job, string) bool) (gitlabapi.Job, error) {
+	var found gitlabapi.Job
+	err := wait.For(ctx, fmt.Sprintf("%s: job %s %s", p.scenario, name, what), time.Second, timeout, func(ctx context.Context) (bool, error) {
+		jobs, err := p.jobs(ctx, f)
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		for _, j := range slices.Backward(jobs) {
+			if j.Name != name {
+				continue
+			}
+			tr, err := f.api.Trace(ctx, p.tp.project.ID, j.ID)
+			if err != nil {
+				return false, wait.Retry(err)
+			}
+			found = j
+			return cond(j, tr), nil
+		}
+		return false, nil
+	})
+	return found, err
+}
+
+// finish waits for the pipeline to end, saves its traces, records its jobs in the ledger and returns them.
+func (p *faultPipeline) finish(ctx context.Context, f *forge, l *jobLedger, timeout time.Duration) ([]gitlabapi.Job, map[int64]string, error) {
+	pl, err := f.api.WaitPipeline(ctx, p.tp.project.ID, p.Pipeline.ID, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Pipeline = pl
+	jobs, err := p.jobs(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.record(p.scenario, jobs)
+	traces := map[int64]string{}
+	for _, j := range jobs {
+		tr, err := f.api.Trace(ctx, p.tp.project.ID, j.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		traces[j.ID] = tr
+		saveTrace(fmt.Sprintf("faults-%s-%s-%d", p.tp.tn.Name, j.Name, j.ID), []byte(tr))
+	}
+	return jobs, traces, nil
+}
+
+// managerPods are the tenant's manager pods that are not being deleted.
+func managerPods(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenant) ([]corev1.Pod, error) {
+	pods, err := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=manager"})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// readyManager waits until the tenant has exactly one manager pod, ready, and returns it.
+func readyManager(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenant, timeout time.Duration) (corev1.Pod, error) {
+	var out corev1.Pod
+	err := wait.For(ctx, tn.Name+"'s manager to be ready", time.Second, timeout, func(ctx context.Context) (bool, error) {
+		pods, err := managerPods(ctx, cs, tn)
+		if err != nil || len(pods) != 1 {
+			return false, wait.Retry(err)
+		}
+		out = pods[0]
+		for _, c := range out.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return out, err
+}
+
+// restarts is the manager container's restart count.
+func restarts(p corev1.Pod) int32 {
+	var n int32
+	for _, c := range p.Status.ContainerStatuses {
+		n += c.RestartCount
+	}
+	return n
+}
+
+// podLogs returns a pod's log (all containers' current runs).
+func podLogs(ctx context.Context, cs kubernetes.Interface, ns, name string) string {
+	raw, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{Container: "runner"}).DoRaw(ctx)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	return string(raw)
+}
+
+// sequentialLines is a job script that prints "line 1" … "line n", one every interval seconds.
+func sequentialLines(n, interval int) string {
+	return fmt.Sprintf(`i=1; while [ $i -le %d ]; do echo "line $i"; i=$((i+1)); sleep %d; done`, n, interval)
+}
+
+// hasAllLines reports whether a trace holds "line 1" … "line n" in order.
+func hasAllLines(trace string, n int) (bool, string) {
+	at := 0
+	for i := 1; i <= n; i++ {
+		m := regexp.MustCompile(fmt.Sprintf(`line %d(\D|$)`, i)).FindStringIndex(trace[at:])
+		if m == nil {
+			return false, fmt.Sprintf("line %d missing (or out of order)", i)
+		}
+		at += m[1] - 1
+	}
+	return true, ""
+}
