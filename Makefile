@@ -129,7 +129,7 @@ e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hos
 	  status=$${PIPESTATUS[0]}; grep '^hostile:' _out/e2e/hostile.log | tail -1; exit $$status
 
 .PHONY: e2e-faults
-e2e-faults: e2e-host ## Fault scenarios on the job tier: load/quota, MinIO and layer-cache outages, killed jobs, upgrade/rollback, cordon, uninstall, re-apply/rotation (GKT_FAULTS=2,3 runs some)
+e2e-faults: e2e-host ## Fault scenarios: the real runner (TestRunnerFaults: load, killed manager, upgrade, GitLab outage, token rotation, cache outage, drain; GKT_RUNNER_FAULTS=load,killed runs some), then the job tier's (TestFaults; GKT_FAULTS=2,3)
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestFaults -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | grep -E '^\[e2e|_test.go|^faults:|^(---|FAIL|ok)'; \
-	  status=$${PIPESTATUS[0]}; grep '^faults:' _out/e2e/faults.log | tail -1; exit $$status
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestFaults|TestRunnerFaults' -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | grep -E '^\[e2e|_test.go|^faults:|^(---|FAIL|ok)'; \
+	  status=$${PIPESTATUS[0]}; grep '^faults:' _out/e2e/faults.log; exit $$status

@@ -135,7 +135,7 @@ func TestHostilePipelines(t *testing.T) {
 	var left []string
 	if err := wait.For(ctx, "tenant-a's job pods and Secrets to be gone", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
 		var err error
-		left, err = leftovers(ctx, rt.p.cs, tp.tn.Namespace)
+		left, err = runnerObjects(ctx, rt.p.cs, tp.tn.Namespace)
 		return len(left) == 0, wait.Retry(err)
 	}); err != nil {
 		t.Errorf("%v: %v", err, left)

@@ -323,12 +323,17 @@ func pushToolchain(nodeIP string) error {
 	return remote.Write(ref, img)
 }
 
-func countObjects(ctx context.Context, cs kubernetes.Interface, nodeIP string, tn tenants.Tenant, bucket, prefix string) (int, error) {
+// tenantS3 is an S3 client with the tenant's own keys (its Secret), through MinIO's NodePort.
+func tenantS3(ctx context.Context, cs kubernetes.Interface, nodeIP string, tn tenants.Tenant) (*minio.Client, error) {
 	sec, err := cs.CoreV1().Secrets(tn.Namespace).Get(ctx, tn.Name+"-s3", metav1.GetOptions{})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	c, err := minio.New(nodeIP+":30900", &minio.Options{Creds: credentials.NewStaticV4(string(sec.Data["accessKey"]), string(sec.Data["secretKey"]), ""), Region: "us-east-1"})
+	return minio.New(nodeIP+":30900", &minio.Options{Creds: credentials.NewStaticV4(string(sec.Data["accessKey"]), string(sec.Data["secretKey"]), ""), Region: "us-east-1"})
+}
+
+func countObjects(ctx context.Context, cs kubernetes.Interface, nodeIP string, tn tenants.Tenant, bucket, prefix string) (int, error) {
+	c, err := tenantS3(ctx, cs, nodeIP, tn)
 	if err != nil {
 		return 0, err
 	}

@@ -309,8 +309,8 @@ func (r *pipelineRun) queuedToRunning() []time.Duration {
 	return out
 }
 
-// leftovers are the runner's job pods and job Secrets still in the namespace (the runner names both runner-…).
-func leftovers(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
+// runnerObjects are the runner's job pods and job Secrets still in the namespace (the runner names both runner-…).
+func runnerObjects(ctx context.Context, cs kubernetes.Interface, ns string) ([]string, error) {
 	var out []string
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job.runner.gitlab.com/pod"})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
@@ -31,6 +32,7 @@ type runnerTier struct {
 	archive  string
 	run      string
 	projects []*tenantProject
+	pull     bool // the official images instead of the ones built here (GKT_E2E_MODE=pull)
 }
 
 // setupRunnerTier builds the runner tier's images from the source tarballs, installs the platform with every
@@ -76,6 +78,7 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 			return nil
 		},
 	})
+	rt.pull = pull
 	if !rt.f.Standin {
 		// A real GitLab keeps what the test created: delete the projects and runners afterwards. (The stand-in is
 		// left as it is, so `make demo` can be looked at.)
@@ -90,6 +93,28 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 		t.Fatal(err)
 	}
 	return rt
+}
+
+// tenantValues are the tenant's values as setupRunnerTier installed them, with overlays (files under test/e2e, then
+// extra) on top: what a scenario applies with `helm upgrade`.
+func (rt *runnerTier) tenantValues(t *testing.T, tp *tenantProject, extra map[string]any, overlays ...string) map[string]any {
+	t.Helper()
+	vals := values(t, append([]string{"values/" + tp.tn.Name + ".yaml"}, overlays...)...)
+	vals = render.MergeValues(vals, runnerValues(rt.f, rt.rw, tp.exampleProject, rt.pull))
+	if extra != nil {
+		vals = render.MergeValues(vals, extra)
+	}
+	return vals
+}
+
+// project is the tenant's example project.
+func (rt *runnerTier) project(tenant string) *tenantProject {
+	for _, tp := range rt.projects {
+		if tp.tn.Name == tenant {
+			return tp
+		}
+	}
+	return nil
 }
 
 // TestRunnerTier: the real gitlab-runner, installed by the tenant chart, takes both tenants' pipelines from the
@@ -235,7 +260,7 @@ func TestRunnerTier(t *testing.T) {
 		var left []string
 		err := wait.For(ctx, tp.tn.Name+"'s job pods and Secrets to be gone", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
 			var err error
-			left, err = leftovers(ctx, cs, tp.tn.Namespace)
+			left, err = runnerObjects(ctx, cs, tp.tn.Namespace)
 			return len(left) == 0, wait.Retry(err)
 		})
 		if err != nil {

@@ -39,6 +39,8 @@ type forge struct {
 	Ports  []any
 	// Standin is true for the stand-in: it says so in the summary.
 	Standin bool
+	// admin drives the stand-in's own knobs (nil for a real GitLab).
+	admin *standinAdmin
 }
 
 // realGitLab returns the GitLab of GITLAB_URL/GITLAB_TOKEN, nil when neither is set, or an error for half a
@@ -123,7 +125,11 @@ func deployStandin(ctx context.Context, cs kubernetes.Interface, nodeIP string) 
 	}); err != nil {
 		return nil, err
 	}
-	return &forge{api: api, URL: standinURL, CA: files.CA, Standin: true,
+	admin, err := newStandinAdmin(fmt.Sprintf("https://%s:%d", nodeIP, standinNodePort), token, files.CA)
+	if err != nil {
+		return nil, err
+	}
+	return &forge{api: api, URL: standinURL, CA: files.CA, Standin: true, admin: admin,
 		Egress: []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": standinNamespace}}}},
 		Ports:  []any{443}}, nil
 }

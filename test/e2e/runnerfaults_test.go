@@ -1,0 +1,829 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/leftovers"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
+)
+
+// runnerFaults is the runner tier plus the ledger of every job the scenarios started.
+type runnerFaults struct {
+	*runnerTier
+	t       *testing.T
+	ledger  *jobLedger
+	figures []string // measured figures for the summary line
+}
+
+type runnerScenario struct {
+	name string
+	run  func(ctx context.Context, rf *runnerFaults) error
+}
+
+// TestRunnerFaults runs the fault scenarios through the real runner and the forge (docs/operations.md says what
+// each fault does to jobs) and ends with the faults line. GKT_RUNNER_FAULTS=load,killed runs some, by first word.
+func TestRunnerFaults(t *testing.T) {
+	all := []runnerScenario{
+		{"load: 20 jobs at once through one manager at the chart's defaults; the 21st waits in GitLab, then runs", scenarioRunnerLoad},
+		{"killed: manager pod deleted (grace 0) and manager process killed mid-job; the job is dropped as stuck and retried, its pod stops at its deadline and gkt leftovers removes it", scenarioManagerKilled},
+		{"upgrade: helm upgrade during a job; the old manager finishes it after SIGQUIT while the new one takes new jobs", scenarioUpgradeDuringJob},
+		{"outage: GitLab unreachable for 3 minutes; the manager stays up and ready, the running job keeps its whole trace, new jobs run after", scenarioGitLabOutage},
+		{"rotation: the runner token is reset and its Secret replaced during a job; nothing restarts, the job finishes, new jobs use the new token", scenarioTokenRotation},
+		{"cache: MinIO down while a job uploads its runner cache; the job succeeds with a warning, the previous cache object stays whole", scenarioRunnerCacheOutage},
+		{"drain: the tenant's node drained mid-job; the job is retried after the node returns, never run elsewhere", scenarioDrain},
+	}
+	scenarios := all
+	if only := os.Getenv("GKT_RUNNER_FAULTS"); only != "" {
+		scenarios = nil
+		for _, s := range all {
+			if slices.Contains(strings.Split(only, ","), strings.TrimSuffix(strings.Fields(s.name)[0], ":")) {
+				scenarios = append(scenarios, s)
+			}
+		}
+		if len(scenarios) == 0 {
+			t.Fatalf("GKT_RUNNER_FAULTS=%s selects no scenario", only)
+		}
+	}
+	rt := setupRunnerTier(t)
+	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}}}
+	ctx := context.Background()
+	passed := 0
+	var durations []string
+	for _, s := range scenarios {
+		key := strings.TrimSuffix(strings.Fields(s.name)[0], ":")
+		start := time.Now()
+		err := s.run(ctx, rf)
+		d := time.Since(start).Round(time.Second)
+		if err != nil {
+			t.Errorf("scenario %s: %v", s.name, err)
+			logf("FAIL %s (%s): %v", key, d, err)
+		} else {
+			passed++
+			logf("PASS %s (%s)", s.name, d)
+		}
+		durations = append(durations, fmt.Sprintf("%s=%s", key, d))
+	}
+	// Nothing of the runner's may be left in any tenant namespace: the scenarios that leave an ended pod on purpose
+	// (killed) remove it with gkt leftovers themselves.
+	orphans := 0
+	for _, tp := range rt.projects {
+		var left []string
+		_ = wait.For(ctx, tp.tn.Name+"'s job pods and Secrets to be gone", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
+			var err error
+			left, err = runnerObjects(ctx, rt.p.cs, tp.tn.Namespace)
+			return len(left) == 0, wait.Retry(err)
+		})
+		if len(left) > 0 {
+			t.Errorf("%s: left behind: %v", tp.tn.Name, left)
+		}
+		orphans += len(left)
+	}
+	lost := rf.ledger.lost()
+	for _, l := range lost {
+		t.Errorf("lost %s", l)
+	}
+	fmt.Printf("faults: runner=%s forge=%s scenarios=%d passed=%d lost-jobs=%d orphans=%d (jobs %d; %s; durations %s)\n",
+		rt.rw.Runner.Version, forgeName(rt.f), len(scenarios), passed, len(lost), orphans, len(rf.ledger.last), strings.Join(rf.figures, " "), strings.Join(durations, " "))
+}
+
+func forgeName(f *forge) string {
+	if f.Standin {
+		return "gitlab-standin"
+	}
+	return "gitlab"
+}
+
+// apply upgrades the tenant's release with overlays on its runner-tier values and waits for the rollout.
+func (rf *runnerFaults) apply(tp *tenantProject, extra map[string]any, overlays ...string) error {
+	return (kindworld.Release{Kubeconfig: rf.p.w.Kubeconfig, Name: tp.tn.Name, Namespace: tp.tn.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),
+		Values: rf.tenantValues(rf.t, tp, extra, overlays...), Wait: true, Timeout: 5 * time.Minute}).Apply(logf)
+}
+
+func (rf *runnerFaults) applyBootstrap(overlays ...string) error {
+	return (kindworld.Release{Kubeconfig: rf.p.w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"),
+		Values: values(rf.t, append([]string{"values/bootstrap.yaml", "values/bootstrap-e2e.yaml"}, overlays...)...)}).Apply(logf)
+}
+
+// scenarioRunnerLoad: one job alone first (the baseline), then 21 at once. At the chart's defaults (concurrent 20,
+// limit 20) the manager runs 20 together on the tenant's node and asks for no 21st until one ends; none fails on
+// the quota (tenant-bootstrap sized it from the same plan).
+func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-a")
+	if err := rf.applyBootstrap("values/runner-load-bootstrap.yaml"); err != nil {
+		return err
+	}
+	if err := rf.apply(tp, nil, "values/runner-load-tenant-a.yaml"); err != nil {
+		return err
+	}
+	defer func() {
+		_ = rf.apply(tp, nil)
+		_ = rf.applyBootstrap()
+	}()
+	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 5*time.Minute); err != nil {
+		return err
+	}
+	const sleep = 45
+	script := []string{fmt.Sprintf("echo start; sleep %d; echo done", sleep)}
+	single, err := startPipeline(ctx, rf.f, tp, "load-single", map[string]faultJob{"single": {Script: script}})
+	if err != nil {
+		return err
+	}
+	jobs, _, err := single.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	if len(jobs) != 1 || jobs[0].Status != "success" {
+		return fmt.Errorf("the single job: %+v", jobs)
+	}
+	base := jobs[0].Duration
+
+	load := map[string]faultJob{}
+	for i := 1; i <= 21; i++ {
+		load[fmt.Sprintf("load-%02d", i)] = faultJob{Script: script}
+	}
+	watch := watchJobPods(ctx, rf.p.cs, tp.tn.Namespace)
+	start := time.Now()
+	pl, err := startPipeline(ctx, rf.f, tp, "load-21", load)
+	if err != nil {
+		watch.Stop()
+		return err
+	}
+	// 20 build containers running at once, while the 21st job is still pending in GitLab.
+	var to20 time.Duration
+	err = wait.For(ctx, "20 job pods running together", time.Second, 10*time.Minute, func(ctx context.Context) (bool, error) {
+		pods, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: leftovers.JobPodLabel})
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		running := 0
+		for _, p := range pods.Items {
+			for _, c := range p.Status.ContainerStatuses {
+				if c.Name == "build" && c.State.Running != nil {
+					running++
+				}
+			}
+		}
+		if running < 20 {
+			return false, nil
+		}
+		to20 = time.Since(start)
+		js, err := pl.jobs(ctx, rf.f)
+		if err != nil {
+			return false, err
+		}
+		states := map[string]int{}
+		for _, j := range js {
+			states[j.Status]++
+		}
+		if states["running"] != 20 || states["pending"] != 1 {
+			return false, fmt.Errorf("with 20 job pods running GitLab shows %v, want 20 running and 1 pending", states)
+		}
+		return true, nil
+	})
+	if err != nil {
+		watch.Stop()
+		return err
+	}
+	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 15*time.Minute)
+	seen := watch.Stop()
+	if err != nil {
+		return err
+	}
+	var durations []float64
+	var firstEnd time.Time
+	var last gitlabapi.Job
+	for _, j := range jobs {
+		if j.Status != "success" || j.Retried {
+			return fmt.Errorf("load job %s: %s %s (retried %t):\n%s", j.Name, j.Status, j.FailureReason, j.Retried, tail(traces[j.ID], 20))
+		}
+		if s := seen[fmt.Sprint(j.ID)]; s == nil || !contains(tp.tn.Nodes, s.Pod.Spec.NodeName) {
+			return fmt.Errorf("load job %s ran outside the tenant's nodes %v (%v)", j.Name, tp.tn.Nodes, s)
+		}
+		if last.StartedAt == nil || j.StartedAt.After(*last.StartedAt) {
+			last = j
+		}
+	}
+	for _, j := range jobs {
+		if j.ID == last.ID {
+			continue
+		}
+		durations = append(durations, j.Duration)
+		if firstEnd.IsZero() || j.FinishedAt.Before(firstEnd) {
+			firstEnd = *j.FinishedAt
+		}
+	}
+	if last.StartedAt.Before(firstEnd.Add(-time.Second)) {
+		return fmt.Errorf("the 21st job (%s) started at %s, before any of the 20 ended (%s)", last.Name, last.StartedAt, firstEnd)
+	}
+	sort.Float64s(durations)
+	mean := 0.0
+	for _, d := range durations {
+		mean += d
+	}
+	mean /= float64(len(durations))
+	overhead := mean - base
+	logf("load: 20 running %s after the commit; single job %.1fs, under load mean %.1fs p50 %.1fs max %.1fs: overhead %.1fs per job (x%.2f); the 21st started %.1fs after the first of the 20 ended",
+		to20.Round(time.Second), base, mean, durations[len(durations)/2], durations[len(durations)-1], overhead, mean/base, last.StartedAt.Sub(firstEnd).Seconds())
+	rf.figures = append(rf.figures, fmt.Sprintf("load-20-running=%s load-overhead-per-job=%.1fs load-x=%.2f", to20.Round(time.Second), overhead, mean/base))
+	return nil
+}
+
+// killTarget is how a scenario kills a tenant's manager.
+type killTarget struct {
+	tenant, how string
+}
+
+// scenarioManagerKilled: tenant-a's manager pod is deleted with grace 0 while tenant-b's manager process is killed
+// (SIGKILL, the container restarts), each mid-job. Nothing tells GitLab: it drops the job as stuck once the runner
+// stops updating it (GitLab: after an hour; the stand-in is set to a minute here), and the template's retry rules
+// run it again on the manager that replaced the dead one. The orphaned job pod stops at its activeDeadlineSeconds
+// (the job timeout + 1 s), and `gkt leftovers --delete` removes what is left.
+func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
+	outdated := 2*time.Hour + 15*time.Minute // a real GitLab's stuck-jobs worker: an hour without updates, run hourly
+	if rf.f.admin != nil {
+		if err := rf.f.admin.put(ctx, "running-outdated", 60); err != nil {
+			return err
+		}
+		defer func() { _ = rf.f.admin.put(context.Background(), "running-outdated", 3600) }()
+		outdated = 60 * time.Second
+	}
+	targets := []killTarget{{"tenant-a", "pod deleted, grace 0"}, {"tenant-b", "process killed"}}
+	type run struct {
+		killTarget
+		pl      *faultPipeline
+		first   gitlabapi.Job
+		pod     string
+		killed  time.Time
+		dropped time.Duration
+	}
+	var runs []*run
+	for _, kt := range targets {
+		tp := rf.project(kt.tenant)
+		pl, err := startPipeline(ctx, rf.f, tp, "killed-"+kt.tenant, map[string]faultJob{
+			"victim": {Kaniko: true, Timeout: "3m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 40", "echo attempt $CI_JOB_ID finished"}},
+		})
+		if err != nil {
+			return err
+		}
+		runs = append(runs, &run{killTarget: kt, pl: pl})
+	}
+	for _, r := range runs {
+		tp := rf.project(r.tenant)
+		j, err := r.pl.waitJob(ctx, rf.f, "victim", "to print that it started", 5*time.Minute, func(j gitlabapi.Job, tr string) bool {
+			return j.Status == "running" && strings.Contains(tr, "started")
+		})
+		if err != nil {
+			return err
+		}
+		r.first = j
+		pods, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: leftovers.JobPodLabel})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if p.Annotations["job.runner.gitlab.com/id"] == fmt.Sprint(j.ID) {
+				r.pod = p.Name
+			}
+		}
+		if r.pod == "" {
+			return fmt.Errorf("%s: no job pod for job %d", r.tenant, j.ID)
+		}
+		mgrs, err := managerPods(ctx, rf.p.cs, tp.tn)
+		if err != nil || len(mgrs) != 1 {
+			return fmt.Errorf("%s: manager pods %d, %v", r.tenant, len(mgrs), err)
+		}
+		m := mgrs[0]
+		switch r.how {
+		case "pod deleted, grace 0":
+			zero := int64(0)
+			err = rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Delete(ctx, m.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		case "process killed":
+			err = killContainer(m.Spec.NodeName, m.Name, "runner")
+		}
+		if err != nil {
+			return fmt.Errorf("%s: kill (%s): %w", r.tenant, r.how, err)
+		}
+		r.killed = time.Now()
+		logf("killed: %s's manager %s (%s) while job %d ran in %s", r.tenant, m.Name, r.how, j.ID, r.pod)
+	}
+	for _, r := range runs {
+		tp := rf.project(r.tenant)
+		// The killed attempt ends visibly, as stuck, and is retried.
+		if err := wait.For(ctx, fmt.Sprintf("%s: job %d to be dropped as stuck", r.tenant, r.first.ID), 2*time.Second, outdated+3*time.Minute, func(ctx context.Context) (bool, error) {
+			js, err := r.pl.jobs(ctx, rf.f)
+			if err != nil {
+				return false, wait.Retry(err)
+			}
+			for _, j := range js {
+				if j.ID == r.first.ID && j.Status != "running" {
+					if j.Status != "failed" || j.FailureReason != "stuck_or_timeout_failure" || !j.Retried {
+						return false, fmt.Errorf("the killed attempt ended %s %s (retried %t), want failed stuck_or_timeout_failure and retried", j.Status, j.FailureReason, j.Retried)
+					}
+					return true, nil
+				}
+			}
+			return false, nil
+		}); err != nil {
+			return err
+		}
+		r.dropped = time.Since(r.killed)
+		jobs, traces, err := r.pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+		if err != nil {
+			return err
+		}
+		retry := jobs[len(jobs)-1]
+		if len(jobs) != 2 || retry.Status != "success" || !strings.Contains(traces[retry.ID], "finished") {
+			return fmt.Errorf("%s: after the kill: %+v\n%s", r.tenant, jobs, tail(traces[retry.ID], 20))
+		}
+		// The orphaned pod: stopped by its deadline (job timeout 3m + 1 s, plus its termination grace 30 s).
+		var phase corev1.PodPhase
+		bound := 3*time.Minute + 31*time.Second + 30*time.Second
+		if err := wait.For(ctx, fmt.Sprintf("%s: the orphaned job pod %s to stop", r.tenant, r.pod), 2*time.Second, bound+2*time.Minute, func(ctx context.Context) (bool, error) {
+			p, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, r.pod, metav1.GetOptions{})
+			if err != nil {
+				phase = "gone"
+				return true, nil
+			}
+			phase = p.Status.Phase
+			return phase == corev1.PodFailed || phase == corev1.PodSucceeded, nil
+		}); err != nil {
+			return err
+		}
+		logf("killed: %s (%s): attempt %d dropped as stuck %s after the kill, retry %d succeeded; the orphaned pod %s is %s", r.tenant, r.how, r.first.ID, r.dropped.Round(time.Second), retry.ID, r.pod, phase)
+	}
+	// gkt leftovers lists the ended pods (and only those) and removes them.
+	out, err := exec.Command("go", "run", "./tools/gkt", "leftovers", "--kubeconfig", rf.p.w.Kubeconfig, "--from-cluster", "--delete", "--grace", "0s").CombinedOutput()
+	logf("gkt leftovers --delete:\n%s", out)
+	if err != nil {
+		return fmt.Errorf("gkt leftovers: %v\n%s", err, out)
+	}
+	for _, r := range runs {
+		tp := rf.project(r.tenant)
+		if _, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, r.pod, metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("%s: the orphaned pod %s is still there after gkt leftovers --delete", r.tenant, r.pod)
+		}
+		rf.figures = append(rf.figures, fmt.Sprintf("killed-%s-dropped-after=%s", r.tenant, r.dropped.Round(time.Second)))
+		if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// killContainer sends SIGKILL to a container's process on its node (what the OOM killer does), through containerd.
+func killContainer(node, pod, container string) error {
+	ids, err := exec.Command("docker", "exec", node, "ctr", "-n", "k8s.io", "containers", "ls", "-q",
+		`labels."io.kubernetes.pod.name"==`+pod+`,labels."io.kubernetes.container.name"==`+container).Output()
+	if err != nil {
+		return fmt.Errorf("list containers on %s: %w", node, err)
+	}
+	tasks, err := exec.Command("docker", "exec", node, "ctr", "-n", "k8s.io", "tasks", "ls").Output()
+	if err != nil {
+		return err
+	}
+	for _, id := range strings.Fields(string(ids)) {
+		for _, line := range strings.Split(string(tasks), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == id && f[2] == "RUNNING" {
+				if out, err := exec.Command("docker", "exec", node, "ctr", "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id).CombinedOutput(); err != nil {
+					return fmt.Errorf("kill %s: %v: %s", id, err, out)
+				}
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no running %s container of pod %s on %s", container, pod, node)
+}
+
+// scenarioUpgradeDuringJob: a helm upgrade that changes the manager's pod template while a job runs. With the
+// chart's surge rollout the old manager gets SIGQUIT (preStop), takes no new job and finishes its own; the new
+// manager takes a job started meanwhile; the quota holds both; the old one exits after its job.
+func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-a")
+	old, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute)
+	if err != nil {
+		return err
+	}
+	long, err := startPipeline(ctx, rf.f, tp, "upgrade-long", map[string]faultJob{"long": {Script: []string{sequentialLines(16, 5)}}})
+	if err != nil {
+		return err
+	}
+	lj, err := long.waitJob(ctx, rf.f, "long", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "line 2") })
+	if err != nil {
+		return err
+	}
+	// Keep the old manager's log while it drains (it is gone afterwards).
+	oldLog := make(chan string, 1)
+	stop := make(chan struct{})
+	go func() {
+		last := ""
+		for {
+			if l := podLogs(context.Background(), rf.p.cs, tp.tn.Namespace, old.Name); !strings.HasPrefix(l, "(no log") {
+				last = l
+			}
+			select {
+			case <-stop:
+				oldLog <- last
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	if err := rf.apply(tp, map[string]any{"runner": map[string]any{"podAnnotations": map[string]any{"e2e.gitlab-kaniko-tenant.io/upgraded-at": time.Now().Format(time.RFC3339)}}}); err != nil {
+		close(stop)
+		return err
+	}
+	defer func() { _ = rf.apply(tp, nil) }()
+	nw, err := startPipeline(ctx, rf.f, tp, "upgrade-new", map[string]faultJob{"new": {Script: []string{"echo taken by the new manager"}}})
+	if err != nil {
+		close(stop)
+		return err
+	}
+	njobs, _, err := nw.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	if err != nil {
+		close(stop)
+		return err
+	}
+	ljobs, ltraces, err := long.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	if err != nil {
+		close(stop)
+		return err
+	}
+	// the old manager exits once its job is done
+	goneErr := wait.For(ctx, "the old manager to exit after its job", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, old.Name, metav1.GetOptions{})
+		return err != nil, nil
+	})
+	close(stop)
+	logOld := <-oldLog
+	if goneErr != nil {
+		return goneErr
+	}
+	n, l := njobs[0], ljobs[len(ljobs)-1]
+	if len(ljobs) != 1 || l.Status != "success" {
+		return fmt.Errorf("the job running during the upgrade: %+v", ljobs)
+	}
+	if ok, why := hasAllLines(ltraces[l.ID], 16); !ok {
+		return fmt.Errorf("the job running during the upgrade: %s:\n%s", why, tail(ltraces[l.ID], 20))
+	}
+	if n.Status != "success" || !n.StartedAt.Before(*l.FinishedAt) {
+		return fmt.Errorf("the job started during the upgrade: %s, started %v, the old job finished %v: the new manager must take it while the old one drains", n.Status, n.StartedAt, l.FinishedAt)
+	}
+	if !strings.Contains(logOld, fmt.Sprintf(`"job":%d`, lj.ID)) || strings.Contains(logOld, fmt.Sprintf(`"job":%d`, n.ID)) {
+		return fmt.Errorf("the old manager's log must name job %d and not job %d:\n%s", lj.ID, n.ID, tail(logOld, 20))
+	}
+	if !strings.Contains(logOld, "SIGQUIT") && !strings.Contains(strings.ToLower(logOld), "graceful") {
+		logf("upgrade: the old manager's log does not mention SIGQUIT:\n%s", tail(logOld, 15))
+	}
+	logf("upgrade: job %d finished on the old manager %s (%d lines); job %d ran on the new manager meanwhile", l.ID, old.Name, 16, n.ID)
+	return nil
+}
+
+// scenarioGitLabOutage: the forge drops every connection for 3 minutes while a job runs and prints a line every
+// 5 s. The manager must not restart nor turn unready; afterwards the job's trace holds every line, in order, with
+// a matching checksum, and a new job is taken.
+func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
+	if rf.f.admin == nil {
+		return fmt.Errorf("the outage needs the stand-in's outage knob: a real GitLab cannot be taken down by the test")
+	}
+	tp := rf.project("tenant-b")
+	before, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute)
+	if err != nil {
+		return err
+	}
+	const lines = 45
+	pl, err := startPipeline(ctx, rf.f, tp, "outage", map[string]faultJob{"through-outage": {Timeout: "15m", Script: []string{sequentialLines(lines, 5)}}})
+	if err != nil {
+		return err
+	}
+	j, err := pl.waitJob(ctx, rf.f, "through-outage", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "line 3") })
+	if err != nil {
+		return err
+	}
+	if err := rf.f.admin.put(ctx, "outage", 180); err != nil {
+		return err
+	}
+	outageStart := time.Now()
+	if rf.f.admin.reachable(ctx) {
+		return fmt.Errorf("the stand-in still answers during the outage")
+	}
+	unready := 0
+	for time.Since(outageStart) < 185*time.Second {
+		if pods, err := managerPods(ctx, rf.p.cs, tp.tn); err == nil && len(pods) == 1 {
+			for _, c := range pods[0].Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
+					unready++
+				}
+			}
+		}
+		time.Sleep(5 * time.Second)
+	}
+	if err := wait.For(ctx, "the stand-in to answer again", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) { return rf.f.admin.reachable(ctx), nil }); err != nil {
+		return err
+	}
+	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	after, err := readyManager(ctx, rf.p.cs, tp.tn, time.Minute)
+	if err != nil {
+		return err
+	}
+	last := jobs[len(jobs)-1]
+	switch {
+	case len(jobs) != 1 || last.Status != "success":
+		return fmt.Errorf("the job through the outage: %+v\n%s", jobs, tail(traces[last.ID], 20))
+	case last.StandinTraceChecksumMismatch != "":
+		return fmt.Errorf("the job's trace after the outage: %s", last.StandinTraceChecksumMismatch)
+	case after.UID != before.UID || restarts(after) != restarts(before):
+		return fmt.Errorf("the manager restarted during the outage (pod %s→%s, restarts %d→%d)", before.Name, after.Name, restarts(before), restarts(after))
+	case unready > 0:
+		return fmt.Errorf("the manager was unready %d times during the outage: readiness must fail only on a rejected token", unready)
+	}
+	if ok, why := hasAllLines(traces[last.ID], lines); !ok {
+		return fmt.Errorf("the job's trace lost lines in the outage: %s:\n%s", why, tail(traces[last.ID], 30))
+	}
+	afterStart := time.Now()
+	next, err := startPipeline(ctx, rf.f, tp, "outage-after", map[string]faultJob{"after-outage": {Script: []string{"echo after the outage"}}})
+	if err != nil {
+		return err
+	}
+	njobs, _, err := next.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	if err != nil || njobs[0].Status != "success" {
+		return fmt.Errorf("a job after the outage: %+v %v", njobs, err)
+	}
+	logf("outage: 180 s; job %d kept all %d lines, the manager stayed up and ready; a new job ran %s after the commit", j.ID, lines, time.Since(afterStart).Round(time.Second))
+	return nil
+}
+
+// scenarioTokenRotation: while a job runs, the runner's token is reset in GitLab (the old one stops working at once)
+// and the token Secret replaced. The manager re-renders config.toml from the updated Secret volume and the runner
+// reloads it: no pod restarts, the running job (its own job token) finishes, the next job is taken with the new token.
+func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-b")
+	before, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute)
+	if err != nil {
+		return err
+	}
+	pl, err := startPipeline(ctx, rf.f, tp, "rotation", map[string]faultJob{"during-rotation": {Script: []string{sequentialLines(24, 5)}}})
+	if err != nil {
+		return err
+	}
+	if _, err := pl.waitJob(ctx, rf.f, "during-rotation", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "line 2") }); err != nil {
+		return err
+	}
+	token, err := rf.f.api.ResetRunnerToken(ctx, tp.runner.ID)
+	if err != nil {
+		return err
+	}
+	tp.runner.Token = token
+	s, err := rf.p.cs.CoreV1().Secrets(tp.tn.Namespace).Get(ctx, tp.tn.Name+"-runner-token", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.Data["runner-token"] = []byte(token)
+	if _, err := rf.p.cs.CoreV1().Secrets(tp.tn.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	rotated := time.Now()
+	if err := wait.For(ctx, "the manager to re-render config.toml with the new token", 2*time.Second, 4*time.Minute, func(ctx context.Context) (bool, error) {
+		return strings.Contains(podLogs(ctx, rf.p.cs, tp.tn.Namespace, before.Name), "config.toml re-rendered"), nil
+	}); err != nil {
+		return err
+	}
+	pickedUp := time.Since(rotated)
+	next, err := startPipeline(ctx, rf.f, tp, "rotation-after", map[string]faultJob{"after-rotation": {Script: []string{"echo taken with the new token"}}})
+	if err != nil {
+		return err
+	}
+	njobs, _, err := next.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	if err != nil || njobs[0].Status != "success" {
+		return fmt.Errorf("a job after the rotation: %+v %v", njobs, err)
+	}
+	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	last := jobs[len(jobs)-1]
+	if len(jobs) != 1 || last.Status != "success" {
+		return fmt.Errorf("the job running during the rotation: %+v", jobs)
+	}
+	if ok, why := hasAllLines(traces[last.ID], 24); !ok {
+		return fmt.Errorf("the job running during the rotation: %s", why)
+	}
+	after, err := readyManager(ctx, rf.p.cs, tp.tn, time.Minute)
+	if err != nil {
+		return err
+	}
+	if after.UID != before.UID || restarts(after) != restarts(before) {
+		return fmt.Errorf("the manager restarted for the rotation (pod %s→%s, restarts %d→%d): nothing should", before.Name, after.Name, restarts(before), restarts(after))
+	}
+	logf("rotation: the new token was in config.toml %s after the Secret changed; no restart; the running job finished", pickedUp.Round(time.Second))
+	rf.figures = append(rf.figures, fmt.Sprintf("rotation-picked-up=%s", pickedUp.Round(time.Second)))
+	return nil
+}
+
+// scenarioRunnerCacheOutage: a job seeds the runner cache; the next one changes the cached file and MinIO is
+// stopped before its cache upload. The job succeeds (the runner treats a failed upload as a warning, and says so);
+// the object in the bucket is still the first one, whole; the third job restores that one.
+func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-a")
+	key := "fault-cache-" + rf.run
+	cache := map[string]any{"key": key, "paths": []any{"cached/"}}
+	seed, err := startPipeline(ctx, rf.f, tp, "cache-seed", map[string]faultJob{"seed": {Cache: cache, Script: []string{"mkdir -p cached", "echo v1 > cached/data.txt"}}})
+	if err != nil {
+		return err
+	}
+	if jobs, tr, err := seed.finish(ctx, rf.f, rf.ledger, 5*time.Minute); err != nil || jobs[0].Status != "success" {
+		return fmt.Errorf("seed: %+v %v", jobs, err)
+	} else if !strings.Contains(tr[jobs[0].ID], "Created cache") {
+		return fmt.Errorf("seed did not create its cache:\n%s", tail(tr[jobs[0].ID], 20))
+	}
+	object := fmt.Sprintf("cache/project/%d/%s-protected/cache.zip", tp.project.ID, key)
+	first, err := statObject(ctx, rf, tp, object)
+	if err != nil {
+		return fmt.Errorf("the seeded cache object: %w", err)
+	}
+	up, err := startPipeline(ctx, rf.f, tp, "cache-outage", map[string]faultJob{"upload-in-outage": {Cache: cache,
+		Script: []string{"cat cached/data.txt", "echo v2 > cached/data.txt", "echo READY-FOR-OUTAGE", "sleep 30"}}})
+	if err != nil {
+		return err
+	}
+	if _, err := up.waitJob(ctx, rf.f, "upload-in-outage", "to be ready for the outage", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "READY-FOR-OUTAGE") }); err != nil {
+		return err
+	}
+	if err := scale(ctx, rf.p.cs, "minio", "minio", 0); err != nil {
+		return err
+	}
+	restored := false
+	defer func() {
+		if !restored {
+			_ = scale(context.Background(), rf.p.cs, "minio", "minio", 1)
+		}
+	}()
+	jobs, traces, err := up.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	if err := scale(ctx, rf.p.cs, "minio", "minio", 1); err != nil {
+		return err
+	}
+	restored = true
+	j := jobs[len(jobs)-1]
+	tr := traces[j.ID]
+	if j.Status != "success" || !strings.Contains(tr, "Failed to create cache") {
+		return fmt.Errorf("the job whose cache upload met the outage: %s %s, want success with the runner's \"Failed to create cache\" warning:\n%s", j.Status, j.FailureReason, tail(tr, 25))
+	}
+	var now minio.ObjectInfo
+	if err := wait.For(ctx, "MinIO to serve the bucket again", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		var err error
+		now, err = statObject(ctx, rf, tp, object)
+		return err == nil, nil
+	}); err != nil {
+		return err
+	}
+	if now.ETag != first.ETag || now.Size != first.Size {
+		return fmt.Errorf("the cache object changed in the outage (%s/%d → %s/%d): a partial upload replaced it", first.ETag, first.Size, now.ETag, now.Size)
+	}
+	check, err := startPipeline(ctx, rf.f, tp, "cache-after", map[string]faultJob{"restore": {Cache: cache, Script: []string{"test \"$(cat cached/data.txt)\" = v1 && echo restored-v1-whole"}}})
+	if err != nil {
+		return err
+	}
+	cj, ctr, err := check.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	if err != nil || cj[0].Status != "success" || !strings.Contains(ctr[cj[0].ID], "restored-v1-whole") {
+		return fmt.Errorf("the job after the outage did not restore the previous cache: %+v %v\n%s", cj, err, tail(ctr[cj[0].ID], 20))
+	}
+	logf("cache: the upload in the outage failed with a warning and the job succeeded; the object stayed %s (%d bytes); the next job restored it", first.ETag, first.Size)
+	return nil
+}
+
+// statObject reads an object's metadata in the tenant's bucket with the tenant's own S3 keys.
+func statObject(ctx context.Context, rf *runnerFaults, tp *tenantProject, object string) (minio.ObjectInfo, error) {
+	c, err := tenantS3(ctx, rf.p.cs, rf.p.nodeIP, tp.tn)
+	if err != nil {
+		return minio.ObjectInfo{}, err
+	}
+	return c.StatObject(ctx, tp.tn.Bucket, object, minio.StatObjectOptions{})
+}
+
+// scenarioDrain: the tenant's only node is drained (cordon, then every pod but DaemonSets' evicted, as `kubectl
+// drain --ignore-daemonsets --delete-emptydir-data --force` does) while a job runs. The PDB admits the manager's
+// eviction (maxUnavailable 1); the job's pod is evicted, the job fails as a runner system failure and the
+// template's retry queues it again; nothing runs elsewhere while the node is cordoned; after uncordon the retry
+// succeeds.
+func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-a")
+	node := tp.tn.Nodes[0]
+	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
+		return err
+	}
+	pl, err := startPipeline(ctx, rf.f, tp, "drain", map[string]faultJob{"drained": {Kaniko: true, Timeout: "10m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 30", "echo attempt $CI_JOB_ID finished"}}})
+	if err != nil {
+		return err
+	}
+	first, err := pl.waitJob(ctx, rf.f, "drained", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "started") })
+	if err != nil {
+		return err
+	}
+	setCordon := func(v bool) error {
+		n, err := rf.p.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Spec.Unschedulable = v
+		_, err = rf.p.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return err
+	}
+	if err := setCordon(true); err != nil {
+		return err
+	}
+	uncordoned := false
+	defer func() {
+		if !uncordoned {
+			_ = setCordon(false)
+		}
+	}()
+	pods, err := rf.p.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return err
+	}
+	evicted := 0
+	for _, p := range pods.Items {
+		if ctrl := metav1.GetControllerOf(&p); (ctrl != nil && ctrl.Kind == "DaemonSet") || p.Namespace == "kube-system" {
+			continue
+		}
+		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
+		if err := wait.For(ctx, "evict "+p.Namespace+"/"+p.Name, 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
+			err := rf.p.cs.CoreV1().Pods(p.Namespace).EvictV1(ctx, ev)
+			return err == nil, nil // a PDB that admits no eviction now answers 429: try again, as kubectl drain does
+		}); err != nil {
+			return err
+		}
+		evicted++
+	}
+	logf("drain: %s cordoned, %d pods evicted while job %d ran", node, evicted, first.ID)
+	// The evicted attempt ends and is retried; the retry waits, never lands on another node.
+	if err := wait.For(ctx, "the drained attempt to end and be retried", 2*time.Second, 5*time.Minute, func(ctx context.Context) (bool, error) {
+		js, err := pl.jobs(ctx, rf.f)
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		for _, j := range js {
+			if j.ID == first.ID && j.Status != "running" {
+				if !j.Retried {
+					return false, fmt.Errorf("the drained attempt ended %s %s and was not retried", j.Status, j.FailureReason)
+				}
+				logf("drain: attempt %d ended %s %s, retried", j.ID, j.Status, j.FailureReason)
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	time.Sleep(20 * time.Second)
+	all, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range all.Items {
+		if p.Spec.NodeName != "" && p.Spec.NodeName != node {
+			return fmt.Errorf("with %s drained, %s went to %s", node, p.Name, p.Spec.NodeName)
+		}
+	}
+	if err := setCordon(false); err != nil {
+		return err
+	}
+	uncordoned = true
+	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	last := jobs[len(jobs)-1]
+	if last.Status != "success" || !strings.Contains(traces[last.ID], "finished") {
+		return fmt.Errorf("after the drain: %+v\n%s", jobs, tail(traces[last.ID], 20))
+	}
+	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
+		return err
+	}
+	logf("drain: the retry %d succeeded on %s after uncordon (%d attempts)", last.ID, node, len(jobs))
+	return nil
+}
+
