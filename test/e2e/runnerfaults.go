@@ -20,10 +20,10 @@ import (
 	"sync"
 	"time"
 
-	"sigs.k8s.io/yaml"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"

@@ -826,4 +826,3 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	logf("drain: the retry %d succeeded on %s after uncordon (%d attempts)", last.ID, node, len(jobs))
 	return nil
 }
-
