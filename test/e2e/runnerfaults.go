@@ -216,6 +216,25 @@ func (p *faultPipeline) waitJob(ctx context.Context, f *forge, name, what string
 	return found, err
 }
 
+// waitEnded waits until the attempt with that ID is no longer running and returns it.
+func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeout time.Duration) (gitlabapi.Job, error) {
+	var found gitlabapi.Job
+	err := wait.For(ctx, fmt.Sprintf("%s: job %d to end", p.scenario, id), 2*time.Second, timeout, func(ctx context.Context) (bool, error) {
+		jobs, err := p.jobs(ctx, f)
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		for _, j := range jobs {
+			if j.ID == id {
+				found = j
+				return j.Status != "running" && j.Status != "pending", nil
+			}
+		}
+		return false, nil
+	})
+	return found, err
+}
+
 // finish waits for the pipeline to end, saves its traces, records its jobs in the ledger and returns them.
 func (p *faultPipeline) finish(ctx context.Context, f *forge, l *jobLedger, timeout time.Duration) ([]gitlabapi.Job, map[int64]string, error) {
 	pl, err := f.api.WaitPipeline(ctx, p.tp.project.ID, p.Pipeline.ID, timeout)

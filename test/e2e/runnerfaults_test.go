@@ -327,22 +327,12 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	for _, r := range runs {
 		tp := rf.project(r.tenant)
 		// The killed attempt ends visibly, as stuck, and is retried.
-		if err := wait.For(ctx, fmt.Sprintf("%s: job %d to be dropped as stuck", r.tenant, r.first.ID), 2*time.Second, outdated+3*time.Minute, func(ctx context.Context) (bool, error) {
-			js, err := r.pl.jobs(ctx, rf.f)
-			if err != nil {
-				return false, wait.Retry(err)
-			}
-			for _, j := range js {
-				if j.ID == r.first.ID && j.Status != "running" {
-					if j.Status != "failed" || j.FailureReason != "stuck_or_timeout_failure" || !j.Retried {
-						return false, fmt.Errorf("the killed attempt ended %s %s (retried %t), want failed stuck_or_timeout_failure and retried", j.Status, j.FailureReason, j.Retried)
-					}
-					return true, nil
-				}
-			}
-			return false, nil
-		}); err != nil {
+		j, err := r.pl.waitEnded(ctx, rf.f, r.first.ID, outdated+3*time.Minute)
+		if err != nil {
 			return err
+		}
+		if j.Status != "failed" || j.FailureReason != "stuck_or_timeout_failure" || !j.Retried {
+			return fmt.Errorf("%s: the killed attempt ended %s %s (retried %t), want failed stuck_or_timeout_failure and retried", r.tenant, j.Status, j.FailureReason, j.Retried)
 		}
 		r.dropped = time.Since(r.killed)
 		jobs, traces, err := r.pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
@@ -780,24 +770,14 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	}
 	logf("drain: %s cordoned, %d pods evicted while job %d ran", node, evicted, first.ID)
 	// The evicted attempt ends and is retried; the retry waits, never lands on another node.
-	if err := wait.For(ctx, "the drained attempt to end and be retried", 2*time.Second, 5*time.Minute, func(ctx context.Context) (bool, error) {
-		js, err := pl.jobs(ctx, rf.f)
-		if err != nil {
-			return false, wait.Retry(err)
-		}
-		for _, j := range js {
-			if j.ID == first.ID && j.Status != "running" {
-				if !j.Retried {
-					return false, fmt.Errorf("the drained attempt ended %s %s and was not retried", j.Status, j.FailureReason)
-				}
-				logf("drain: attempt %d ended %s %s, retried", j.ID, j.Status, j.FailureReason)
-				return true, nil
-			}
-		}
-		return false, nil
-	}); err != nil {
+	ended, err := pl.waitEnded(ctx, rf.f, first.ID, 5*time.Minute)
+	if err != nil {
 		return err
 	}
+	if !ended.Retried {
+		return fmt.Errorf("the drained attempt ended %s %s and was not retried", ended.Status, ended.FailureReason)
+	}
+	logf("drain: attempt %d ended %s %s, retried", ended.ID, ended.Status, ended.FailureReason)
 	time.Sleep(20 * time.Second)
 	all, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
