@@ -33,8 +33,8 @@ func TestManagerPicksUpRotatedSecretsWithoutRestart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", filepath.Join(dir, "template/entrypoint.sh"), "run")
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(dir, "bin")+":"+os.Getenv("PATH"))
+	cmd := exec.CommandContext(ctx, shellOf(t, dir), filepath.Join(dir, "template/entrypoint.sh"), "run")
+	cmd.Env = scriptEnv(dir)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -116,14 +116,51 @@ func TestManagerReadinessFailsOnlyOnARejectedToken(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "bin/gitlab-runner"), "#!/bin/sh\ncat <<'OUT'\n"+tc.output+"\nOUT\n", 0o755)
-			cmd := exec.Command("sh", filepath.Join(dir, "template/check-ready.sh"))
-			cmd.Env = append(os.Environ(), "PATH="+filepath.Join(dir, "bin")+":"+os.Getenv("PATH"))
+			cmd := exec.Command(shellOf(t, dir), filepath.Join(dir, "template/check-ready.sh"))
+			cmd.Env = scriptEnv(dir)
 			out, err := cmd.CombinedOutput()
 			if ready := err == nil; ready != tc.ready {
 				t.Errorf("ready=%t (%v, %s), want %t", ready, err, out, tc.ready)
 			}
 		})
 	}
+}
+
+// shellOf gives the scripts the manager image's toolset where it can: with a busybox on the machine, bin/ holds its
+// applets and nothing else is on PATH (the image built here is busybox + gitlab-runner, so a script that calls a
+// tool busybox lacks fails here as it fails in the pod). Without one, the machine's sh and tools are used.
+func shellOf(t *testing.T, dir string) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Log("no busybox on this machine: the scripts run with the machine's sh and tools, not the image's")
+		return "sh"
+	}
+	list, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range strings.Fields(string(list)) {
+		if _, err := os.Lstat(filepath.Join(dir, "bin", applet)); err == nil {
+			continue // the test's own gitlab-runner
+		}
+		if err := os.Symlink(bb, filepath.Join(dir, "bin", applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", ".busybox"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "bin", "sh")
+}
+
+// scriptEnv is the scripts' environment: only bin/ on PATH when it holds busybox's applets.
+func scriptEnv(dir string) []string {
+	path := filepath.Join(dir, "bin") + ":" + os.Getenv("PATH")
+	if _, err := os.Stat(filepath.Join(dir, "bin", ".busybox")); err == nil {
+		path = filepath.Join(dir, "bin")
+	}
+	return append(os.Environ(), "PATH="+path)
 }
 
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {
