@@ -133,9 +133,13 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	if err := rf.apply(tp, nil, "values/runner-load-tenant-a.yaml"); err != nil {
 		return err
 	}
-	defer func() {
-		_ = rf.apply(tp, nil)
-		_ = rf.applyBootstrap()
+	defer func() { // the bootstrap first: its LimitRange must admit the bigger jobs before the tenant's config has them
+		if err := rf.applyBootstrap(); err != nil {
+			logf("load: restoring tenant-bootstrap: %v", err)
+		}
+		if err := rf.apply(tp, nil); err != nil {
+			logf("load: restoring tenant-a: %v", err)
+		}
 	}()
 	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 5*time.Minute); err != nil {
 		return err
@@ -440,7 +444,11 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 		close(stop)
 		return err
 	}
-	defer func() { _ = rf.apply(tp, nil) }()
+	defer func() {
+		if err := rf.apply(tp, nil); err != nil {
+			logf("upgrade: restoring tenant-a: %v", err)
+		}
+	}()
 	nw, err := startPipeline(ctx, rf.f, tp, "upgrade-new", map[string]faultJob{"new": {Script: []string{"echo taken by the new manager"}}})
 	if err != nil {
 		close(stop)
