@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
@@ -269,6 +271,10 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 		defer func() { _ = rf.f.admin.put(context.Background(), "running-outdated", 3600) }()
 		outdated = 60 * time.Second
 	}
+	retryWhen, err := templateRetryWhen()
+	if err != nil {
+		return err
+	}
 	targets := []killTarget{{"tenant-a", "pod deleted, grace 0"}, {"tenant-b", "process killed"}}
 	type run struct {
 		killTarget
@@ -276,7 +282,8 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 		first   gitlabapi.Job
 		pod     string
 		killed  time.Time
-		dropped time.Duration
+		dropped time.Duration // kill → the attempt ended in the forge
+		reason  string
 	}
 	var runs []*run
 	for _, kt := range targets {
@@ -328,40 +335,51 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 		r.killed = time.Now()
 		logf("killed: %s's manager %s (%s) while job %d ran in %s", r.tenant, m.Name, r.how, j.ID, r.pod)
 	}
+	var errs []error
 	for _, r := range runs {
-		tp := rf.project(r.tenant)
-		// The killed attempt ends visibly, as stuck, and is retried.
-		j, err := r.pl.waitEnded(ctx, rf.f, r.first.ID, outdated+3*time.Minute)
-		if err != nil {
-			return err
-		}
-		if j.Status != "failed" || j.FailureReason != "stuck_or_timeout_failure" || !j.Retried {
-			return fmt.Errorf("%s: the killed attempt ended %s %s (retried %t), want failed stuck_or_timeout_failure and retried", r.tenant, j.Status, j.FailureReason, j.Retried)
-		}
-		r.dropped = time.Since(r.killed)
-		jobs, traces, err := r.pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
-		if err != nil {
-			return err
-		}
-		retry := jobs[len(jobs)-1]
-		if len(jobs) != 2 || retry.Status != "success" || !strings.Contains(traces[retry.ID], "finished") {
-			return fmt.Errorf("%s: after the kill: %+v\n%s", r.tenant, jobs, tail(traces[retry.ID], 20))
-		}
-		// The orphaned pod: stopped by its deadline (job timeout 3m + 1 s, plus its termination grace 30 s).
-		var phase corev1.PodPhase
-		bound := 3*time.Minute + 31*time.Second + 30*time.Second
-		if err := wait.For(ctx, fmt.Sprintf("%s: the orphaned job pod %s to stop", r.tenant, r.pod), 2*time.Second, bound+2*time.Minute, func(ctx context.Context) (bool, error) {
-			p, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, r.pod, metav1.GetOptions{})
+		if err := func() error {
+			tp := rf.project(r.tenant)
+			// The killed attempt ends visibly (a SIGTERM lets the runner fail it itself; after a SIGKILL GitLab drops
+			// it as stuck) and is retried.
+			j, err := r.pl.waitEnded(ctx, rf.f, r.first.ID, outdated+3*time.Minute)
 			if err != nil {
-				phase = "gone"
-				return true, nil
+				return err
 			}
-			phase = p.Status.Phase
-			return phase == corev1.PodFailed || phase == corev1.PodSucceeded, nil
-		}); err != nil {
-			return err
+			if j.Status != "failed" || !slices.Contains(retryWhen, j.FailureReason) || !j.Retried {
+				return fmt.Errorf("%s: the killed attempt ended %s %s (retried %t), want failed for one of the template's retry reasons %v, and retried", r.tenant, j.Status, j.FailureReason, j.Retried, retryWhen)
+			}
+			r.reason = j.FailureReason
+			r.dropped = time.Since(r.killed)
+			jobs, traces, err := r.pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+			if err != nil {
+				return err
+			}
+			retry := jobs[len(jobs)-1]
+			if len(jobs) != 2 || retry.Status != "success" || !strings.Contains(traces[retry.ID], "finished") {
+				return fmt.Errorf("%s: after the kill: %+v\n%s", r.tenant, jobs, tail(traces[retry.ID], 20))
+			}
+			// The orphaned pod: stopped by its deadline (job timeout 3m + 1 s, plus its termination grace 30 s).
+			var phase corev1.PodPhase
+			bound := 3*time.Minute + 31*time.Second + 30*time.Second
+			if err := wait.For(ctx, fmt.Sprintf("%s: the orphaned job pod %s to stop", r.tenant, r.pod), 2*time.Second, bound+2*time.Minute, func(ctx context.Context) (bool, error) {
+				p, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, r.pod, metav1.GetOptions{})
+				if err != nil {
+					phase = "gone"
+					return true, nil
+				}
+				phase = p.Status.Phase
+				return phase == corev1.PodFailed || phase == corev1.PodSucceeded, nil
+			}); err != nil {
+				return err
+			}
+			logf("killed: %s (%s): attempt %d ended %s %s after the kill, retry %d succeeded; its pod %s is %s", r.tenant, r.how, r.first.ID, r.reason, r.dropped.Round(time.Second), retry.ID, r.pod, phase)
+			return nil
+		}(); err != nil {
+			errs = append(errs, err)
 		}
-		logf("killed: %s (%s): attempt %d dropped as stuck %s after the kill, retry %d succeeded; the orphaned pod %s is %s", r.tenant, r.how, r.first.ID, r.dropped.Round(time.Second), retry.ID, r.pod, phase)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	// gkt leftovers lists the ended pods (and only those) and removes them.
 	out, err := exec.Command("go", "run", "./tools/gkt", "leftovers", "--kubeconfig", rf.p.w.Kubeconfig, "--from-cluster", "--delete", "--grace", "0s").CombinedOutput()
@@ -374,12 +392,34 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 		if _, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, r.pod, metav1.GetOptions{}); err == nil {
 			return fmt.Errorf("%s: the orphaned pod %s is still there after gkt leftovers --delete", r.tenant, r.pod)
 		}
-		rf.figures = append(rf.figures, fmt.Sprintf("killed-%s-dropped-after=%s", r.tenant, r.dropped.Round(time.Second)))
+		rf.figures = append(rf.figures, fmt.Sprintf("killed-%s=%s-after-%s", strings.ReplaceAll(r.how, " ", "-"), r.reason, r.dropped.Round(time.Second)))
 		if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// templateRetryWhen are the failure reasons the Kaniko template's retry: names (.kaniko-build).
+func templateRetryWhen() ([]string, error) {
+	raw, err := os.ReadFile(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
+	if err != nil {
+		return nil, err
+	}
+	var tpl struct {
+		Build struct {
+			Retry struct {
+				When []string `json:"when"`
+			} `json:"retry"`
+		} `json:".kaniko-build"`
+	}
+	if err := yaml.Unmarshal(raw, &tpl); err != nil {
+		return nil, err
+	}
+	if len(tpl.Build.Retry.When) == 0 {
+		return nil, fmt.Errorf("the Kaniko template's .kaniko-build has no retry: when")
+	}
+	return tpl.Build.Retry.When, nil
 }
 
 // killContainer sends SIGKILL to a container's process on its node (what the OOM killer does), through containerd.
