@@ -694,7 +694,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	} else if !strings.Contains(tr[jobs[0].ID], "Created cache") {
 		return fmt.Errorf("seed did not create its cache:\n%s", tail(tr[jobs[0].ID], 20))
 	}
-	object := fmt.Sprintf("cache/project/%d/%s-protected/cache.zip", tp.project.ID, key)
+	object := fmt.Sprintf("cache/project/%d/%s-protected", tp.project.ID, key) // the runner's S3 adapter: the key itself, no cache.zip
 	first, err := statObject(ctx, rf, tp, object)
 	if err != nil {
 		return fmt.Errorf("the seeded cache object: %w", err)
