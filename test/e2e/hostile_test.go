@@ -13,7 +13,6 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // TestHostilePipelines runs every case of hostile/cases.yaml in tenant-a's project through the real runner: the
@@ -132,13 +131,9 @@ func TestHostilePipelines(t *testing.T) {
 		}
 	}
 	// A job that outlived its timeout, or any other, leaves no pod behind.
-	var left []string
-	if err := wait.For(ctx, "tenant-a's job pods and Secrets to be gone", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		var err error
-		left, err = runnerObjects(ctx, rt.p.cs, tp.tn.Namespace)
-		return len(left) == 0, wait.Retry(err)
-	}); err != nil {
-		t.Errorf("%v: %v", err, left)
+	left, err := waitNoRunnerObjects(ctx, rt.p.cs, tp.tn.Namespace, 3*time.Minute)
+	if err != nil || len(left) > 0 {
+		t.Errorf("tenant-a's job pods and Secrets are not gone: %v %v", left, err)
 	}
 	fmt.Printf("hostile: cases=%d refused=%d controls-ok=%d leftovers=%d\n", len(all), refused, controls, len(left))
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // exampleProject is one tenant's real project in test/e2e/projects, and what its pipeline must show.
@@ -330,4 +331,14 @@ func runnerObjects(ctx context.Context, cs kubernetes.Interface, ns string) ([]s
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// waitNoRunnerObjects waits up to timeout for the namespace to hold no job pod or job Secret, and returns what is
+// still there then, from a listing of its own (a listing cut short by the wait's deadline never counts as empty).
+func waitNoRunnerObjects(ctx context.Context, cs kubernetes.Interface, ns string, timeout time.Duration) ([]string, error) {
+	_ = wait.For(ctx, ns+"'s job pods and Secrets to be gone", 2*time.Second, timeout, func(ctx context.Context) (bool, error) {
+		left, err := runnerObjects(ctx, cs, ns)
+		return err == nil && len(left) == 0, wait.Retry(err)
+	})
+	return runnerObjects(ctx, cs, ns)
 }

@@ -34,8 +34,31 @@ import (
 // by the forge's ID of the job's first attempt: a job re-run after a fault (GitLab's retry: a new ID in the same
 // pipeline with the same name) is lost only if its last attempt did not succeed.
 type jobLedger struct {
-	mu   sync.Mutex
-	last map[int64]string // first attempt's ID → "<status> <failure reason> (attempt N)"
+	mu        sync.Mutex
+	last      map[int64]string // first attempt's ID → "<scenario>: <job> <status> <failure reason> (attempt N)"
+	pipelines []*faultPipeline // every pipeline started, finished or not
+}
+
+// track registers a pipeline as soon as it exists, so a job that never finishes still counts (as lost).
+func (l *jobLedger) track(p *faultPipeline) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pipelines = append(l.pipelines, p)
+}
+
+// settle records the current state of every tracked pipeline's jobs: one still running or pending now is lost.
+func (l *jobLedger) settle(ctx context.Context, f *forge) error {
+	l.mu.Lock()
+	pipelines := slices.Clone(l.pipelines)
+	l.mu.Unlock()
+	for _, p := range pipelines {
+		jobs, err := p.jobs(ctx, f)
+		if err != nil {
+			return err
+		}
+		l.record(p.scenario, jobs)
+	}
+	return nil
 }
 
 // record adds a finished pipeline's jobs (retried runs included, as gitlabapi.Client.Jobs lists them).

@@ -87,16 +87,14 @@ func TestRunnerFaults(t *testing.T) {
 	// (killed) remove it with gkt leftovers themselves.
 	orphans := 0
 	for _, tp := range rt.projects {
-		var left []string
-		_ = wait.For(ctx, tp.tn.Name+"'s job pods and Secrets to be gone", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
-			var err error
-			left, err = runnerObjects(ctx, rt.p.cs, tp.tn.Namespace)
-			return len(left) == 0, wait.Retry(err)
-		})
-		if len(left) > 0 {
-			t.Errorf("%s: left behind: %v", tp.tn.Name, left)
+		left, err := waitNoRunnerObjects(ctx, rt.p.cs, tp.tn.Namespace, 3*time.Minute)
+		if err != nil || len(left) > 0 {
+			t.Errorf("%s: left behind: %v %v", tp.tn.Name, left, err)
 		}
 		orphans += len(left)
+	}
+	if err := rf.ledger.settle(ctx, rt.f); err != nil {
+		t.Errorf("ledger: %v", err)
 	}
 	lost := rf.ledger.lost()
 	for _, l := range lost {
@@ -104,6 +102,15 @@ func TestRunnerFaults(t *testing.T) {
 	}
 	fmt.Printf("faults: runner=%s forge=%s scenarios=%d passed=%d lost-jobs=%d orphans=%d (jobs %d; %s; durations %s)\n",
 		rt.rw.Runner.Version, forgeName(rt.f), len(scenarios), passed, len(lost), orphans, len(rf.ledger.last), strings.Join(rf.figures, " "), strings.Join(durations, " "))
+}
+
+// start starts a scenario's pipeline and tracks it in the ledger.
+func (rf *runnerFaults) start(ctx context.Context, tp *tenantProject, scenario string, jobs map[string]faultJob) (*faultPipeline, error) {
+	p, err := startPipeline(ctx, rf.f, tp, scenario, jobs)
+	if err == nil {
+		rf.ledger.track(p)
+	}
+	return p, err
 }
 
 func forgeName(f *forge) string {
@@ -148,7 +155,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	}
 	const sleep = 45
 	script := []string{fmt.Sprintf("echo start; sleep %d; echo done", sleep)}
-	single, err := startPipeline(ctx, rf.f, tp, "load-single", map[string]faultJob{"single": {Script: script}})
+	single, err := rf.start(ctx, tp, "load-single", map[string]faultJob{"single": {Script: script}})
 	if err != nil {
 		return err
 	}
@@ -167,7 +174,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	}
 	watch := watchJobPods(ctx, rf.p.cs, tp.tn.Namespace)
 	start := time.Now()
-	pl, err := startPipeline(ctx, rf.f, tp, "load-21", load)
+	pl, err := rf.start(ctx, tp, "load-21", load)
 	if err != nil {
 		watch.Stop()
 		return err
@@ -288,7 +295,7 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	var runs []*run
 	for _, kt := range targets {
 		tp := rf.project(kt.tenant)
-		pl, err := startPipeline(ctx, rf.f, tp, "killed-"+kt.tenant, map[string]faultJob{
+		pl, err := rf.start(ctx, tp, "killed-"+kt.tenant, map[string]faultJob{
 			"victim": {Kaniko: true, Timeout: "3m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 40", "echo attempt $CI_JOB_ID finished"}},
 		})
 		if err != nil {
@@ -455,7 +462,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	long, err := startPipeline(ctx, rf.f, tp, "upgrade-long", map[string]faultJob{"long": {Script: []string{sequentialLines(16, 5)}}})
+	long, err := rf.start(ctx, tp, "upgrade-long", map[string]faultJob{"long": {Script: []string{sequentialLines(16, 5)}}})
 	if err != nil {
 		return err
 	}
@@ -489,7 +496,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 			logf("upgrade: restoring tenant-a: %v", err)
 		}
 	}()
-	nw, err := startPipeline(ctx, rf.f, tp, "upgrade-new", map[string]faultJob{"new": {Script: []string{"echo taken by the new manager"}}})
+	nw, err := rf.start(ctx, tp, "upgrade-new", map[string]faultJob{"new": {Script: []string{"echo taken by the new manager"}}})
 	if err != nil {
 		close(stop)
 		return err
@@ -547,7 +554,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	const lines = 45
-	pl, err := startPipeline(ctx, rf.f, tp, "outage", map[string]faultJob{"through-outage": {Timeout: "15m", Script: []string{sequentialLines(lines, 5)}}})
+	pl, err := rf.start(ctx, tp, "outage", map[string]faultJob{"through-outage": {Timeout: "15m", Script: []string{sequentialLines(lines, 5)}}})
 	if err != nil {
 		return err
 	}
@@ -599,7 +606,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 		return fmt.Errorf("the job's trace lost lines in the outage: %s:\n%s", why, tail(traces[last.ID], 30))
 	}
 	afterStart := time.Now()
-	next, err := startPipeline(ctx, rf.f, tp, "outage-after", map[string]faultJob{"after-outage": {Script: []string{"echo after the outage"}}})
+	next, err := rf.start(ctx, tp, "outage-after", map[string]faultJob{"after-outage": {Script: []string{"echo after the outage"}}})
 	if err != nil {
 		return err
 	}
@@ -620,7 +627,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	pl, err := startPipeline(ctx, rf.f, tp, "rotation", map[string]faultJob{"during-rotation": {Script: []string{sequentialLines(24, 5)}}})
+	pl, err := rf.start(ctx, tp, "rotation", map[string]faultJob{"during-rotation": {Script: []string{sequentialLines(24, 5)}}})
 	if err != nil {
 		return err
 	}
@@ -647,7 +654,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	pickedUp := time.Since(rotated)
-	next, err := startPipeline(ctx, rf.f, tp, "rotation-after", map[string]faultJob{"after-rotation": {Script: []string{"echo taken with the new token"}}})
+	next, err := rf.start(ctx, tp, "rotation-after", map[string]faultJob{"after-rotation": {Script: []string{"echo taken with the new token"}}})
 	if err != nil {
 		return err
 	}
@@ -685,7 +692,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	tp := rf.project("tenant-a")
 	key := "fault-cache-" + rf.run
 	cache := map[string]any{"key": key, "paths": []any{"cached/"}}
-	seed, err := startPipeline(ctx, rf.f, tp, "cache-seed", map[string]faultJob{"seed": {Cache: cache, Script: []string{"mkdir -p cached", "echo v1 > cached/data.txt"}}})
+	seed, err := rf.start(ctx, tp, "cache-seed", map[string]faultJob{"seed": {Cache: cache, Script: []string{"mkdir -p cached", "echo v1 > cached/data.txt"}}})
 	if err != nil {
 		return err
 	}
@@ -699,7 +706,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return fmt.Errorf("the seeded cache object: %w", err)
 	}
-	up, err := startPipeline(ctx, rf.f, tp, "cache-outage", map[string]faultJob{"upload-in-outage": {Cache: cache,
+	up, err := rf.start(ctx, tp, "cache-outage", map[string]faultJob{"upload-in-outage": {Cache: cache,
 		Script: []string{"cat cached/data.txt", "echo v2 > cached/data.txt", "echo READY-FOR-OUTAGE", "sleep 30"}}})
 	if err != nil {
 		return err
@@ -740,7 +747,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if now.ETag != first.ETag || now.Size != first.Size {
 		return fmt.Errorf("the cache object changed in the outage (%s/%d → %s/%d): a partial upload replaced it", first.ETag, first.Size, now.ETag, now.Size)
 	}
-	check, err := startPipeline(ctx, rf.f, tp, "cache-after", map[string]faultJob{"restore": {Cache: cache, Script: []string{"test \"$(cat cached/data.txt)\" = v1 && echo restored-v1-whole"}}})
+	check, err := rf.start(ctx, tp, "cache-after", map[string]faultJob{"restore": {Cache: cache, Script: []string{"test \"$(cat cached/data.txt)\" = v1 && echo restored-v1-whole"}}})
 	if err != nil {
 		return err
 	}
@@ -772,7 +779,7 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
 		return err
 	}
-	pl, err := startPipeline(ctx, rf.f, tp, "drain", map[string]faultJob{"drained": {Kaniko: true, Timeout: "10m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 30", "echo attempt $CI_JOB_ID finished"}}})
+	pl, err := rf.start(ctx, tp, "drain", map[string]faultJob{"drained": {Kaniko: true, Timeout: "10m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 30", "echo attempt $CI_JOB_ID finished"}}})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // runnerTier is the runner tier's world: the platform with each tenant's real manager, the forge (the GitLab
@@ -257,15 +256,10 @@ func TestRunnerTier(t *testing.T) {
 	// Nothing of the jobs is left: no job pod, no job Secret.
 	orphans := 0
 	for _, tp := range rt.projects {
-		var left []string
-		err := wait.For(ctx, tp.tn.Name+"'s job pods and Secrets to be gone", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
-			var err error
-			left, err = runnerObjects(ctx, cs, tp.tn.Namespace)
-			return len(left) == 0, wait.Retry(err)
-		})
-		if err != nil {
+		left, err := waitNoRunnerObjects(ctx, cs, tp.tn.Namespace, 2*time.Minute)
+		if err != nil || len(left) > 0 {
 			orphans += len(left)
-			t.Errorf("%s: %v: %v", tp.tn.Name, err, left)
+			t.Errorf("%s: job pods and Secrets are not gone: %v %v", tp.tn.Name, left, err)
 		}
 	}
 
