@@ -45,7 +45,7 @@ type runnerScenario struct {
 func TestRunnerFaults(t *testing.T) {
 	all := []runnerScenario{
 		{"load: 20 jobs at once through one manager at the chart's defaults; the 21st waits in GitLab, then runs", scenarioRunnerLoad},
-		{"killed: manager pod deleted (grace 0) and manager process killed mid-job; the job is dropped as stuck and retried, its pod stops at its deadline and gkt leftovers removes it", scenarioManagerKilled},
+		{"killed: manager pod deleted (grace 0) and manager process killed mid-job; each attempt ends for a reason the template retries and is retried, an orphaned pod stops at its deadline and gkt leftovers removes it", scenarioManagerKilled},
 		{"upgrade: helm upgrade during a job; the old manager finishes it after SIGQUIT while the new one takes new jobs", scenarioUpgradeDuringJob},
 		{"outage: GitLab unreachable for 3 minutes; the manager stays up and ready, the running job keeps its whole trace, new jobs run after", scenarioGitLabOutage},
 		{"rotation: the runner token is reset and its Secret replaced during a job; nothing restarts, the job finishes, new jobs use the new token", scenarioTokenRotation},
@@ -265,10 +265,12 @@ type killTarget struct {
 }
 
 // scenarioManagerKilled: tenant-a's manager pod is deleted with grace 0 while tenant-b's manager process is killed
-// (SIGKILL, the container restarts), each mid-job. Nothing tells GitLab: it drops the job as stuck once the runner
-// stops updating it (GitLab: after an hour; the stand-in is set to a minute here), and the template's retry rules
-// run it again on the manager that replaced the dead one. The orphaned job pod stops at its activeDeadlineSeconds
-// (the job timeout + 1 s), and `gkt leftovers --delete` removes what is left.
+// (SIGKILL through containerd, the container restarts), each mid-job. The deleted pod's runner still gets SIGTERM
+// from the kubelet and fails its job itself (runner_system_failure); after a SIGKILL nothing tells GitLab, which
+// drops the job as stuck once the runner stops updating it (GitLab: after an hour; the stand-in is set to a minute
+// here). Either way the template's retry rules run it again on the manager that replaced the dead one, and must
+// succeed. A job pod the dead runner could not delete stops at its activeDeadlineSeconds (the job timeout + 1 s),
+// and `gkt leftovers --delete` removes what is left.
 func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	outdated := 2*time.Hour + 15*time.Minute // a real GitLab's stuck-jobs worker: an hour without updates, run hourly
 	if rf.f.admin != nil {
