@@ -358,7 +358,7 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 				return fmt.Errorf("%s: the killed attempt ended %s %s (retried %t), want failed for one of the template's retry reasons %v, and retried", r.tenant, j.Status, j.FailureReason, j.Retried, retryWhen)
 			}
 			r.reason = j.FailureReason
-			r.dropped = time.Since(r.killed)
+			r.dropped = j.FinishedAt.Sub(r.killed) // as the forge recorded it
 			jobs, traces, err := r.pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
 			if err != nil {
 				return err
@@ -391,7 +391,9 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	// gkt leftovers lists the ended pods (and only those) and removes them.
-	out, err := exec.Command("go", "run", "./tools/gkt", "leftovers", "--kubeconfig", rf.p.w.Kubeconfig, "--from-cluster", "--delete", "--grace", "0s").CombinedOutput()
+	cmd := exec.Command("go", "run", "./tools/gkt", "leftovers", "--kubeconfig", rf.p.w.Kubeconfig, "--from-cluster", "--delete", "--grace", "0s")
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
 	logf("gkt leftovers --delete:\n%s", out)
 	if err != nil {
 		return fmt.Errorf("gkt leftovers: %v\n%s", err, out)
