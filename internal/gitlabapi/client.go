@@ -231,20 +231,6 @@ func (c *Client) CancelJob(ctx context.Context, projectID, jobID int64) error {
 	return c.call(ctx, "POST", fmt.Sprintf("/projects/%d/jobs/%d/cancel", projectID, jobID), nil, nil)
 }
 
-// ProjectJobs lists the project's jobs in the given statuses (all when none), retried runs included, oldest first.
-func (c *Client) ProjectJobs(ctx context.Context, projectID int64, statuses ...string) ([]Job, error) {
-	q := url.Values{"per_page": {"100"}}
-	for _, s := range statuses {
-		q.Add("scope[]", s)
-	}
-	var jobs []Job
-	if err := c.call(ctx, "GET", fmt.Sprintf("/projects/%d/jobs?%s", projectID, q.Encode()), nil, &jobs); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(jobs, func(a, b Job) int { return int(a.ID - b.ID) })
-	return jobs, nil
-}
-
 // ResetRunnerToken gives the runner a new authentication token; the old one stops working at once.
 func (c *Client) ResetRunnerToken(ctx context.Context, runnerID int64) (string, error) {
 	var out struct {

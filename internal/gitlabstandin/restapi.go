@@ -3,7 +3,6 @@ package gitlabstandin
 import (
 	"crypto/subtle"
 	"fmt"
-	"maps"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -384,35 +383,6 @@ func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(s.runners, id)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// listProjectJobs is GET /projects/:id/jobs: every job of the project, retried runs included, newest first, filtered
-// by scope[] (job statuses) as GitLab filters it. A scope that is not a job status is a 400, as in GitLab.
-func (s *Server) listProjectJobs(w http.ResponseWriter, r *http.Request) {
-	p := s.projectOf(w, r)
-	if p == nil {
-		return
-	}
-	scopes := r.URL.Query()["scope[]"]
-	if one := r.URL.Query().Get("scope"); one != "" {
-		scopes = append(scopes, one)
-	}
-	for _, sc := range scopes {
-		if !slices.Contains([]string{StatusCreated, StatusPending, StatusRunning, StatusSuccess, StatusFailed, StatusCanceled, StatusSkipped}, sc) {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "scope does not have a valid value"})
-			return
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []map[string]any{}
-	for _, id := range slices.Backward(slices.Sorted(maps.Keys(s.jobs))) {
-		j := s.jobs[id]
-		if j.Pipeline.Project == p && (len(scopes) == 0 || slices.Contains(scopes, j.Status)) {
-			out = append(out, s.jobJSON(j))
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 // resetRunnerToken is POST /runners/:id/reset_authentication_token: a new glrt- token; the old one stops working at

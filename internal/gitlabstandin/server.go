@@ -1,6 +1,7 @@
 package gitlabstandin
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -162,7 +163,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v4/user/runners", s.admin(s.createRunner))
 	mux.HandleFunc("DELETE /api/v4/runners/{id}", s.admin(s.deleteRunner))
 	mux.HandleFunc("POST /api/v4/runners/{id}/reset_authentication_token", s.admin(s.resetRunnerToken))
-	mux.HandleFunc("GET /api/v4/projects/{id}/jobs", s.admin(s.listProjectJobs))
 	mux.HandleFunc("PUT /-/standin/running-outdated", s.admin(s.setRunningOutdated))
 	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
@@ -194,19 +194,28 @@ func (s *Server) dropDuringOutage() {
 // long polls already held, is dropped without an answer. The stand-in's own knob for the e2e's GitLab-outage
 // scenario; its state (jobs, traces) is kept, as GitLab's is when only the network fails.
 func (s *Server) startOutage(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Seconds int `json:"seconds"`
-	}
-	if err := readJSON(r, &body); err != nil || body.Seconds < 1 || body.Seconds > 3600 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"seconds\": N} with 1 ≤ N ≤ 3600"})
+	d, ok := knobSeconds(w, r, 3600)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
-	s.outageEnd = time.Now().Add(time.Duration(body.Seconds) * time.Second)
-	s.logf("outage: every request is dropped for %ds", body.Seconds)
+	s.outageEnd = time.Now().Add(d)
+	s.logf("outage: every request is dropped for %s", d)
 	s.notifyLocked() // wakes the held long polls, which then see the outage
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]int{"seconds": body.Seconds})
+	writeJSON(w, http.StatusOK, map[string]int{"seconds": int(d.Seconds())})
+}
+
+// knobSeconds reads a knob's body {"seconds": N} with 1 ≤ N ≤ most; on anything else it answers 400 and says no.
+func knobSeconds(w http.ResponseWriter, r *http.Request, most int) (time.Duration, bool) {
+	var body struct {
+		Seconds int `json:"seconds"`
+	}
+	if err := readJSON(r, &body); err != nil || body.Seconds < 1 || body.Seconds > most {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("want {\"seconds\": N} with 1 ≤ N ≤ %d", most)})
+		return 0, false
+	}
+	return time.Duration(body.Seconds) * time.Second, true
 }
 
 func (s *Server) unsupported(what string) http.HandlerFunc {
@@ -351,13 +360,13 @@ func (s *Server) DropStuck(now time.Time) []int64 {
 	return dropped
 }
 
-// SweepStuck runs DropStuck every interval until stop is closed (GitLab runs its worker on a schedule too).
-func (s *Server) SweepStuck(interval time.Duration, stop <-chan struct{}) {
+// SweepStuck runs DropStuck every interval until ctx ends (GitLab runs its worker on a schedule too).
+func (s *Server) SweepStuck(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			s.DropStuck(now)
@@ -368,16 +377,13 @@ func (s *Server) SweepStuck(interval time.Duration, stop <-chan struct{}) {
 // setRunningOutdated is PUT /-/standin/running-outdated {"seconds": N}: the stand-in's own knob (GitLab has none),
 // so that one e2e scenario can wait for a stuck drop in a minute while the others keep GitLab's hour.
 func (s *Server) setRunningOutdated(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Seconds int `json:"seconds"`
-	}
-	if err := readJSON(r, &body); err != nil || body.Seconds < 1 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"seconds\": N} with N ≥ 1"})
+	d, ok := knobSeconds(w, r, 24*3600)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cfg.RunningOutdated = time.Duration(body.Seconds) * time.Second
-	s.logf("running jobs without an update for %s are now dropped as stuck", s.cfg.RunningOutdated)
-	writeJSON(w, http.StatusOK, map[string]int{"seconds": body.Seconds})
+	s.cfg.RunningOutdated = d
+	s.logf("running jobs without an update for %s are now dropped as stuck", d)
+	writeJSON(w, http.StatusOK, map[string]int{"seconds": int(d.Seconds())})
 }

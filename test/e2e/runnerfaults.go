@@ -61,7 +61,7 @@ func (l *jobLedger) settle(ctx context.Context, f *forge) error {
 	return nil
 }
 
-// record adds a finished pipeline's jobs (retried runs included, as gitlabapi.Client.Jobs lists them).
+// record sets a pipeline's jobs (retried runs included, as gitlabapi.Client.Jobs lists them).
 func (l *jobLedger) record(scenario string, jobs []gitlabapi.Job) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -258,8 +258,8 @@ func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeo
 	return found, err
 }
 
-// finish waits for the pipeline to end, saves its traces, records its jobs in the ledger and returns them.
-func (p *faultPipeline) finish(ctx context.Context, f *forge, l *jobLedger, timeout time.Duration) ([]gitlabapi.Job, map[int64]string, error) {
+// finish waits for the pipeline to end, saves its traces and returns its jobs (the ledger settles them at the end).
+func (p *faultPipeline) finish(ctx context.Context, f *forge, timeout time.Duration) ([]gitlabapi.Job, map[int64]string, error) {
 	pl, err := f.api.WaitPipeline(ctx, p.tp.project.ID, p.Pipeline.ID, timeout)
 	if err != nil {
 		return nil, nil, err
@@ -269,7 +269,6 @@ func (p *faultPipeline) finish(ctx context.Context, f *forge, l *jobLedger, time
 	if err != nil {
 		return nil, nil, err
 	}
-	l.record(p.scenario, jobs)
 	traces := map[int64]string{}
 	for _, j := range jobs {
 		tr, err := f.api.Trace(ctx, p.tp.project.ID, j.ID)

@@ -159,7 +159,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	jobs, _, err := single.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	jobs, _, err := single.finish(ctx, rf.f, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 		watch.Stop()
 		return err
 	}
-	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 15*time.Minute)
+	jobs, traces, err := pl.finish(ctx, rf.f, 15*time.Minute)
 	seen := watch.Stop()
 	if err != nil {
 		return err
@@ -359,7 +359,7 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 			}
 			r.reason = j.FailureReason
 			r.dropped = j.FinishedAt.Sub(r.killed) // as the forge recorded it
-			jobs, traces, err := r.pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+			jobs, traces, err := r.pl.finish(ctx, rf.f, 10*time.Minute)
 			if err != nil {
 				return err
 			}
@@ -505,12 +505,12 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 		close(stop)
 		return err
 	}
-	njobs, _, err := nw.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	njobs, _, err := nw.finish(ctx, rf.f, 5*time.Minute)
 	if err != nil {
 		close(stop)
 		return err
 	}
-	ljobs, ltraces, err := long.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	ljobs, ltraces, err := long.finish(ctx, rf.f, 10*time.Minute)
 	if err != nil {
 		close(stop)
 		return err
@@ -587,7 +587,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	if err := wait.For(ctx, "the stand-in to answer again", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) { return rf.f.admin.reachable(ctx), nil }); err != nil {
 		return err
 	}
-	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	jobs, traces, err := pl.finish(ctx, rf.f, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -614,7 +614,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	njobs, _, err := next.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	njobs, _, err := next.finish(ctx, rf.f, 5*time.Minute)
 	if err != nil || njobs[0].Status != "success" {
 		return fmt.Errorf("a job after the outage: %+v %v", njobs, err)
 	}
@@ -662,11 +662,11 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	njobs, _, err := next.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	njobs, _, err := next.finish(ctx, rf.f, 5*time.Minute)
 	if err != nil || njobs[0].Status != "success" {
 		return fmt.Errorf("a job after the rotation: %+v %v", njobs, err)
 	}
-	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	jobs, traces, err := pl.finish(ctx, rf.f, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -700,7 +700,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	if jobs, tr, err := seed.finish(ctx, rf.f, rf.ledger, 5*time.Minute); err != nil || jobs[0].Status != "success" {
+	if jobs, tr, err := seed.finish(ctx, rf.f, 5*time.Minute); err != nil || jobs[0].Status != "success" {
 		return fmt.Errorf("seed: %+v %v", jobs, err)
 	} else if !strings.Contains(tr[jobs[0].ID], "Created cache") {
 		return fmt.Errorf("seed did not create its cache:\n%s", tail(tr[jobs[0].ID], 20))
@@ -727,7 +727,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 			_ = scale(context.Background(), rf.p.cs, "minio", "minio", 1)
 		}
 	}()
-	jobs, traces, err := up.finish(ctx, rf.f, rf.ledger, 10*time.Minute)
+	jobs, traces, err := up.finish(ctx, rf.f, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -755,7 +755,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	cj, ctr, err := check.finish(ctx, rf.f, rf.ledger, 5*time.Minute)
+	cj, ctr, err := check.finish(ctx, rf.f, 5*time.Minute)
 	if err != nil || cj[0].Status != "success" || !strings.Contains(ctr[cj[0].ID], "restored-v1-whole") {
 		return fmt.Errorf("the job after the outage did not restore the previous cache: %+v %v\n%s", cj, err, tail(ctr[cj[0].ID], 20))
 	}
@@ -851,7 +851,7 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	uncordoned = true
-	jobs, traces, err := pl.finish(ctx, rf.f, rf.ledger, 15*time.Minute)
+	jobs, traces, err := pl.finish(ctx, rf.f, 15*time.Minute)
 	if err != nil {
 		return err
 	}

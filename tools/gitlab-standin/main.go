@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
@@ -30,7 +31,7 @@ func main() {
 		os.Exit(2)
 	}
 	logger.Printf("GitLab stand-in (not GitLab) serving %s on %s; running jobs without updates for %s are dropped as stuck", *external, *listen, *stuck)
-	go srv.SweepStuck(5*time.Second, nil)
+	go srv.SweepStuck(context.Background(), 5*time.Second)
 	hs := &http.Server{Addr: *listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if err := hs.ListenAndServeTLS(*cert, *key); err != nil {
 		fmt.Fprintln(os.Stderr, err)
