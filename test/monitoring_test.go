@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -24,15 +25,12 @@ type alertRule struct {
 }
 
 // renderAlerts renders the tenant chart with the rules on and returns the PrometheusRule's alerts.
-func renderAlerts(t *testing.T, extra map[string]any) []alertRule {
+func renderAlerts(t *testing.T) []alertRule {
 	t.Helper()
 	vals := render.MergeValues(readValues(t, "e2e/values/tenant-a.yaml"), map[string]any{
 		"managerDisabled": false,
 		"monitoring":      map[string]any{"force": true, "rules": map[string]any{"enabled": true}},
 	})
-	if extra != nil {
-		vals = render.MergeValues(vals, extra)
-	}
 	res, err := loadChart(t, tenantChart).Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: vals, Cluster: render.InstallCluster()})
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +63,9 @@ var targetLabels = []string{"namespace", "pod", "job", "instance", "container", 
 // TestAlertRulesParseAndNameWhatTheRunnerExports: every alert of the PrometheusRule parses as PromQL, selects only
 // this tenant's manager pods, has a runbook line that exists in docs/operations.md, and every metric it names is one
 // gitlab-runner 19.4 registers (its source, read through the Go proxy), with label names that metric's source file
-// declares. (The e2e checks the same against a real scrape: see docs/testing.md.)
+// declares. (Not yet checked against a real scrape: issue 18.)
 func TestAlertRulesParseAndNameWhatTheRunnerExports(t *testing.T) {
-	alerts := renderAlerts(t, nil)
+	alerts := renderAlerts(t)
 	want := []string{"GitLabRunnerJobFailureRate", "GitLabRunnerJobTimeouts", "GitLabRunnerManagerDown", "GitLabRunnerRequestErrors", "GitLabRunnerSaturated"}
 	var names []string
 	for _, a := range alerts {
@@ -106,7 +104,7 @@ func TestAlertRulesParseAndNameWhatTheRunnerExports(t *testing.T) {
 				for _, m := range vs.LabelMatchers {
 					switch {
 					case m.Name == "namespace":
-						ns = m.Type == 0 && m.Value == "tenant-a" // labels.MatchEqual
+						ns = m.Type == labels.MatchEqual && m.Value == "tenant-a"
 					case m.Name == "pod":
 						pod = m.Matches("tenant-a-runner-7d9f8c6b5-x2x9q") && m.Matches("tenant-a-runner-x2x9q") &&
 							!m.Matches("tenant-b-runner-7d9f8c6b5-x2x9q") && !m.Matches("runner-abc-project-1-concurrent-0-xyz")
@@ -178,7 +176,7 @@ func runnerMetricSources(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decl := regexp.MustCompile(`(?:Name:\s*|NewDesc\(\s*|^\s*)"(gitlab_runner_[a-z_]+)"`)
+	decl := regexp.MustCompile(`(?m)(?:Name:\s*|NewDesc\(\s*|^\s*)"(gitlab_runner_[a-z_]+)"`)
 	out := map[string]string{}
 	for _, sub := range []string{"commands", "helpers/prometheus", "network", "common"} {
 		files, _ := filepath.Glob(filepath.Join(dir, sub, "*.go"))
@@ -190,7 +188,7 @@ func runnerMetricSources(t *testing.T) map[string]string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range regexp.MustCompile(`(?m)`+decl.String()).FindAllStringSubmatch(string(raw), -1) {
+			for _, m := range decl.FindAllStringSubmatch(string(raw), -1) {
 				out[m[1]] = string(raw)
 			}
 		}

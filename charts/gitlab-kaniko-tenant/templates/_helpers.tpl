@@ -303,3 +303,11 @@ about a pod does not restart it. */}}
 {{ include "gitlab-kaniko-tenant.selectorLabels" . }}
 app.kubernetes.io/part-of: gitlab-kaniko-tenant
 {{- end -}}
+
+{{/* The increase of a runner counter over a window, counting a series that is new in the window from zero: some
+     runner counters (failed_jobs_total) have no zero series and appear at their first increment, a step increase()
+     cannot see (it starts at the first sample). Series that existed a window ago: increase(); new ones: their value.
+     Call with (dict "series" "<selector>" "window" "30m"). */}}
+{{- define "gitlab-kaniko-tenant.increaseOrNew" -}}
+{{- printf "((increase(%[1]s[%[2]s]) and %[1]s offset %[2]s) or (%[1]s unless %[1]s offset %[2]s))" .series .window -}}
+{{- end -}}
