@@ -13,7 +13,7 @@ help: ## Show the targets
 
 .PHONY: test
 test: ## Run all Go tests (charts, harness, tools); what CI runs
-	$(GO) test ./...
+	$(GO) test -timeout 30m ./...
 
 .PHONY: lint
 lint: ## helm lint --strict (defaults + every example values file), go vet, gofmt, schema and README drift
@@ -70,8 +70,12 @@ golden: ## Rewrite the golden default renders in test/golden after reviewing a c
 schema: ## Regenerate values.schema.json of both charts from annotated values.yaml
 	$(GO) run ./tools/gkt schema $(CHARTS)
 
+.PHONY: dashboard
+dashboard: ## Regenerate the tenant chart's Grafana dashboard and its panel table in docs/operations.md (internal/dashboard)
+	$(GO) run ./tools/gkt dashboard charts/gitlab-kaniko-tenant docs/operations.md
+
 .PHONY: docs
-docs: schema ## Regenerate chart READMEs (helm-docs) and schemas
+docs: schema dashboard ## Regenerate chart READMEs (helm-docs) and schemas
 	$(GO) tool helm-docs --chart-search-root charts --log-level warning
 
 .PHONY: fmt

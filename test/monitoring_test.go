@@ -1,7 +1,11 @@
 package test
 
 import (
+	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -10,8 +14,11 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"golang.org/x/mod/modfile"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/dashboard"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
@@ -27,6 +34,26 @@ type alertRule struct {
 // renderAlerts renders the tenant chart with the rules on and returns the PrometheusRule's alerts.
 func renderAlerts(t *testing.T) []alertRule {
 	t.Helper()
+	var alerts []alertRule
+	for _, g := range renderRuleGroups(t) {
+		rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
+		for _, r := range rules {
+			m := r.(map[string]any)
+			a := alertRule{}
+			a.Name, _, _ = unstructured.NestedString(m, "alert")
+			a.Expr, _, _ = unstructured.NestedString(m, "expr")
+			a.Labels, _, _ = unstructured.NestedStringMap(m, "labels")
+			a.Annotations, _, _ = unstructured.NestedStringMap(m, "annotations")
+			alerts = append(alerts, a)
+		}
+	}
+	return alerts
+}
+
+// renderRuleGroups renders the tenant chart for tenant-a with the rules on and returns the PrometheusRule's
+// spec.groups: a Prometheus rule file's groups, as prometheus-operator hands them to Prometheus.
+func renderRuleGroups(t *testing.T) []any {
+	t.Helper()
 	vals := render.MergeValues(readValues(t, "e2e/values/tenant-a.yaml"), map[string]any{
 		"managerDisabled": false,
 		"monitoring":      map[string]any{"force": true, "rules": map[string]any{"enabled": true}},
@@ -35,26 +62,14 @@ func renderAlerts(t *testing.T) []alertRule {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var alerts []alertRule
 	for _, o := range res.Objects() {
-		if o.GetKind() != "PrometheusRule" {
-			continue
-		}
-		groups, _, _ := unstructured.NestedSlice(o.Object, "spec", "groups")
-		for _, g := range groups {
-			rules, _, _ := unstructured.NestedSlice(g.(map[string]any), "rules")
-			for _, r := range rules {
-				m := r.(map[string]any)
-				a := alertRule{}
-				a.Name, _, _ = unstructured.NestedString(m, "alert")
-				a.Expr, _, _ = unstructured.NestedString(m, "expr")
-				a.Labels, _, _ = unstructured.NestedStringMap(m, "labels")
-				a.Annotations, _, _ = unstructured.NestedStringMap(m, "annotations")
-				alerts = append(alerts, a)
-			}
+		if o.GetKind() == "PrometheusRule" {
+			groups, _, _ := unstructured.NestedSlice(o.Object, "spec", "groups")
+			return groups
 		}
 	}
-	return alerts
+	t.Fatal("the tenant chart rendered no PrometheusRule with monitoring.rules.enabled")
+	return nil
 }
 
 // targetLabels are added by the scrape (prometheus-operator's PodMonitor and ServiceMonitor), not by the runner.
@@ -93,57 +108,64 @@ func TestAlertRulesParseAndNameWhatTheRunnerExports(t *testing.T) {
 			if !ok || anchor != strings.ToLower(a.Name) || !regexp.MustCompile(`(?m)^#+ `+a.Name+`$`).Match(ops) {
 				t.Errorf("runbook %q: want docs/operations.md#%s and a heading %q there", a.Annotations["runbook"], strings.ToLower(a.Name), a.Name)
 			}
-			selectors := 0
-			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-				vs, ok := n.(*parser.VectorSelector)
-				if !ok {
-					return nil
-				}
-				selectors++
-				var ns, pod bool
-				for _, m := range vs.LabelMatchers {
-					switch {
-					case m.Name == "namespace":
-						ns = m.Type == labels.MatchEqual && m.Value == "tenant-a"
-					case m.Name == "pod":
-						pod = m.Matches("tenant-a-runner-7d9f8c6b5-x2x9q") && m.Matches("tenant-a-runner-x2x9q") &&
-							!m.Matches("tenant-b-runner-7d9f8c6b5-x2x9q") && !m.Matches("runner-abc-project-1-concurrent-0-xyz")
-					}
-				}
-				if !ns || !pod {
-					t.Errorf("%s does not select exactly tenant-a's manager pods (namespace %t, pod %t)", vs, ns, pod)
-				}
-				if vs.Name == "up" {
-					return nil
-				}
-				if _, ok := source[vs.Name]; !ok {
-					t.Errorf("metric %s is not registered by gitlab-runner %s", vs.Name, versions.RunnerModule19_4)
-					return nil
-				}
-				var labels []string
-				for _, m := range vs.LabelMatchers {
-					labels = append(labels, m.Name)
-				}
-				checkLabels(t, source, labels, vs)
-				return nil
-			})
-			// Grouping labels (by) and matching labels (on) name labels of the selectors below them.
-			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-				switch e := n.(type) {
-				case *parser.AggregateExpr:
-					checkLabels(t, source, e.Grouping, e.Expr)
-				case *parser.BinaryExpr:
-					if e.VectorMatching != nil {
-						checkLabels(t, source, e.VectorMatching.MatchingLabels, e.LHS)
-						checkLabels(t, source, e.VectorMatching.MatchingLabels, e.RHS)
-					}
-				}
-				return nil
-			})
-			if selectors == 0 {
-				t.Error("selects no series")
-			}
+			checkRunnerQuery(t, expr, source)
 		})
+	}
+}
+
+// checkRunnerQuery: every selector of expr selects exactly tenant-a's manager pods and names a metric the runner
+// registers (or up), with labels the runner declares for it or the scrape adds; so do its by and on labels.
+func checkRunnerQuery(t *testing.T, expr parser.Expr, source map[string]string) {
+	t.Helper()
+	selectors := 0
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		selectors++
+		var ns, pod bool
+		for _, m := range vs.LabelMatchers {
+			switch {
+			case m.Name == "namespace":
+				ns = m.Type == labels.MatchEqual && m.Value == "tenant-a"
+			case m.Name == "pod":
+				pod = m.Matches("tenant-a-runner-7d9f8c6b5-x2x9q") && m.Matches("tenant-a-runner-x2x9q") &&
+					!m.Matches("tenant-b-runner-7d9f8c6b5-x2x9q") && !m.Matches("runner-abc-project-1-concurrent-0-xyz")
+			}
+		}
+		if !ns || !pod {
+			t.Errorf("%s does not select exactly tenant-a's manager pods (namespace %t, pod %t)", vs, ns, pod)
+		}
+		if vs.Name == "up" {
+			return nil
+		}
+		if _, ok := metricSource(source, vs.Name); !ok {
+			t.Errorf("metric %s is not registered by gitlab-runner %s", vs.Name, versions.RunnerModule19_4)
+			return nil
+		}
+		var labels []string
+		for _, m := range vs.LabelMatchers {
+			labels = append(labels, m.Name)
+		}
+		checkLabels(t, source, labels, vs)
+		return nil
+	})
+	// Grouping labels (by) and matching labels (on) name labels of the selectors below them.
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		switch e := n.(type) {
+		case *parser.AggregateExpr:
+			checkLabels(t, source, e.Grouping, e.Expr)
+		case *parser.BinaryExpr:
+			if e.VectorMatching != nil {
+				checkLabels(t, source, e.VectorMatching.MatchingLabels, e.LHS)
+				checkLabels(t, source, e.VectorMatching.MatchingLabels, e.RHS)
+			}
+		}
+		return nil
+	})
+	if selectors == 0 {
+		t.Error("selects no series")
 	}
 }
 
@@ -157,15 +179,31 @@ func checkLabels(t *testing.T, source map[string]string, labels []string, under 
 			return nil
 		}
 		for _, l := range labels {
-			if l == "__name__" || slices.Contains(targetLabels, l) {
+			if l == "__name__" || slices.Contains(targetLabels, l) || (l == "le" && strings.HasSuffix(vs.Name, "_bucket")) {
 				continue
 			}
-			if file, ok := source[vs.Name]; !ok || !strings.Contains(file, `"`+l+`"`) {
+			if file, ok := metricSource(source, vs.Name); !ok || !strings.Contains(file, `"`+l+`"`) {
 				t.Errorf("label %s is not one gitlab-runner declares for %s", l, vs.Name)
 			}
 		}
 		return nil
 	})
+}
+
+// metricSource is the source file declaring a metric; a histogram's _bucket, _sum and _count series are declared
+// by its name.
+func metricSource(source map[string]string, name string) (string, bool) {
+	if file, ok := source[name]; ok {
+		return file, true
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			if file, ok := source[base]; ok && strings.Contains(file, "Histogram") {
+				return file, true
+			}
+		}
+	}
+	return "", false
 }
 
 // runnerMetricSources maps each metric name gitlab-runner 19.4 declares (a string literal "gitlab_runner_…" next to
@@ -197,4 +235,199 @@ func runnerMetricSources(t *testing.T) map[string]string {
 		t.Fatalf("found only %d runner metrics in %s: the source layout changed", len(out), dir)
 	}
 	return out
+}
+
+// TestAlertRulesUnderPromtool runs `promtool test rules` on test/alerts/tenant-a.test.yaml against the rules as the
+// chart renders them for tenant-a. The test file must give every alert a case where it fires and one where it must
+// not; promtool fails on any alert (labels, annotations, timing) that differs from what the case expects.
+func TestAlertRulesUnderPromtool(t *testing.T) {
+	const testFile = "alerts/tenant-a.test.yaml"
+	raw, err := os.ReadFile(testFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suite struct {
+		RuleFiles []string `json:"rule_files"`
+		Tests     []struct {
+			Name  string `json:"name"`
+			Cases []struct {
+				Alertname string `json:"alertname"`
+				ExpAlerts []any  `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	if err := yaml.Unmarshal(raw, &suite); err != nil { // the fields counted here; promtool reads the rest strictly
+		t.Fatalf("%s: %v", testFile, err)
+	}
+	if !slices.Equal(suite.RuleFiles, []string{"tenant-a.rules.yaml"}) {
+		t.Fatalf("%s: rule_files %v, want [tenant-a.rules.yaml] (the rendered rules are written there)", testFile, suite.RuleFiles)
+	}
+	fires, quiet, cases := map[string]int{}, map[string]int{}, 0
+	for _, g := range suite.Tests {
+		for _, c := range g.Cases {
+			cases++
+			if len(c.ExpAlerts) > 0 {
+				fires[c.Alertname]++
+			} else {
+				quiet[c.Alertname]++
+			}
+		}
+	}
+	alerts := renderAlerts(t)
+	tested := 0
+	for _, a := range alerts {
+		if fires[a.Name] == 0 || quiet[a.Name] == 0 {
+			t.Errorf("%s: %s has %d firing and %d quiet cases; want at least one of each", testFile, a.Name, fires[a.Name], quiet[a.Name])
+			continue
+		}
+		tested++
+	}
+	rules, err := yaml.Marshal(map[string]any{"groups": renderRuleGroups(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tenant-a.rules.yaml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tenant-a.test.yaml"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := promtool(t)
+	// promtool checks the rule file first (as `promtool check rules` would), then runs every case.
+	cmd := exec.Command(bin, "test", "rules", "tenant-a.test.yaml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s\nrules:\n%s", err, out, rules)
+	}
+	if !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool test rules did not report SUCCESS:\n%s", out)
+	}
+	t.Logf("alerts: rules=%d tested=%d cases=%d groups=%d (promtool test rules %s)", len(alerts), tested, cases, len(suite.Tests), testFile)
+}
+
+// renderDashboard renders the tenant chart for tenant-a with the dashboard on and returns the ConfigMap.
+func renderDashboard(t *testing.T) *unstructured.Unstructured {
+	t.Helper()
+	vals := render.MergeValues(readValues(t, "e2e/values/tenant-a.yaml"), map[string]any{
+		"managerDisabled": false,
+		"monitoring":      map[string]any{"dashboard": map[string]any{"enabled": true}},
+	})
+	res, err := loadChart(t, tenantChart).Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: vals, Cluster: render.InstallCluster()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Objects() {
+		if o.GetKind() == "ConfigMap" && strings.HasSuffix(o.GetName(), "-dashboard") {
+			return o
+		}
+	}
+	t.Fatal("the tenant chart rendered no dashboard ConfigMap with monitoring.dashboard.enabled")
+	return nil
+}
+
+// grafanaVars are the Grafana variables the dashboard's queries use, with the value Grafana gives them at query
+// time (an interval), so the query parses as Prometheus receives it.
+var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "3h")
+
+// TestDashboardQueriesParseAndNameWhatTheRunnerExports: the ConfigMap carries the sidecar label and one dashboard
+// for tenant-a (no placeholder left), and every query of every panel parses as PromQL, selects only tenant-a's
+// manager pods and names metrics and labels the runner registers, like the alert rules.
+func TestDashboardQueriesParseAndNameWhatTheRunnerExports(t *testing.T) {
+	cm := renderDashboard(t)
+	if cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetNamespace() != "tenant-a" {
+		t.Errorf("ConfigMap %s/%s labels %v: want grafana_dashboard=1 in tenant-a", cm.GetNamespace(), cm.GetName(), cm.GetLabels())
+	}
+	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+	raw, ok := data["gitlab-runner-tenant-a.json"]
+	if len(data) != 1 || !ok {
+		t.Fatalf("data keys %v: want gitlab-runner-tenant-a.json only", slices.Collect(maps.Keys(data)))
+	}
+	if strings.Contains(raw, "__GKT_") {
+		t.Fatalf("a placeholder is left in the rendered dashboard: %s", regexp.MustCompile(`__GKT_[A-Z_]+__`).FindString(raw))
+	}
+	var dash struct {
+		UID, Title string
+		Panels     []struct {
+			Type, Title string
+			Targets     []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal([]byte(raw), &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	if dash.UID != "gkt-runner-tenant-a" || !strings.Contains(dash.Title, "tenant-a") {
+		t.Errorf("uid %q title %q: want gkt-runner-tenant-a and the tenant in the title", dash.UID, dash.Title)
+	}
+	source := runnerMetricSources(t)
+	queries := 0
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, target := range p.Targets {
+			queries++
+			t.Run(p.Title, func(t *testing.T) {
+				expr, err := parser.NewParser(parser.Options{}).ParseExpr(grafanaVars.Replace(target.Expr))
+				if err != nil {
+					t.Fatalf("does not parse: %v\n%s", err, target.Expr)
+				}
+				checkRunnerQuery(t, expr, source)
+			})
+		}
+	}
+	if want := len(dashboard.Panels("")); len(dash.Panels)-3 != want {
+		t.Errorf("%d panels besides the 3 rows, want %d (internal/dashboard.Panels)", len(dash.Panels)-3, want)
+	}
+	t.Logf("dashboard: panels=%d queries=%d", len(dash.Panels)-3, queries)
+}
+
+// TestDashboardIsGenerated: the chart's dashboard file and the panel table of docs/operations.md are what
+// internal/dashboard generates (make dashboard).
+func TestDashboardIsGenerated(t *testing.T) {
+	want, err := dashboard.Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile(filepath.Join(tenantChart, "dashboards", "runner.json"))
+	if err != nil || !bytes.Equal(have, want) {
+		t.Errorf("%s/dashboards/runner.json is not what internal/dashboard generates (%v): run make dashboard", tenantChart, err)
+	}
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spliced, err := dashboard.SpliceDocs(doc)
+	if err != nil {
+		t.Fatalf("docs/operations.md: %v", err)
+	}
+	if !bytes.Equal(doc, spliced) {
+		t.Error("docs/operations.md's dashboard panel table is stale: run make dashboard")
+	}
+}
+
+// TestPrometheusVersionIsOne: the PromQL parser of these tests (go.mod), promtool and the e2e's Prometheus server
+// (versions.Prometheus) are one release.
+func TestPrometheusVersionIsOne(t *testing.T) {
+	raw, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := modfile.Parse("go.mod", raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Require {
+		if r.Mod.Path == "github.com/prometheus/prometheus" {
+			if r.Mod.Version != versions.Prometheus {
+				t.Errorf("go.mod requires prometheus %s, versions.Prometheus is %s", r.Mod.Version, versions.Prometheus)
+			}
+			return
+		}
+	}
+	t.Error("go.mod does not require github.com/prometheus/prometheus")
 }

@@ -18,7 +18,7 @@ func New(out, errOut io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newSchemaCmd(), newNodesCmd(), newS3Cmd(), newMatrixCmd(), newReviewCmd(), newTenantCmd(), newImagesCmd(), newReleaseCmd(), newRunnerCmd(), newLeftoversCmd())
+	root.AddCommand(newSchemaCmd(), newNodesCmd(), newS3Cmd(), newMatrixCmd(), newReviewCmd(), newTenantCmd(), newImagesCmd(), newReleaseCmd(), newRunnerCmd(), newLeftoversCmd(), newDashboardCmd())
 	return root
 }
 

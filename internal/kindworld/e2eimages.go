@@ -119,3 +119,24 @@ func (w World) LoadJobTier() error {
 	}
 	return LoadImages(w.Name, archive, w.Log)
 }
+
+// prometheusLdflags stamp the release into prometheus/common/version, as Prometheus' own build does, so
+// `promtool --version` and the server's build_info say which release they are.
+var prometheusLdflags = "-X github.com/prometheus/common/version.Version=" + versions.PrometheusRelease +
+	" -X github.com/prometheus/common/version.Branch=HEAD -X github.com/prometheus/common/version.Revision=" + versions.Prometheus
+
+// PromtoolBuild builds promtool, which unit-tests the tenant chart's alert rules (`promtool test rules`) in make
+// test. remove_all_sd leaves out every service-discovery plugin: rule tests need none, and they are most of the
+// build.
+func PromtoolBuild() GoBuild {
+	return GoBuild{Name: "promtool", Module: "github.com/prometheus/prometheus", Version: versions.Prometheus,
+		Binaries: []GoBinary{{Name: "promtool", Package: "github.com/prometheus/prometheus/cmd/promtool", Ldflags: prometheusLdflags, Tags: []string{"remove_all_sd"}}}}
+}
+
+// PrometheusBuild builds the Prometheus server of the e2e's monitoring namespace, with Kubernetes service discovery
+// only (the plugins are opt-in under remove_all_sd: `//go:build !remove_all_sd || enable_kubernetes_sd`). The web
+// UI's assets are not built in (no builtinassets tag): the e2e uses the HTTP API only.
+func PrometheusBuild() GoBuild {
+	return GoBuild{Name: "prometheus", Module: "github.com/prometheus/prometheus", Version: versions.Prometheus,
+		Binaries: []GoBinary{{Name: "prometheus", Package: "github.com/prometheus/prometheus/cmd/prometheus", Ldflags: prometheusLdflags, Tags: []string{"remove_all_sd", "enable_kubernetes_sd"}}}}
+}

@@ -8,6 +8,14 @@ var KubernetesVersions = []string{"1.37.2", "1.36.4", "1.35.8"}
 // PrometheusOperator is the module whose CRDs (PodMonitor, ServiceMonitor) give the monitoring schemas.
 const PrometheusOperator = "v0.85.0"
 
+// Prometheus is the github.com/prometheus/prometheus module (Prometheus 3.16): its PromQL parser checks the chart's
+// alert rules and dashboard in make test, its promtool unit-tests the rules, and its server scrapes the managers in
+// the e2e. go.mod requires the same version (checked by make test).
+const (
+	Prometheus        = "v0.316.0"
+	PrometheusRelease = "3.16.0"
+)
+
 // ChartRunner is the gitlab-runner version the tenant chart pins by default (Chart.yaml appVersion; checked by
 // make test). The job tier's helper stand-in carries its helper tag, since the chart requires the helper to match.
 const ChartRunner = "19.4.1"

@@ -63,6 +63,13 @@ func main() {
 				break
 			}
 		}
+	case "build-prometheus":
+		// promtool (make test's rule unit tests) and the e2e's Prometheus server, from the Go proxy
+		for _, b := range []kindworld.GoBuild{kindworld.PromtoolBuild(), kindworld.PrometheusBuild()} {
+			if _, err = b.Build(cacheDir(), log); err != nil {
+				break
+			}
+		}
 	case "runner-images":
 		// the runner tier's images from the checked source tarballs (GKT_THIRD_PARTY, default ../shared/third_party)
 		var rw kindworld.RunnerWorld

@@ -308,6 +308,13 @@ app.kubernetes.io/part-of: gitlab-kaniko-tenant
      runner counters (failed_jobs_total) have no zero series and appear at their first increment, a step increase()
      cannot see (it starts at the first sample). Series that existed a window ago: increase(); new ones: their value.
      Call with (dict "series" "<selector>" "window" "30m"). */}}
+{{- /* The pod names of this tenant's manager (Deployment: <name>-<hash>-<id>; DaemonSet: <name>-<id>): the alert
+     rules and the dashboard select its targets by namespace and this pattern, which pins the tenant in shared mode
+     too, where several tenants' managers share a namespace. */}}
+{{- define "gitlab-kaniko-tenant.managerPodRegex" -}}
+{{- printf "%s-[a-z0-9]+(-[a-z0-9]+)?" (include "gitlab-kaniko-tenant.managerName" .) -}}
+{{- end -}}
+
 {{- define "gitlab-kaniko-tenant.increaseOrNew" -}}
 {{- printf "((increase(%[1]s[%[2]s]) and %[1]s offset %[2]s) or (%[1]s unless %[1]s offset %[2]s))" .series .window -}}
 {{- end -}}
