@@ -20,6 +20,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/dashboard"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gomod"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/promrules"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
@@ -242,45 +243,25 @@ func runnerMetricSources(t *testing.T) map[string]string {
 // not; promtool fails on any alert (labels, annotations, timing) that differs from what the case expects.
 func TestAlertRulesUnderPromtool(t *testing.T) {
 	const testFile = "alerts/tenant-a.test.yaml"
-	raw, err := os.ReadFile(testFile)
+	suite, err := promrules.Read(testFile)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var suite struct {
-		RuleFiles []string `json:"rule_files"`
-		Tests     []struct {
-			Name  string `json:"name"`
-			Cases []struct {
-				Alertname string `json:"alertname"`
-				ExpAlerts []any  `json:"exp_alerts"`
-			} `json:"alert_rule_test"`
-		} `json:"tests"`
-	}
-	if err := yaml.Unmarshal(raw, &suite); err != nil { // the fields counted here; promtool reads the rest strictly
-		t.Fatalf("%s: %v", testFile, err)
 	}
 	if !slices.Equal(suite.RuleFiles, []string{"tenant-a.rules.yaml"}) {
 		t.Fatalf("%s: rule_files %v, want [tenant-a.rules.yaml] (the rendered rules are written there)", testFile, suite.RuleFiles)
 	}
-	fires, quiet, cases := map[string]int{}, map[string]int{}, 0
-	for _, g := range suite.Tests {
-		for _, c := range g.Cases {
-			cases++
-			if len(c.ExpAlerts) > 0 {
-				fires[c.Alertname]++
-			} else {
-				quiet[c.Alertname]++
-			}
+	alerts := renderAlerts(t)
+	var names []string
+	for _, a := range alerts {
+		names = append(names, a.Name)
+		if c := suite.PerAlert[a.Name]; c.Firing == 0 || c.Quiet == 0 {
+			t.Errorf("%s: %s has %d firing and %d quiet cases; want at least one of each", testFile, a.Name, c.Firing, c.Quiet)
 		}
 	}
-	alerts := renderAlerts(t)
-	tested := 0
-	for _, a := range alerts {
-		if fires[a.Name] == 0 || quiet[a.Name] == 0 {
-			t.Errorf("%s: %s has %d firing and %d quiet cases; want at least one of each", testFile, a.Name, fires[a.Name], quiet[a.Name])
-			continue
-		}
-		tested++
+	tested := suite.Tested(names)
+	raw, err := os.ReadFile(testFile)
+	if err != nil {
+		t.Fatal(err)
 	}
 	rules, err := yaml.Marshal(map[string]any{"groups": renderRuleGroups(t)})
 	if err != nil {
@@ -304,7 +285,7 @@ func TestAlertRulesUnderPromtool(t *testing.T) {
 	if !strings.Contains(string(out), "SUCCESS") {
 		t.Fatalf("promtool test rules did not report SUCCESS:\n%s", out)
 	}
-	t.Logf("alerts: rules=%d tested=%d cases=%d groups=%d (promtool test rules %s)", len(alerts), tested, cases, len(suite.Tests), testFile)
+	t.Logf("alerts: rules=%d tested=%d cases=%d groups=%d (promtool test rules %s)", len(alerts), tested, suite.Cases, suite.Groups, testFile)
 }
 
 // renderDashboard renders the tenant chart for tenant-a with the dashboard on and returns the ConfigMap.

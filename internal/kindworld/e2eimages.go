@@ -140,3 +140,28 @@ func PrometheusBuild() GoBuild {
 	return GoBuild{Name: "prometheus", Module: "github.com/prometheus/prometheus", Version: versions.Prometheus,
 		Binaries: []GoBinary{{Name: "prometheus", Package: "github.com/prometheus/prometheus/cmd/prometheus", Ldflags: prometheusLdflags, Tags: []string{"remove_all_sd", "enable_kubernetes_sd"}}}}
 }
+
+// PrometheusImage is the e2e's Prometheus server (PrometheusBuild), tagged like the upstream image.
+const PrometheusImage = "gkt.local/prometheus:v" + versions.PrometheusRelease
+
+// LoadPrometheus builds the Prometheus server (cached), writes its image archive (keyed by the binary and the ref)
+// and loads it into the nodes unless they have it.
+func (w World) LoadPrometheus() error {
+	dir, err := PrometheusBuild().Build(w.Cache, w.Log)
+	if err != nil {
+		return err
+	}
+	h := sha256.Sum256([]byte(dir + PrometheusImage))
+	archive := filepath.Join(w.Cache, "prometheus-image-"+hex.EncodeToString(h[:4])+".tar")
+	err = CachedArchive(archive, "prometheus image", w.Log, func(string) ([]ImageSpec, error) {
+		return []ImageSpec{{Ref: PrometheusImage, Files: map[string]string{"/bin/prometheus": filepath.Join(dir, "prometheus")},
+			Entrypoint: []string{"/bin/prometheus"}}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	if ArchiveLoaded(w.Name, archive) {
+		return nil
+	}
+	return LoadImages(w.Name, archive, w.Log)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/timeline"
 )
 
 // runnerTier is the runner tier's world: the platform with each tenant's real manager, the forge (the GitLab
@@ -264,6 +266,13 @@ func TestRunnerTier(t *testing.T) {
 	}
 
 	metrics := scrapeManagers(ctx, t, rt)
+	jobsRun := map[string]int{}
+	for tenant, rs := range runs {
+		for _, r := range rs {
+			jobsRun[tenant] += len(r.Jobs)
+		}
+	}
+	obs := observability(ctx, t, rt, jobsRun)
 
 	slices.Sort(pickups)
 	p50 := time.Duration(0)
@@ -274,6 +283,10 @@ func TestRunnerTier(t *testing.T) {
 	forgeName := "gitlab-standin"
 	if !rt.f.Standin {
 		forgeName = "gitlab"
+	}
+	timeline, err := writeTimeline(runs)
+	if err != nil {
+		t.Errorf("job timeline: %v", err)
 	}
 	if os.Getenv("GKT_DEMO") != "" {
 		fmt.Printf(`
@@ -288,11 +301,13 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
   kubectl -n tenant-a logs deploy/tenant-a-runner | grep -i job                       # the jobs it ran
   kubectl -n gitlab-standin logs deploy/gitlab-standin | grep -E 'pending|running|success'
   ls _out/e2e/traces/                                  # every job's trace as the runner sent it
-`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig)
+  open %[5]s   # the jobs on a timeline: queued, running, how they ended
+`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig, timeline)
 	}
 	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s config-keys-undecoded=%d orphans=%d\n",
 		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
 		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, undecoded, orphans)
+	fmt.Printf("observability: %s\n", obs)
 }
 
 // javaBuild is the Java project's pipeline time, cold (v1) and warm (v2): commit to pipeline finished.
@@ -361,4 +376,30 @@ func demoTable(runs map[string][]*pipelineRun) string {
 		}
 	}
 	return b.String()
+}
+
+// writeTimeline draws this run's pipelines (per tenant: each job queued, running, finished) into
+// _out/e2e/job-timeline.svg and returns its path.
+func writeTimeline(runs map[string][]*pipelineRun) (string, error) {
+	var jobs []timeline.Job
+	for tenant, rs := range runs {
+		for _, r := range rs {
+			for _, j := range r.Jobs {
+				if j.StartedAt == nil || j.FinishedAt == nil {
+					return "", fmt.Errorf("%s v%d job %s has no start or end time", tenant, r.Version, j.Name)
+				}
+				jobs = append(jobs, timeline.Job{Lane: tenant, Label: fmt.Sprintf("v%d %s", r.Version, j.Name), Status: j.Status,
+					Queued: j.StartedAt.Add(-time.Duration(j.QueuedDuration * float64(time.Second))), Started: *j.StartedAt, Finished: *j.FinishedAt})
+			}
+		}
+	}
+	svg, err := timeline.SVG("Jobs of this run: queued in GitLab, then running (gitlab-runner from the tenant chart)", jobs)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join("_out", "e2e", "job-timeline.svg")
+	if err := os.MkdirAll(filepath.Join(repo, "_out", "e2e"), 0o755); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(filepath.Join(repo, path), svg, 0o644)
 }
