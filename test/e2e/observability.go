@@ -57,8 +57,12 @@ func renderMonitoring(t *testing.T, rt *runnerTier, tp *tenantProject) (podMonit
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Render(render.Options{ReleaseName: tp.tn.Name, Namespace: tp.tn.Namespace, KubeVersion: "v1.37.0",
-		Values: rt.tenantValues(t, tp, e2eRuleValues), Cluster: render.InstallCluster()})
+	sv, err := rt.p.cs.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Render(render.Options{ReleaseName: tp.tn.Name, Namespace: tp.tn.Namespace, KubeVersion: sv.GitVersion,
+		Values: rt.tenantValues(t, tp, e2eRuleValues), Cluster: liveCluster(t, rt.p.cs, tp.tn.Namespace)})
 	if err != nil {
 		t.Fatalf("%s: rendering the PodMonitor and PrometheusRule: %v", tp.tn.Name, err)
 	}
@@ -595,4 +599,32 @@ func observability(ctx context.Context, t *testing.T, rt *runnerTier, jobsRun ma
 	return fmt.Sprintf("rules=%d tested=%d prometheus-targets=%d/%d alerts-fired=%d/%d(%s) names-in-scrape=%d/%d jobs-seen=%s",
 		len(alertNames), suite.Tested(alertNames), targets, len(rt.projects), len(firedNames), len(alertNames), strings.Join(firedNames, ","),
 		found, len(names), strings.Join(seen, ","))
+}
+
+// liveCluster is what a tenant chart install's lookups see in the cluster: the API server's EndpointSlice and the
+// namespace's quotas.
+func liveCluster(t *testing.T, cs kubernetes.Interface, ns string) []*unstructured.Unstructured {
+	t.Helper()
+	var cluster []*unstructured.Unstructured
+	eps, err := cs.DiscoveryV1().EndpointSlices("default").Get(context.Background(), "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, e := range eps.Endpoints {
+		addrs = append(addrs, e.Addresses...)
+	}
+	cluster = append(cluster, render.APIServerEndpoints(addrs...))
+	quotas, err := cs.CoreV1().ResourceQuotas(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range quotas.Items {
+		hard := map[string]string{}
+		for k, v := range q.Spec.Hard {
+			hard[string(k)] = v.String()
+		}
+		cluster = append(cluster, render.ResourceQuota(ns, q.Name, hard))
+	}
+	return cluster
 }

@@ -310,28 +310,7 @@ func helm3Config(t *testing.T, cs kubernetes.Interface, ns, release string, vals
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What the install's lookups saw: the API server's EndpointSlice and the namespace's quotas, read from the cluster.
-	var cluster []*unstructured.Unstructured
-	eps, err := cs.DiscoveryV1().EndpointSlices("default").Get(context.Background(), "kubernetes", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var addrs []string
-	for _, e := range eps.Endpoints {
-		addrs = append(addrs, e.Addresses...)
-	}
-	cluster = append(cluster, render.APIServerEndpoints(addrs...))
-	quotas, err := cs.CoreV1().ResourceQuotas(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range quotas.Items {
-		hard := map[string]string{}
-		for k, v := range q.Spec.Hard {
-			hard[string(k)] = v.String()
-		}
-		cluster = append(cluster, render.ResourceQuota(ns, q.Name, hard))
-	}
+	cluster := liveCluster(t, cs, ns)
 	res, err := c.Render(render.Options{ReleaseName: release, Namespace: ns, KubeVersion: sv.GitVersion, Values: vals, Cluster: cluster})
 	if err != nil {
 		t.Fatal(err)
