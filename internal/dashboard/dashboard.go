@@ -99,7 +99,7 @@ func Panels(sel string) []Panel {
 			Description: "The manager's API requests by endpoint and HTTP status.",
 			Queries:     []Query{q(`sum by (endpoint, status) (rate(gitlab_runner_api_request_statuses_total{SEL}[$__rate_interval]))`, "{{endpoint}} {{status}}")}},
 		{Row: "GitLab API", Title: "Request errors", Kind: TimeSeries, Unit: "short",
-			Description: "Non-2xx answers and failed worker feeds (GitLab unreachable: no status at all), per interval (GitLabRunnerRequestErrors).",
+			Description: "Non-2xx answers (status -1: no answer at all, GitLab unreachable) and failed worker feeds, per interval (GitLabRunnerRequestErrors).",
 			Queries: []Query{
 				q(`sum by (endpoint, status) (increase(gitlab_runner_api_request_statuses_total{SEL, status!~"2.."}[$__rate_interval]))`, "{{endpoint}} {{status}}"),
 				q(`sum(increase(gitlab_runner_worker_feed_failures_total{SEL}[$__rate_interval]))`, "failed feeds"),
