@@ -8,6 +8,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,10 +16,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
 
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string, labels map[string]string) error {
@@ -164,4 +167,32 @@ func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name strin
 		}
 	}
 	return fmt.Errorf("deployment %s/%s not ready after %s", ns, name, timeout)
+}
+
+// liveCluster is what a tenant chart install's lookups see in the cluster: the API server's EndpointSlice and the
+// namespace's quotas.
+func liveCluster(t *testing.T, cs kubernetes.Interface, ns string) []*unstructured.Unstructured {
+	t.Helper()
+	var cluster []*unstructured.Unstructured
+	eps, err := cs.DiscoveryV1().EndpointSlices("default").Get(context.Background(), "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, e := range eps.Endpoints {
+		addrs = append(addrs, e.Addresses...)
+	}
+	cluster = append(cluster, render.APIServerEndpoints(addrs...))
+	quotas, err := cs.CoreV1().ResourceQuotas(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range quotas.Items {
+		hard := map[string]string{}
+		for k, v := range q.Spec.Hard {
+			hard[string(k)] = v.String()
+		}
+		cluster = append(cluster, render.ResourceQuota(ns, q.Name, hard))
+	}
+	return cluster
 }

@@ -96,7 +96,8 @@ func renderMonitoring(t *testing.T, rt *runnerTier, tp *tenantProject) (podMonit
 	return podMonitor, rule, dashboardExprs
 }
 
-// labelName is prometheus-operator's sanitising of a Kubernetes label into a meta label suffix.
+// invalidLabelChars are what prometheus-operator replaces by "_" when it turns a Kubernetes label name into a
+// discovery meta label (__meta_kubernetes_pod_label_<name>).
 var invalidLabelChars = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 
 // podMonitorScrapeConfig is the scrape config prometheus-operator generates for a PodMonitor's endpoint: pods of its
@@ -599,32 +600,4 @@ func observability(ctx context.Context, t *testing.T, rt *runnerTier, jobsRun ma
 	return fmt.Sprintf("rules=%d tested=%d prometheus-targets=%d/%d alerts-fired=%d/%d(%s) names-in-scrape=%d/%d jobs-seen=%s",
 		len(alertNames), suite.Tested(alertNames), targets, len(rt.projects), len(firedNames), len(alertNames), strings.Join(firedNames, ","),
 		found, len(names), strings.Join(seen, ","))
-}
-
-// liveCluster is what a tenant chart install's lookups see in the cluster: the API server's EndpointSlice and the
-// namespace's quotas.
-func liveCluster(t *testing.T, cs kubernetes.Interface, ns string) []*unstructured.Unstructured {
-	t.Helper()
-	var cluster []*unstructured.Unstructured
-	eps, err := cs.DiscoveryV1().EndpointSlices("default").Get(context.Background(), "kubernetes", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var addrs []string
-	for _, e := range eps.Endpoints {
-		addrs = append(addrs, e.Addresses...)
-	}
-	cluster = append(cluster, render.APIServerEndpoints(addrs...))
-	quotas, err := cs.CoreV1().ResourceQuotas(ns).List(context.Background(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range quotas.Items {
-		hard := map[string]string{}
-		for k, v := range q.Spec.Hard {
-			hard[string(k)] = v.String()
-		}
-		cluster = append(cluster, render.ResourceQuota(ns, q.Name, hard))
-	}
-	return cluster
 }
