@@ -195,3 +195,9 @@ func SpliceDocs(doc []byte) ([]byte, error) {
 	}
 	return []byte(s[:i+len(DocsBegin)] + "\n" + Markdown() + s[j:]), nil
 }
+
+// grafanaVars are the Grafana variables the queries use, with a value Grafana could give them at query time.
+var grafanaVars = strings.NewReplacer("$__rate_interval", "1m")
+
+// PromQL is a panel query as Prometheus receives it: Grafana's variables replaced.
+func PromQL(expr string) string { return grafanaVars.Replace(expr) }

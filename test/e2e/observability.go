@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/dashboard"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/promrules"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
@@ -85,7 +86,7 @@ func renderMonitoring(t *testing.T, rt *runnerTier, tp *tenantProject) (podMonit
 			}
 			for _, p := range d.Panels {
 				for _, q := range p.Targets {
-					dashboardExprs = append(dashboardExprs, strings.ReplaceAll(q.Expr, "$__rate_interval", "1m"))
+					dashboardExprs = append(dashboardExprs, dashboard.PromQL(q.Expr))
 				}
 			}
 		}
@@ -375,8 +376,7 @@ func (ps *promServer) seriesLabels(ctx context.Context, metric, namespace string
 	return out, nil
 }
 
-// queriedNames are the metrics and the labels of each that the tenant's alert rules and dashboard name (matchers,
-// by, on), for the check against the real scrape.
+// queriedNames are the metrics, and the labels of each, that the tenant's alert rules and dashboard name.
 func queriedNames(exprs []string) (map[string]map[string]bool, error) {
 	names := map[string]map[string]bool{}
 	for _, e := range exprs {
@@ -384,39 +384,12 @@ func queriedNames(exprs []string) (map[string]map[string]bool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s", err, e)
 		}
-		add := func(under parser.Node, labels []string) {
-			parser.Inspect(under, func(n parser.Node, _ []parser.Node) error {
-				if vs, ok := n.(*parser.VectorSelector); ok {
-					if names[vs.Name] == nil {
-						names[vs.Name] = map[string]bool{}
-					}
-					for _, l := range labels {
-						names[vs.Name][l] = true
-					}
-				}
-				return nil
-			})
-		}
-		parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-			switch x := n.(type) {
-			case *parser.VectorSelector:
-				var ls []string
-				for _, m := range x.LabelMatchers {
-					if m.Name != "__name__" {
-						ls = append(ls, m.Name)
-					}
-				}
-				add(x, ls)
-			case *parser.AggregateExpr:
-				add(x.Expr, x.Grouping)
-			case *parser.BinaryExpr:
-				if x.VectorMatching != nil {
-					add(x.LHS, x.VectorMatching.MatchingLabels)
-					add(x.RHS, x.VectorMatching.MatchingLabels)
-				}
+		for metric, labels := range promrules.Names(expr) {
+			if names[metric] == nil {
+				names[metric] = map[string]bool{}
 			}
-			return nil
-		})
+			maps.Copy(names[metric], labels)
+		}
 	}
 	return names, nil
 }
