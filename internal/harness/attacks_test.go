@@ -189,6 +189,9 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 		{"job pod without a seccomp profile", "job pods get the seccomp profile", func(r *Rendered) {
 			r.JobPods["tenant-a"].Spec.SecurityContext.SeccompProfile = nil
 		}},
+		{"job pod on the host's UIDs (no user namespace)", "job pods run in a user namespace", func(r *Rendered) {
+			r.JobPods["tenant-b"].Spec.HostUsers = nil
+		}},
 		{"platform file not mounted", "job pods get the seccomp profile and the platform file", func(r *Rendered) {
 			c := &r.JobPods["tenant-b"].Spec.Containers[0]
 			var keep []corev1.VolumeMount

@@ -44,13 +44,13 @@ func LoadBadCases(path string) ([]BadCase, error) {
 }
 
 // RunBad renders every bad case on top of the permutation base values (tenant-a, namespace mode, the chart's default
-// runner version, newest Kubernetes version).
+// runner version, user namespaces on, newest Kubernetes version).
 func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOutcome {
 	base := Permutation{Values: map[string]string{}, KubeVersion: kubeVersion}
 	for _, d := range s.dims() {
 		base.Values[d] = s.values(d)[0]
 	}
-	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4", "pinning": "nodeSelector"} {
+	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4", "pinning": "nodeSelector", "userNamespaces": "on"} {
 		if _, ok := s.Dimensions[d][v]; ok {
 			base.Values[d] = v
 		}

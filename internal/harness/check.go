@@ -74,6 +74,8 @@ type Rendered struct {
 	Tenants   map[string]*render.Result
 	JobPods   map[string]*corev1.Pod
 	Namespace map[string]string
+	// Values are each tenant's gitlab-kaniko-tenant values as given (the chart's defaults not merged in).
+	Values map[string]map[string]any
 }
 
 // Checker holds what is reused across permutations.
@@ -143,7 +145,7 @@ func (c *Checker) RenderInstall(in Install, kubeVersion, cacheKey string) (*Rend
 	if err != nil {
 		return nil, fmt.Errorf("tenant-bootstrap: %w", err)
 	}
-	out := &Rendered{Bootstrap: boot, Tenants: map[string]*render.Result{}, JobPods: map[string]*corev1.Pod{}, Namespace: in.Namespace}
+	out := &Rendered{Bootstrap: boot, Tenants: map[string]*render.Result{}, JobPods: map[string]*corev1.Pod{}, Namespace: in.Namespace, Values: in.Tenants}
 	for _, name := range sortedKeys(in.Tenants) {
 		res, err := c.tenant.Render(render.Options{ReleaseName: name, Namespace: in.Namespace[name], KubeVersion: kv, APIVersions: in.APIs, Values: in.Tenants[name]})
 		if err != nil {

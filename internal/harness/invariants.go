@@ -502,6 +502,21 @@ var globalInvariants = []globalInvariant{
 		}
 		return nil
 	}},
+	{"job pods run in a user namespace unless the tenant turns it off", func(r *Rendered) error {
+		for t, pod := range r.JobPods {
+			want := true // the secure default: only jobs.userNamespaces=false puts job pods on the host's UIDs
+			if jobs, ok := r.Values[t]["jobs"].(map[string]any); ok {
+				if v, ok := jobs["userNamespaces"].(bool); ok {
+					want = v
+				}
+			}
+			got := pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers
+			if got != want {
+				return fmt.Errorf("%s: jobs.userNamespaces=%t but the job pod has hostUsers=%s (the pod_spec patch or FF_USE_ADVANCED_POD_SPEC_CONFIGURATION is missing or stray)", t, want, boolPtr(pod.Spec.HostUsers))
+			}
+		}
+		return nil
+	}},
 	{"job pods get the seccomp profile and the platform file", func(r *Rendered) error {
 		for t, pod := range r.JobPods {
 			if sc := pod.Spec.SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -581,10 +596,26 @@ func (p PinnedFeatureFlag) exists(cfg *jobpod.Config) bool {
 
 func always(v bool) func(*jobpod.Config) bool { return func(*jobpod.Config) bool { return v } }
 
-// before18 is true for a config of a runner older than 18.0 (17.9 gets its seccomp profile through a pod_spec patch).
-func before18(cfg *jobpod.Config) bool {
+// podSpecPatched is true for a config that needs pod_spec patches: a runner older than 18.0 gets its seccomp
+// profile from one, and every version gets the user namespace (hostUsers: false) from one.
+func podSpecPatched(cfg *jobpod.Config) bool {
 	v, ok := jobpod.RunnerVersion(cfg.Runners[0].Kubernetes)
-	return ok && v[0] < 18
+	if ok && v[0] < 18 {
+		return true
+	}
+	for _, p := range cfg.Runners[0].Kubernetes.PodSpec {
+		if p.Name == "user-namespace" {
+			return true
+		}
+	}
+	return false
+}
+
+func boolPtr(b *bool) string {
+	if b == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*b)
 }
 
 // PinnedFeatureFlags are the flags that change the job pod, the exec strategy, cleanup, deadlines or token masking.
@@ -592,7 +623,7 @@ func before18(cfg *jobpod.Config) bool {
 var PinnedFeatureFlags = []PinnedFeatureFlag{
 	{"FF_USE_LEGACY_KUBERNETES_EXECUTION_STRATEGY", always(false), nil, "exec instead of attach: another pod shape and RBAC"},
 	{"FF_USE_POD_ACTIVE_DEADLINE_SECONDS", always(true), nil, "the kubelet ends a pod at the job timeout"},
-	{"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", before18, nil, "pod_spec patches: only the 17.9 seccomp patch"},
+	{"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", podSpecPatched, nil, "pod_spec patches: the user namespace and the 17.9 seccomp patch"},
 	{"FF_KUBERNETES_HONOR_ENTRYPOINT", always(false), nil, "an image entrypoint before the script"},
 	{"FF_USE_DUMB_INIT_WITH_KUBERNETES_EXECUTOR", always(false), nil, "another build command"},
 	{"FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR", always(false), nil, "an extra init container"},

@@ -21,6 +21,8 @@ type Artifacts struct {
 	Etcd       string // dir with etcd
 	CoreDNS    string // dir with coredns
 	Pause      string // dir with pause
+	Containerd string // dir with containerd, containerd-shim-runc-v2, ctr
+	Runc       string // dir with runc
 	Rootfs     string // node rootfs tar
 }
 
@@ -49,7 +51,7 @@ func ControlPlaneImages(a Artifacts, k8sVersion, etcdTag, corednsVersion, pauseT
 func NodeImage(cache string, a Artifacts, kindFiles string, log Progress) (string, error) {
 	k8sVersion, pauseTag := versions.Kubernetes, versions.PauseTag
 	h := sha256.New()
-	fmt.Fprintln(h, "node-image-recipe-3", versions.EtcdTag, versions.CoreDNS, filepath.Base(a.Kubernetes), filepath.Base(a.Etcd), filepath.Base(a.CoreDNS), filepath.Base(a.Pause), filepath.Base(a.Rootfs), kindFiles, k8sVersion, pauseTag)
+	fmt.Fprintln(h, "node-image-recipe-4", versions.EtcdTag, versions.CoreDNS, filepath.Base(a.Kubernetes), filepath.Base(a.Etcd), filepath.Base(a.CoreDNS), filepath.Base(a.Pause), filepath.Base(a.Containerd), filepath.Base(a.Runc), filepath.Base(a.Rootfs), kindFiles, k8sVersion, pauseTag)
 	key := fmt.Sprintf("%x", h.Sum(nil))[:12]
 	final := "gkt.local/kind-node:" + k8sVersion + "-" + key
 	if dockerHas(final) {
@@ -100,6 +102,17 @@ func NodeImage(cache string, a Artifacts, kindFiles string, log Progress) (strin
 			return "", err
 		}
 	}
+	// The runtime goes where kind's containerd.service looks (/usr/local/bin), Debian's 1.6 is removed.
+	if err := os.MkdirAll(filepath.Join(ctx, "runtime"), 0o755); err != nil {
+		return "", err
+	}
+	for dir, bins := range map[string][]string{a.Containerd: {"containerd", "containerd-shim-runc-v2", "ctr"}, a.Runc: {"runc"}} {
+		for _, b := range bins {
+			if err := copyFile(filepath.Join(dir, b), filepath.Join(ctx, "runtime", b)); err != nil {
+				return "", err
+			}
+		}
+	}
 	log("node image: writing control-plane images (apiserver, controller-manager, scheduler, proxy, etcd, coredns, pause)")
 	if err := WriteArchive(filepath.Join(ctx, "images.tar"), ControlPlaneImages(a, k8sVersion, versions.EtcdTag, versions.CoreDNS, pauseTag)); err != nil {
 		return "", err
@@ -109,10 +122,10 @@ COPY files/usr/local/bin/ /usr/local/bin/
 COPY files/kind/ /kind/
 COPY files/etc/ /etc/
 COPY bin/ /usr/bin/
+COPY runtime/ /usr/local/bin/
 RUN chmod 755 /usr/local/bin/* /kind /kind/bin /kind/bin/* /usr/bin/kubelet /usr/bin/kubeadm /usr/bin/kubectl \
- && ln -sf /usr/bin/containerd /usr/local/bin/containerd \
- && ln -sf /usr/bin/ctr /usr/local/bin/ctr \
- && ln -sf /usr/bin/containerd-shim-runc-v2 /usr/local/bin/containerd-shim-runc-v2 \
+ && rm -f /usr/bin/containerd /usr/bin/containerd-shim /usr/bin/containerd-shim-runc-v1 /usr/bin/containerd-shim-runc-v2 /usr/bin/containerd-stress /usr/bin/ctr /usr/sbin/runc /usr/bin/runc \
+ && containerd --version | grep -F ' %[4]s ' && runc --version | grep -F 'runc version %[5]s' \
  && mkdir -p /opt/cni/bin && cp -a /usr/lib/cni/* /opt/cni/bin/ \
  && sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/; s#sandbox_image = .*#sandbox_image = "registry.k8s.io/pause:%[2]s"#' /etc/containerd/config.toml \
  && sed -i '/^OOMScoreAdjust=/d' /etc/systemd/system/containerd.service \
@@ -128,12 +141,12 @@ RUN chmod 755 /usr/local/bin/* /kind /kind/bin /kind/bin/* /usr/bin/kubelet /usr
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
-`, base, pauseTag, k8sVersion)
+`, base, pauseTag, k8sVersion, versions.Containerd, versions.Runc[1:])
 	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return "", err
 	}
 	stage := "gkt.local/kind-node-stage:" + key
-	log("node image: docker build (kind base files, kubelet/kubeadm/kubectl)")
+	log("node image: docker build (kind base files, kubelet/kubeadm/kubectl, containerd %s, runc %s)", versions.Containerd, versions.Runc)
 	if err := run(ctx, []string{"DOCKER_BUILDKIT=0"}, "docker", "build", "-q", "-t", stage, "."); err != nil {
 		return "", err
 	}

@@ -36,7 +36,8 @@ func (w World) BuildNodeImage() (string, Artifacts, error) {
 	steps := []struct {
 		b   GoBuild
 		dst *string
-	}{{kb, &a.Kubernetes}, {EtcdBuild(versions.Etcd), &a.Etcd}, {CoreDNSBuild(versions.CoreDNS), &a.CoreDNS}, {PauseBuild(), &a.Pause}}
+	}{{kb, &a.Kubernetes}, {EtcdBuild(versions.Etcd), &a.Etcd}, {CoreDNSBuild(versions.CoreDNS), &a.CoreDNS}, {PauseBuild(), &a.Pause},
+		{ContainerdBuild(versions.Containerd), &a.Containerd}, {RuncBuild(versions.Runc), &a.Runc}}
 	for _, s := range steps {
 		if *s.dst, err = s.b.Build(w.Cache, w.Log); err != nil {
 			return "", a, err

@@ -39,11 +39,15 @@ const (
 	// Kind is the sigs.k8s.io/kind module: its Go API creates clusters and images/base/files shape the node image.
 	Kind = "v0.33.0"
 	// Etcd and CoreDNS are the versions kubeadm 1.37 expects (tags must match exactly).
-	Etcd        = "v3.7.0"
-	EtcdTag     = "3.7.0-0"
-	CoreDNS     = "v1.14.6"
-	PauseTag    = "3.10.2"
-	Cilium      = "v1.18.0"
+	Etcd     = "v3.7.0"
+	EtcdTag  = "3.7.0-0"
+	CoreDNS  = "v1.14.6"
+	PauseTag = "3.10.2"
+	Cilium   = "v1.18.0"
+	// Containerd and Runc are the node's runtime, the versions images/base/Dockerfile of Kind pins: containerd 2.x
+	// is what reports user-namespace support to the kubelet (Debian bookworm's 1.6 cannot run hostUsers: false).
+	Containerd  = "v2.3.4"
+	Runc        = "v1.4.3"
 	DebianSuite = "bookworm"
 )
 

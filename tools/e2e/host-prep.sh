@@ -9,6 +9,8 @@ need_pkgs=()
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 command -v jq >/dev/null || need_pkgs+=(jq)
+# runc for the node image is built with cgo against libseccomp (static, like its Makefile's `static` target)
+dpkg -s libseccomp-dev >/dev/null 2>&1 || need_pkgs+=(libseccomp-dev)
 if ((${#need_pkgs[@]})); then
   log "installing ${need_pkgs[*]} (Debian packages)"
   apt-get update -qq >/dev/null

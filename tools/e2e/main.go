@@ -78,6 +78,15 @@ func main() {
 			archive, err = rw.BuildRunnerTier(cacheDir(), ".", log)
 			log("runner-tier images: %s", archive)
 		}
+	case "build-runtime":
+		// the node's containerd and runc (user-namespace support), from the Go proxy
+		for _, b := range []kindworld.GoBuild{kindworld.ContainerdBuild(versions.Containerd), kindworld.RuncBuild(versions.Runc)} {
+			var dir string
+			if dir, err = b.Build(cacheDir(), log); err != nil {
+				break
+			}
+			log("%s: %s", b.Name, dir)
+		}
 	case "build-rootfs":
 		var tar string
 		tar, err = kindworld.NodeRootfs(versions.DebianSuite).Tarball(cacheDir(), log)

@@ -213,6 +213,14 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
       patch_type = "strategic"
       patch = '{"securityContext":{"seccompProfile":{"type":"RuntimeDefault"}}}'
     {{- end }}
+    {{- if $v.jobs.userNamespaces }}
+    # jobs.userNamespaces: neither supported runner version has a config key for hostUsers (19.4 sets it only for
+    # suspendable environments, which are pinned off), so the pod gets it from a patch. Jobs cannot send patches.
+    [[runners.kubernetes.pod_spec]]
+      name = "user-namespace"
+      patch_type = "strategic"
+      patch = '{"hostUsers":false}'
+    {{- end }}
     # The platform file (configmap-job-platform.yaml): what isolates the tenant, where a job's variables cannot
     # change it. Mount paths are literal: the runner expands job variables in them.
     [[runners.kubernetes.volumes.config_map]]

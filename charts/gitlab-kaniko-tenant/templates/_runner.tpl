@@ -41,7 +41,7 @@ them to anything else (see _validate.tpl). Returns {flag: {value, reason}} for t
 {{- $pins := dict
   "FF_USE_LEGACY_KUBERNETES_EXECUTION_STRATEGY" (dict "value" false "reason" "attach strategy: the pod shape, RBAC (pods/attach create) and cleanup the chart is built for")
   "FF_USE_POD_ACTIVE_DEADLINE_SECONDS" (dict "value" true "reason" "the kubelet ends the pod at the job timeout, even when the manager is gone")
-  "FF_USE_ADVANCED_POD_SPEC_CONFIGURATION" (dict "value" (eq $minor "17.9") "reason" "only config.toml pod_spec patches exist (jobs cannot send any); on 17.9 the seccomp profile is one")
+  "FF_USE_ADVANCED_POD_SPEC_CONFIGURATION" (dict "value" (or (eq $minor "17.9") .Values.jobs.userNamespaces) "reason" "only config.toml pod_spec patches exist (jobs cannot send any): the user namespace (jobs.userNamespaces) and, on 17.9, the seccomp profile are patches")
   "FF_KUBERNETES_HONOR_ENTRYPOINT" (dict "value" false "reason" "an image entrypoint would run before the job script and needs pods/log reads the Role does not grant")
   "FF_USE_DUMB_INIT_WITH_KUBERNETES_EXECUTOR" (dict "value" false "reason" "changes the build command; the helper image is not checked for dumb-init")
   "FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR" (dict "value" false "reason" "adds an init container that the quota and Pod Security checks do not count")
