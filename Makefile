@@ -107,13 +107,13 @@ e2e-clean: ## Delete the e2e cluster and every cached artifact
 .PHONY: e2e
 e2e: e2e-host ## Runner tier (the real gitlab-runner from the chart, real Java and C# pipelines from the GitLab stand-in or GITLAB_URL) + job tier (isolation attacks); summary lines
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | grep -E '^\[|^e2e:|^observability:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
-	  status=$${PIPESTATUS[0]}; grep -E '^(e2e|observability):' _out/e2e/e2e.log; exit $$status
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | grep -E '^\[|^e2e:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
+	  status=$${PIPESTATUS[0]}; grep -E '^(e2e|observability|userns):' _out/e2e/e2e.log; exit $$status
 
 .PHONY: demo
 demo: e2e-host ## The main job: offline kind cluster, two tenants whose real runners run Java and C# pipelines with Kaniko, summary (idempotent)
 	@mkdir -p _out/e2e
-	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | grep -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | grep -E '^\[|^e2e:|^observability:|^==|^  |^tenant|^Look|^metrics|_test.go|^(---|FAIL|ok)' ; \
+	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | grep -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | grep -E '^\[|^e2e:|^observability:|^userns:|^==|^  |^tenant|^Look|^metrics|_test.go|^(---|FAIL|ok)' ; \
 	  exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-upgrade
@@ -124,7 +124,7 @@ e2e-upgrade: e2e-host ## Upgrade check on the e2e cluster: previous release -> w
 .PHONY: e2e-runner
 e2e-runner: e2e-host ## Runner tier alone: the GitLab stand-in, or a real GitLab with GITLAB_URL + GITLAB_TOKEN
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | grep -E '^\[e2e|^e2e:|^observability:|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | grep -E '^\[e2e|^e2e:|^observability:|^userns:|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-hostile
 e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hostile/cases.yaml): each refused or blocked, each with a control (one summary line)

@@ -38,9 +38,10 @@ func newNodesCmd() *cobra.Command {
 	src.bind(assign)
 	assign.Flags().BoolVar(&force, "force", false, "move a node that is labelled for another tenant")
 	var vsrc tenantSource
+	var userns bool
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check that each tenant's nodes carry its label and taint and that no unlisted node does",
+		Short: "Check that each tenant's nodes carry its label and taint, that no unlisted node does, and that their runtime supports user namespaces",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cs, err := vsrc.client()
 			if err != nil {
@@ -54,17 +55,25 @@ func newNodesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if userns {
+				up, err := nodes.UserNamespaces(cmd.Context(), cs, list)
+				if err != nil {
+					return err
+				}
+				probs = append(probs, up...)
+			}
 			for _, p := range probs {
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "nodes: tenants=%d problems=%d\n", len(list), len(probs))
 			if len(probs) > 0 {
-				return fmt.Errorf("%d node pinning problem(s)", len(probs))
+				return fmt.Errorf("%d node problem(s)", len(probs))
 			}
 			return nil
 		},
 	}
 	vsrc.bind(verify)
+	verify.Flags().BoolVar(&userns, "user-namespaces", true, "check that the runtime of each tenant node supports user namespaces (the chart's jobs.userNamespaces default); false for tenants that turn them off")
 	cmd.AddCommand(assign, verify)
 	return cmd
 }

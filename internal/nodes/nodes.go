@@ -173,3 +173,41 @@ func Pin(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) ([]Chan
 	}
 	return changes, nil
 }
+
+// UserNamespaces checks that the kubelet of every listed node reports user-namespace support for its default
+// runtime handler (Node status.runtimeHandlers, from the CRI: containerd >= 2.0 or CRI-O >= 1.25 on Linux >= 6.3).
+// Job pods of a tenant with jobs.userNamespaces (the chart's default) cannot start on a node without it.
+func UserNamespaces(ctx context.Context, cs kubernetes.Interface, list []tenants.Tenant) ([]Problem, error) {
+	var probs []Problem
+	for _, t := range list {
+		for _, name := range t.Nodes {
+			n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("node %s: %w", name, err)
+			}
+			if ok, why := SupportsUserNamespaces(n); !ok {
+				probs = append(probs, Problem{name, t.Name, why + ": job pods with hostUsers: false cannot start here; upgrade the runtime, or set jobs.userNamespaces=false for this tenant (docs/security.md)"})
+			}
+		}
+	}
+	sort.Slice(probs, func(i, j int) bool { return probs[i].String() < probs[j].String() })
+	return probs, nil
+}
+
+// SupportsUserNamespaces reports whether the node's kubelet says its default runtime handler (name "") supports
+// user namespaces, and if not, what it says instead.
+func SupportsUserNamespaces(n *corev1.Node) (bool, string) {
+	for _, h := range n.Status.RuntimeHandlers {
+		if h.Name != "" {
+			continue
+		}
+		if h.Features == nil || h.Features.UserNamespaces == nil {
+			return false, "the kubelet reports no user-namespace feature for the default runtime handler"
+		}
+		if !*h.Features.UserNamespaces {
+			return false, "the runtime does not support user namespaces (status.runtimeHandlers: userNamespaces=false)"
+		}
+		return true, ""
+	}
+	return false, "the kubelet reports no default runtime handler (status.runtimeHandlers is empty: a runtime older than the CRI's RuntimeHandlerFeatures)"
+}

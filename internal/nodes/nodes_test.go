@@ -130,3 +130,45 @@ func TestPinAssignsAndFailsOnWhatVerifyStillFinds(t *testing.T) {
 		})
 	}
 }
+
+func TestUserNamespaceSupportIsReadFromTheKubelet(t *testing.T) {
+	yes, no := true, false
+	handler := func(name string, userns *bool) corev1.NodeRuntimeHandler {
+		h := corev1.NodeRuntimeHandler{Name: name}
+		if userns != nil {
+			h.Features = &corev1.NodeRuntimeHandlerFeatures{UserNamespaces: userns}
+		}
+		return h
+	}
+	cases := []struct {
+		name     string
+		handlers []corev1.NodeRuntimeHandler
+		want     string // "" means supported
+	}{
+		{"containerd 2.x: default handler supports them", []corev1.NodeRuntimeHandler{handler("", &yes), handler("runc", &yes)}, ""},
+		{"runtime says no", []corev1.NodeRuntimeHandler{handler("", &no)}, "userNamespaces=false"},
+		{"feature not reported", []corev1.NodeRuntimeHandler{handler("", nil)}, "no user-namespace feature"},
+		{"only a named handler supports them", []corev1.NodeRuntimeHandler{handler("", &no), handler("kata", &yes)}, "userNamespaces=false"},
+		{"old runtime: no handlers", nil, "status.runtimeHandlers is empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := node("w1", map[string]string{"gkt/tenant": "tenant-a"})
+			n.Status.RuntimeHandlers = tc.handlers
+			cs := fake.NewClientset(n, node("w2", map[string]string{"gkt/tenant": "tenant-b"}))
+			probs, err := UserNamespaces(context.Background(), cs, []tenants.Tenant{{Name: "tenant-a", Nodes: []string{"w1"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if len(probs) != 0 {
+					t.Fatalf("want no problem, got %v", probs)
+				}
+				return
+			}
+			if len(probs) != 1 || !strings.Contains(probs[0].String(), tc.want) || !strings.Contains(probs[0].String(), "jobs.userNamespaces=false") {
+				t.Fatalf("want one problem naming %q and the fallback, got %v", tc.want, probs)
+			}
+		})
+	}
+}

@@ -273,6 +273,7 @@ func TestRunnerTier(t *testing.T) {
 		}
 	}
 	obs := observability(ctx, t, rt, jobsRun)
+	usernsLine := userNamespaces(ctx, t, rt, runs)
 
 	slices.Sort(pickups)
 	p50 := time.Duration(0)
@@ -308,6 +309,7 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
 		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
 		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, undecoded, orphans)
 	fmt.Printf("observability: %s\n", obs)
+	fmt.Printf("userns: %s\n", usernsLine)
 }
 
 // javaBuild is the Java project's pipeline time, cold (v1) and warm (v2): commit to pipeline finished.
