@@ -32,6 +32,7 @@ func Compare(predicted, actual *corev1.Pod) []string {
 	diff("tolerations", sortedTolerations(ps.Tolerations), sortedTolerations(withoutAdmissionDefaults(as.Tolerations, ps.Tolerations)))
 	diff("affinity.nodeAffinity", nodeAffinity(ps.Affinity), nodeAffinity(as.Affinity))
 	diff("securityContext", ps.SecurityContext, as.SecurityContext)
+	diff("hostUsers", ps.HostUsers, as.HostUsers)
 	diff("runtimeClassName", ps.RuntimeClassName, as.RuntimeClassName)
 	diff("priorityClassName", ps.PriorityClassName, as.PriorityClassName)
 	for k, v := range predicted.Labels {

@@ -46,6 +46,7 @@ func TestCompareFindsWhatTheModelClaims(t *testing.T) {
 		{"runner tolerates another tenant's taint", func(p *corev1.Pod) {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "gitlab-kaniko-tenant.io/tenant", Operator: corev1.TolerationOpEqual, Value: "tenant-b", Effect: corev1.TaintEffectNoSchedule})
 		}, "tolerations"},
+		{"runner ignored the user-namespace patch", func(p *corev1.Pod) { p.Spec.HostUsers = nil }, "hostUsers"},
 		{"runner dropped the node selector", func(p *corev1.Pod) { p.Spec.NodeSelector = nil }, "nodeSelector"},
 		{"runner mounted a token", func(p *corev1.Pod) { yes := true; p.Spec.AutomountServiceAccountToken = &yes }, "automountServiceAccountToken"},
 		{"runner added a capability", func(p *corev1.Pod) {
