@@ -73,8 +73,9 @@ func (r Rootfs) build(out, tmp string, log Progress) error {
 	return nil
 }
 
-// NodeRootfs is the kind node's base: systemd, Debian's containerd/runc/CNI plugins and the tools kind's base
-// image installs (images/base/Dockerfile of sigs.k8s.io/kind).
+// NodeRootfs is the kind node's base: systemd, Debian's CNI plugins and the tools kind's base image installs
+// (images/base/Dockerfile of sigs.k8s.io/kind). Debian's containerd and runc come along (their configuration files
+// and dependencies); NodeImage replaces their binaries with ContainerdBuild and RuncBuild.
 func NodeRootfs(suite string) Rootfs {
 	return Rootfs{Name: "kind-node", Suite: suite, Mirror: "http://deb.debian.org/debian", Packages: []string{
 		"systemd", "systemd-sysv", "dbus", "conntrack", "iptables", "nftables", "iproute2", "ethtool", "util-linux", "mount",
