@@ -362,3 +362,87 @@ func wantSet(t *testing.T, what string, got map[string]bool, want, absent []stri
 		}
 	}
 }
+
+// TestTenantInstallFollowsThePlan: in every mode, tenant-bootstrap's ResourceQuota records the plan it was sized from
+// (annotation gitlab-kaniko-tenant.io/plan), and a tenant install, which looks that quota up, renders only when its
+// mode, namespace, job count and job size are what the plan holds room for. The modelled cluster is the bootstrap's
+// own rendered quotas, so the two charts are checked against each other, not against hand-written numbers.
+func TestTenantInstallFollowsThePlan(t *testing.T) {
+	boot, tenant := loadChart(t, bootstrapChart), loadChart(t, tenantChart)
+	bootstrap := func(mode string, extra map[string]any) map[string]any {
+		tn := func(node string) map[string]any {
+			return map[string]any{"nodes": []any{node}, "concurrency": 4}
+		}
+		v := map[string]any{"defaults": map[string]any{"mode": mode}, "tenants": map[string]any{"tenant-a": tn("node-a"), "tenant-b": tn("node-b")}}
+		return render.MergeValues(v, extra)
+	}
+	api := map[string]any{"kubernetesApi": map[string]any{"egress": map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "192.0.2.7/32"}}}}}}
+	tenantValues := func(mode string, extra map[string]any) map[string]any {
+		v := render.MergeValues(map[string]any{"mode": mode, "tenant": map[string]any{"name": "tenant-a"}, "runner": map[string]any{"concurrent": 4, "limit": 0}}, api)
+		return render.MergeValues(v, extra)
+	}
+	recreate := map[string]any{"defaults": map[string]any{"rollout": "recreate"}}
+	cases := []struct {
+		name      string
+		bootstrap map[string]any
+		namespace string
+		tenant    map[string]any
+		wantErr   []string // substrings; empty: must render
+	}{
+		{"namespace mode as planned", bootstrap("namespace", nil), "tenant-a", tenantValues("namespace", nil), nil},
+		{"shared mode as planned", bootstrap("shared", nil), "gitlab-runners-shared", tenantValues("shared", nil), nil},
+		{"daemonset mode as planned (4 jobs per node)", bootstrap("daemonset", nil), "tenant-a", tenantValues("daemonset", nil), nil},
+		{"shared: more jobs than the tenant's share of the one quota", bootstrap("shared", nil), "gitlab-runners-shared", tenantValues("shared", map[string]any{"runner": map[string]any{"concurrent": 8}}),
+			[]string{"= 8 jobs", "planned concurrency 4 for tenant tenant-a", "namespace gitlab-runners-shared"}},
+		{"namespace: two replicas double the planned jobs", bootstrap("namespace", nil), "tenant-a", tenantValues("namespace", map[string]any{"runner": map[string]any{"replicas": 2}}),
+			[]string{"runner.replicas=2 x runner.concurrent/limit=4 = 8 jobs", "planned concurrency 4"}},
+		{"daemonset: more jobs per node than planned", bootstrap("daemonset", nil), "tenant-a", tenantValues("daemonset", map[string]any{"runner": map[string]any{"concurrent": 5}}),
+			[]string{"runner.concurrent/limit=5 jobs per node", "planned concurrency 4 per node", "1 nodes x 4 jobs"}},
+		{"a mode the plan does not give the tenant", bootstrap("namespace", nil), "tenant-a", tenantValues("daemonset", nil),
+			[]string{"mode=daemonset, but tenant-bootstrap plans tenant tenant-a as mode namespace"}},
+		{"namespace mode inside the shared namespace", bootstrap("shared", nil), "gitlab-runners-shared", tenantValues("namespace", nil),
+			[]string{"namespace gitlab-runners-shared is tenant-bootstrap's shared namespace", "use mode=shared"}},
+		{"shared mode inside a tenant's own namespace", bootstrap("namespace", nil), "tenant-a", tenantValues("shared", nil),
+			[]string{"mode=shared, but namespace tenant-a is tenant tenant-a's own"}},
+		{"a tenant the shared namespace was not planned for", bootstrap("shared", nil), "gitlab-runners-shared", tenantValues("shared", map[string]any{"tenant": map[string]any{"name": "tenant-c"}}),
+			[]string{"planned for tenants tenant-a, tenant-b, not for tenant-c"}},
+		{"bigger jobs than the quota was sized for", bootstrap("shared", nil), "gitlab-runners-shared", tenantValues("shared", map[string]any{"jobs": map[string]any{"resources": map[string]any{"limits": map[string]any{"cpu": "3"}}}}),
+			[]string{"jobs.resources.limits.cpu=3", "tenants.tenant-a.job.limits.cpu"}},
+		{"bigger helpers than the quota was sized for", bootstrap("daemonset", nil), "tenant-a", tenantValues("daemonset", map[string]any{"jobs": map[string]any{"helper": map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}}}}),
+			[]string{"jobs.helper.resources.limits.memory=1Gi", "tenants.tenant-a.helper.limits.memory"}},
+		{"a surge rollout against a quota sized for recreate", bootstrap("shared", recreate), "gitlab-runners-shared", tenantValues("shared", nil),
+			[]string{"runner.rollout=surge", "for rollout recreate"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := boot.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v1.37.0", Values: tc.bootstrap})
+			if err != nil {
+				t.Fatalf("tenant-bootstrap: %v", err)
+			}
+			cluster := []*unstructured.Unstructured{render.APIServerEndpoints("172.18.0.9")}
+			for _, o := range b.Objects() {
+				if o.GetKind() == "ResourceQuota" {
+					if o.GetAnnotations()["gitlab-kaniko-tenant.io/plan"] == "" {
+						t.Fatalf("ResourceQuota %s/%s carries no plan", o.GetNamespace(), o.GetName())
+					}
+					cluster = append(cluster, o)
+				}
+			}
+			_, err = tenant.Render(render.Options{ReleaseName: "tenant-a", Namespace: tc.namespace, KubeVersion: "v1.37.0", Values: tc.tenant, Cluster: cluster})
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("rendered; want an error containing %q", tc.wantErr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

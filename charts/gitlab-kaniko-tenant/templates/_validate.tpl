@@ -129,6 +129,7 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- fail (printf "extraJobEnvironment[%d] (%s) looks like a secret; config.toml is a ConfigMap, so secrets belong in GitLab CI variables" $i (regexReplaceAll "=.*$" $e "=…")) -}}
 {{- end -}}
 {{- end -}}
+{{- include "gitlab-kaniko-tenant.validatePlan" . -}}
 {{- /* Capacity against the tenant's ResourceQuota (installed by tenant-bootstrap). Only at install time. */ -}}
 {{- $quota := lookup "v1" "ResourceQuota" .Release.Namespace (printf "%s-quota" $tenant) -}}
 {{- if and $quota (ne $v.mode "daemonset") -}}
@@ -144,6 +145,64 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- $need := mul $perJob (mul $perManager $managers) -}}
 {{- if gt $need (include "gitlab-kaniko-tenant.milli" (index $hard $key) | int64) -}}
 {{- fail (printf "%d managers (runner.replicas=%d, x2 during a runner.rollout=%s upgrade) x %d jobs each (runner.concurrent/limit) x per-job %s limits (build %v + helper %v) exceeds the namespace quota %s=%v, so jobs would fail with \"exceeded quota\"; lower runner.concurrent or the job limits, use runner.rollout=recreate, or raise the quota in tenant-bootstrap (rollout: surge sizes it for this)" $managers (int $v.runner.replicas) $v.runner.rollout $perManager $res (index $v.jobs.resources.limits $res) (index $v.jobs.helper.resources.limits $res) $key (index $hard $key)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The install plan, at install time: tenant-bootstrap sizes each namespace's ResourceQuota from its tenants and writes
+the plan on it (annotation gitlab-kaniko-tenant.io/plan). This release must be the mode the plan gives the tenant,
+in the namespace it gives (its own, or the shared one), and run no more and no bigger jobs than the quota holds
+room for. In shared mode the quota is one for all tenants of the namespace, so its `hard` cannot tell one tenant's
+share: the plan can. Nothing is looked up in `helm template` and GitOps renders (docs/operations.md).
+*/}}
+{{- define "gitlab-kaniko-tenant.validatePlan" -}}
+{{- $v := .Values -}}
+{{- $tenant := include "gitlab-kaniko-tenant.tenant" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $own := lookup "v1" "ResourceQuota" $ns (printf "%s-quota" $tenant) -}}
+{{- $shared := lookup "v1" "ResourceQuota" $ns "shared-quota" -}}
+{{- if and (eq $v.mode "shared") $own -}}
+{{- fail (printf "mode=shared, but namespace %s is tenant %s's own (tenant-bootstrap's ResourceQuota %s-quota): install with mode=namespace here, or give the tenant mode shared in tenant-bootstrap and install into its shared namespace" $ns $tenant $tenant) -}}
+{{- end -}}
+{{- if and (ne $v.mode "shared") $shared -}}
+{{- fail (printf "mode=%s, but namespace %s is tenant-bootstrap's shared namespace (ResourceQuota shared-quota): its quota, LimitRange and Pod Security are every tenant's, so the isolation of mode %s does not hold here; use mode=shared, or install into the tenant's own namespace" $v.mode $ns $v.mode) -}}
+{{- end -}}
+{{- $quota := $own | default $shared -}}
+{{- $raw := "" -}}
+{{- if $quota -}}{{- $raw = dig "metadata" "annotations" "gitlab-kaniko-tenant.io/plan" "" $quota -}}{{- end -}}
+{{- if $raw -}}
+{{- $plan := fromJson $raw -}}
+{{- if not (hasKey $plan $tenant) -}}
+{{- fail (printf "namespace %s's quota was planned for tenants %s, not for %s: set tenant.name to one of them, or add the tenant to tenant-bootstrap" $ns (keys $plan | sortAlpha | join ", ") $tenant) -}}
+{{- end -}}
+{{- $p := get $plan $tenant -}}
+{{- if ne $p.mode $v.mode -}}
+{{- fail (printf "mode=%s, but tenant-bootstrap plans tenant %s as mode %s: its quota, namespace and node pool were sized for that mode; set the same mode in both charts" $v.mode $tenant $p.mode) -}}
+{{- end -}}
+{{- $perManager := int $v.runner.concurrent -}}
+{{- if and (gt (int $v.runner.limit) 0) (lt (int $v.runner.limit) $perManager) -}}{{- $perManager = int $v.runner.limit -}}{{- end -}}
+{{- if eq $v.mode "daemonset" -}}
+{{- if gt $perManager (int $p.concurrency) -}}
+{{- fail (printf "runner.concurrent/limit=%d jobs per node, but tenant-bootstrap planned concurrency %d per node for tenant %s (the quota holds %d nodes x %d jobs); lower runner.concurrent or raise tenants.%s.concurrency" $perManager (int $p.concurrency) $tenant (int $p.nodes) (int $p.concurrency) $tenant) -}}
+{{- end -}}
+{{- else -}}
+{{- $jobs := mul $perManager (int $v.runner.replicas) -}}
+{{- if gt $jobs (int $p.concurrency) -}}
+{{- fail (printf "runner.replicas=%d x runner.concurrent/limit=%d = %d jobs, but tenant-bootstrap planned concurrency %d for tenant %s, and the quota of namespace %s holds room for that; lower runner.concurrent or raise tenants.%s.concurrency" (int $v.runner.replicas) $perManager $jobs (int $p.concurrency) $tenant $ns $tenant) -}}
+{{- end -}}
+{{- if and (eq $v.runner.rollout "surge") (ne $p.rollout "surge") -}}
+{{- fail (printf "runner.rollout=surge runs the draining managers' jobs beside the new managers' jobs, but tenant-bootstrap sized tenant %s's quota for rollout %s (1 x concurrency); set runner.rollout=%s or tenants.%s.rollout=surge" $tenant $p.rollout $p.rollout $tenant) -}}
+{{- end -}}
+{{- end -}}
+{{- range $set := list (list "jobs.resources.limits" $v.jobs.resources.limits $p.job "job") (list "jobs.helper.resources.limits" $v.jobs.helper.resources.limits $p.helper "helper") -}}
+{{- range $k := list "cpu" "memory" "ephemeral-storage" -}}
+{{- $want := index (index $set 1) $k -}}
+{{- $have := index (index $set 2) $k -}}
+{{- if and $want $have (gt (include "gitlab-kaniko-tenant.milli" $want | int64) (include "gitlab-kaniko-tenant.milli" $have | int64)) -}}
+{{- fail (printf "%s.%s=%v, but tenant-bootstrap sized tenant %s's quota for %v (tenants.%s.%s.limits.%s): every job would take more than its share; keep the two equal" (index $set 0) $k $want $tenant $have $tenant (index $set 3) $k) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -99,6 +99,9 @@ so every template that uses the tenants runs them.
 {{- if and (eq $r.mode "shared") (eq $r.adminGroup.role "edit") $r.adminGroup.name -}}
 {{- fail (printf "tenants.%s.adminGroup.role=edit in shared mode would let %s edit every tenant of namespace %s; use role view or mode namespace" $name $r.adminGroup.name $r.namespace) -}}
 {{- end -}}
+{{- if and (eq $r.mode "shared") (not $r.nodes) -}}
+{{- fail (printf "tenants.%s.nodes is empty: in shared mode the node taints are all that keeps one tenant's jobs off another tenant's kernel (RBAC and quota are shared), so list the tenant's nodes or use mode namespace" $name) -}}
+{{- end -}}
 {{- $perNode := int $r.concurrency -}}
 {{- if eq $r.mode "daemonset" -}}
 {{- if not $r.nodes -}}
@@ -184,4 +187,18 @@ Call with (dict "tenants" $list). Explicit `quota` entries replace derived ones 
 {{- $_ := set $ns $t.namespace (append (get $ns $t.namespace | default list) $t) -}}
 {{- end -}}
 {{- toJson $ns -}}
+{{- end -}}
+
+{{/*
+The install plan a namespace's quota was sized from: JSON {tenant: {mode, concurrency (per node in daemonset mode),
+nodes, rollout, job and helper limits}}. The ResourceQuota carries it as an annotation, and the tenant chart checks
+its own values against its entry at install time (templates/_validate.tpl), so a tenant cannot run more or bigger
+jobs than the quota holds room for, in any mode. Call with (dict "tenants" $list).
+*/}}
+{{- define "tenant-bootstrap.quotaPlan" -}}
+{{- $plan := dict -}}
+{{- range $t := .tenants -}}
+{{- $_ := set $plan $t.name (dict "mode" $t.mode "concurrency" (int $t.concurrency) "nodes" (len ($t.nodes | default list)) "rollout" $t.rollout "job" $t.job.limits "helper" $t.helper.limits) -}}
+{{- end -}}
+{{- toJson $plan -}}
 {{- end -}}
