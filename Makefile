@@ -132,6 +132,12 @@ e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hos
 	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestHostilePipelines -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | grep -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^hostile:' _out/e2e/hostile.log | tail -1; exit $$status
 
+.PHONY: e2e-modes
+e2e-modes: e2e-host ## The weaker modes through the real runner: namespace mode blocks every weakness case, shared mode (one namespace, taints) and daemonset mode (a manager per node; a node joins the group) run the pipelines, and shared mode shows each weakness live (one summary line)
+	@mkdir -p _out/e2e
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestModes -v ./test/e2e 2>&1 | tee _out/e2e/modes.log | grep -E '^\[e2e|^modes:|_test.go|^(---|FAIL|ok)'; \
+	  status=$${PIPESTATUS[0]}; grep '^modes:' _out/e2e/modes.log | tail -1; exit $$status
+
 .PHONY: e2e-faults
 e2e-faults: e2e-host ## Fault scenarios: the real runner (TestRunnerFaults: load, killed manager, upgrade, GitLab outage, token rotation, cache outage, drain; GKT_RUNNER_FAULTS=load,killed runs some), then the job tier's (TestFaults; GKT_FAULTS=2,3)
 	@mkdir -p _out/e2e

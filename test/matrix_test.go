@@ -1,6 +1,8 @@
 package test
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
@@ -28,5 +30,26 @@ func TestMatrix(t *testing.T) {
 	}
 	if len(s.Exposures) == 0 {
 		t.Errorf("shared mode must report what becomes reachable; nothing was reported")
+	}
+	for e := range s.Exposures {
+		if w, err := harness.WeaknessOf(e); err != nil {
+			t.Error(err)
+		} else if w.Mode != "shared" {
+			t.Errorf("exposure %q is found in shared mode but names a %s case", e, w.Mode)
+		}
+	}
+}
+
+// TestArchitectureNamesEveryWeakness: docs/architecture.md says, with the case names, what each weaker mode gives
+// up; every case of the catalogue (which the matrix and `make e2e-modes` use) must be there.
+func TestArchitectureNamesEveryWeakness(t *testing.T) {
+	raw, err := os.ReadFile("../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range harness.Weaknesses() {
+		if !strings.Contains(string(raw), "`"+w.Name+"`") {
+			t.Errorf("docs/architecture.md does not name weakness case `%s` (%s)", w.Name, w.GivesUp)
+		}
 	}
 }

@@ -244,3 +244,15 @@ func (c *Client) ResetRunnerToken(ctx context.Context, runnerID int64) (string, 
 	}
 	return out.Token, nil
 }
+
+// VerifyRunner asks GitLab which runner an authentication token (glrt-…) belongs to, as a runner does at start
+// (POST /runners/verify), and returns the runner's ID: whoever holds the token can take that runner's jobs.
+func (c *Client) VerifyRunner(ctx context.Context, token string) (int64, error) {
+	var out struct {
+		ID int64 `json:"id"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/runners/verify", map[string]string{"token": token}, &out); err != nil {
+		return 0, err
+	}
+	return out.ID, nil
+}

@@ -32,6 +32,8 @@ type Probe struct {
 	Want  bool
 	// Exposure marks rows that are expected to be reachable only because of a weaker mode: reported, not failed.
 	Exposure bool
+	// Weakness names the case of the catalogue (Weaknesses) that an exposure row demonstrates.
+	Weakness string
 }
 
 // ConnectivityReport is the truth table of one install.
@@ -137,7 +139,7 @@ func TruthTable(r *Rendered, values map[string]string) []Probe {
 				fake := connectivity.Peer{Name: b + "-created pod labelled as " + a + " job", Namespace: pb.namespace, NSLabels: pb.nsLabels, Labels: pa.job.Labels}
 				shared := pa.namespace == pb.namespace
 				if pa.registry != nil {
-					probes = append(probes, Probe{Name: fake.Name + " → " + a + " layer-cache registry:5000", From: fake, To: *pa.registry, Port: 5000, Proto: tcp, Want: shared, Exposure: shared})
+					probes = append(probes, Probe{Name: fake.Name + " → " + a + " layer-cache registry:5000", From: fake, To: *pa.registry, Port: 5000, Proto: tcp, Want: shared, Exposure: shared, Weakness: "shared/layer-cache-through-borrowed-labels"})
 				}
 			}
 			if pb.manager != nil {
@@ -163,7 +165,7 @@ func CheckConnectivity(r *Rendered, values map[string]string) (ConnectivityRepor
 			continue
 		}
 		if p.Exposure && got {
-			rep.Exposures = append(rep.Exposures, p.Name+" is reachable")
+			rep.Exposures = append(rep.Exposures, "["+p.Weakness+"] "+p.Name+" is reachable")
 		}
 	}
 	return rep, nil

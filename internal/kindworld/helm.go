@@ -54,14 +54,46 @@ func (p patcher) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 	return &out, nil
 }
 
-// Apply installs the release, or upgrades it when it exists.
-func (r Release) Apply(log Progress) error {
+// config is the one Helm action setup of the release's namespace (Secret storage, the world's kubeconfig).
+func (r Release) config() (*action.Configuration, error) {
 	settings := cli.New()
 	settings.KubeConfig = r.Kubeconfig
 	settings.SetNamespace(r.Namespace)
 	cfg := new(action.Configuration)
 	if err := cfg.Init(settings.RESTClientGetter(), r.Namespace, "secret", func(string, ...interface{}) {}); err != nil {
-		return fmt.Errorf("helm: %w", err)
+		return nil, fmt.Errorf("helm: %w", err)
+	}
+	return cfg, nil
+}
+
+// Uninstall removes the release and waits for its objects to be gone; a release that does not exist is no error.
+func (r Release) Uninstall(log Progress) error {
+	cfg, err := r.config()
+	if err != nil {
+		return err
+	}
+	if _, err := action.NewHistory(cfg).Run(r.Name); err != nil {
+		return nil // no such release
+	}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	start := time.Now()
+	un := action.NewUninstall(cfg)
+	un.Wait, un.Timeout = true, timeout
+	if _, err := un.Run(r.Name); err != nil {
+		return fmt.Errorf("helm uninstall %s: %w", r.Name, err)
+	}
+	log("helm: uninstalled %s from %s (%s)", r.Name, r.Namespace, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// Apply installs the release, or upgrades it when it exists.
+func (r Release) Apply(log Progress) error {
+	cfg, err := r.config()
+	if err != nil {
+		return err
 	}
 	ch, err := loader.Load(r.Chart)
 	if err != nil {

@@ -13,6 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
 // NetcheckImage is the probe image of the e2e tiers (tools/netcheck), built from this repository.
@@ -47,6 +50,8 @@ func (w World) EnsureNetcheck(repoRoot string) error {
 type SmokeResult struct {
 	Nodes                        int
 	DNS, NetpolDeny, NetpolAllow bool
+	// UserNamespaces counts the nodes whose kubelet reports user-namespace support for the default runtime handler.
+	UserNamespaces int
 }
 
 // Line is the summary line.
@@ -57,28 +62,37 @@ func (r SmokeResult) Line() string {
 		}
 		return "FAIL"
 	}
-	return fmt.Sprintf("smoke: nodes=%d dns=%s netpol-deny=%s netpol-allow=%s", r.Nodes, ok(r.DNS), ok(r.NetpolDeny), ok(r.NetpolAllow))
+	return fmt.Sprintf("smoke: nodes=%d dns=%s netpol-deny=%s netpol-allow=%s userns=%d/%d", r.Nodes, ok(r.DNS), ok(r.NetpolDeny), ok(r.NetpolAllow), r.UserNamespaces, r.Nodes)
 }
 
 // Smoke proves the cluster is usable for the e2e: nodes Ready, a pod on each worker, DNS across nodes, and
-// NetworkPolicy really enforced (a default deny blocks what worked, an allow rule reopens exactly that path).
+// NetworkPolicy really enforced (a default deny blocks what worked, an allow rule reopens exactly that path), and
+// every kubelet reporting user-namespace support (the chart's job pods use hostUsers: false).
 func Smoke(ctx context.Context, cs kubernetes.Interface, clusterName string, log Progress) (SmokeResult, error) {
 	var res SmokeResult
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return res, err
 	}
 	var workers []string
-	for _, n := range nodes.Items {
+	for _, n := range list.Items {
 		if condTrue(n.Status.Conditions, corev1.NodeReady) {
 			res.Nodes++
+		}
+		if ok, why := nodes.SupportsUserNamespaces(&n); ok {
+			res.UserNamespaces++
+		} else {
+			log("smoke: node %s: %s", n.Name, why)
 		}
 		if _, cp := n.Labels["node-role.kubernetes.io/control-plane"]; !cp {
 			workers = append(workers, n.Name)
 		}
 	}
-	if res.Nodes != len(nodes.Items) || len(workers) < 2 {
-		return res, fmt.Errorf("want every node Ready and at least 2 workers, got %d/%d ready, workers %v", res.Nodes, len(nodes.Items), workers)
+	if res.UserNamespaces != len(list.Items) {
+		return res, fmt.Errorf("%d of %d kubelets report user-namespace support: the node image's runtime (containerd %s, runc %s) should", res.UserNamespaces, len(list.Items), versions.Containerd, versions.Runc)
+	}
+	if res.Nodes != len(list.Items) || len(workers) < 2 {
+		return res, fmt.Errorf("want every node Ready and at least 2 workers, got %d/%d ready, workers %v", res.Nodes, len(list.Items), workers)
 	}
 	ns := fmt.Sprintf("smoke-%d", time.Now().Unix())
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -29,6 +30,11 @@ func shortHash(s string) string {
 	return fmt.Sprintf("%08x", h)
 }
 
+// jobLabels are the labels the tenant chart gives a tenant's job pods (what its NetworkPolicies select).
+func jobLabels(tn tenants.Tenant) map[string]string {
+	return map[string]string{"gitlab-kaniko-tenant.io/tenant": tn.Name, "gitlab-kaniko-tenant.io/component": "job", "app.kubernetes.io/part-of": "gitlab-kaniko-tenant", "app.kubernetes.io/instance": tn.Name}
+}
+
 // Attack is one live isolation attack with its control: the same probe where the guard does not apply must work,
 // or the attack proves nothing.
 type Attack struct {
@@ -39,38 +45,63 @@ type Attack struct {
 
 // probe runs netcheck (or a shell command in the Kaniko image) in a pod and reports whether it exited 0.
 func probe(ctx context.Context, cs kubernetes.Interface, ns string, labels map[string]string, node string, image string, args ...string) (bool, string, error) {
-	name := fmt.Sprintf("probe-%d", time.Now().UnixNano()%1e9)
 	no := false
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Labels: labels},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: &no, NodeName: node,
 			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers:  []corev1.Container{{Name: "c", Image: image, ImagePullPolicy: corev1.PullNever, Args: args, Resources: smallResources}}}}
 	if image != kindworld.NetcheckImage {
 		pod.Spec.Containers[0].Command, pod.Spec.Containers[0].Args = args, nil
 	}
+	res, err := runProbe(ctx, cs, pod)
+	if err == nil && res.Refused != "" {
+		err = fmt.Errorf("probe %v: %s", args, res.Refused)
+	}
+	return res.OK, res.Log, err
+}
+
+// probeResult is how a probe pod ended.
+type probeResult struct {
+	OK      bool   // the container exited 0
+	Log     string // its output
+	Refused string // why it never ran: the API server refused the pod, or the kubelet could not set up its container
+}
+
+// runProbe creates the pod with cs (the admin's client, or one acting as a manager), waits until it ends or is
+// refused, and deletes it. A pod without a name gets one.
+func runProbe(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) (probeResult, error) {
+	if pod.Name == "" {
+		pod.Name = fmt.Sprintf("probe-%d", time.Now().UnixNano()%1e9)
+	}
+	ns, name := pod.Namespace, pod.Name
 	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return false, "", err
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			return probeResult{Refused: err.Error()}, nil
+		}
+		return probeResult{}, err
 	}
 	defer func() { _ = cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) }()
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return false, "", err
+			return probeResult{}, err
+		}
+		for _, st := range p.Status.ContainerStatuses {
+			if w := st.State.Waiting; w != nil && w.Reason == "CreateContainerConfigError" {
+				return probeResult{Refused: w.Reason + ": " + w.Message}, nil
+			}
 		}
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			raw, _ := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
-			return p.Status.Phase == corev1.PodSucceeded, strings.TrimSpace(string(raw)), nil
+			return probeResult{OK: p.Status.Phase == corev1.PodSucceeded, Log: strings.TrimSpace(string(raw))}, nil
 		}
 	}
-	return false, "", fmt.Errorf("probe %v did not finish", args)
+	return probeResult{}, fmt.Errorf("probe pod %s/%s did not finish in 2m", ns, name)
 }
 
 func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set *tenants.Set, nodeIP string) []Attack {
 	t.Helper()
 	a, b := set.Tenants["tenant-a"], set.Tenants["tenant-b"]
-	jobLabels := func(tn tenants.Tenant) map[string]string {
-		return map[string]string{"gitlab-kaniko-tenant.io/tenant": tn.Name, "gitlab-kaniko-tenant.io/component": "job", "app.kubernetes.io/part-of": "gitlab-kaniko-tenant", "app.kubernetes.io/instance": tn.Name}
-	}
 	var out []Attack
 	must := func(ok bool, detail string, err error) (bool, string) {
 		if err != nil {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
@@ -71,15 +70,6 @@ ENTRYPOINT ["/app"]
 	}
 }
 
-// platform is what both tiers install before any job: the cluster, MinIO, the destination registry,
-// tenant-bootstrap, each tenant's S3 side (gkt s3 provision, for real) and the tenant charts.
-type platform struct {
-	w      kindworld.World
-	cs     kubernetes.Interface
-	set    *tenants.Set
-	nodeIP string
-}
-
 // platformOptions adapt the platform to a tier.
 type platformOptions struct {
 	// TenantValues are values per tenant on top of values/<tenant>.yaml.
@@ -102,13 +92,6 @@ func setupPlatform(t *testing.T, opts platformOptions) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := tenants.FromValues(filepath.Join(repo, "charts/tenant-bootstrap"), []string{"values/bootstrap.yaml", "values/bootstrap-e2e.yaml"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nodes.Pin(ctx, cs, set); err != nil {
-		t.Fatal(err)
-	}
 	if err := w.LoadJobTier(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,29 +103,21 @@ func setupPlatform(t *testing.T, opts platformOptions) *platform {
 		t.Fatal(err)
 	}
 	logf("infra ready: MinIO, destination registry (%s)", time.Since(start).Round(time.Second))
-	if err := (kindworld.Release{Kubeconfig: w.Kubeconfig, Name: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", Chart: filepath.Join(repo, "charts/tenant-bootstrap"),
-		Values: values(t, "values/bootstrap.yaml", "values/bootstrap-e2e.yaml")}).Apply(logf); err != nil {
-		t.Fatal(err)
-	}
 	nodeIP := controlPlaneIP(ctx, t, cs)
 	prov, err := s3provision.New(s3provision.Endpoint{Address: nodeIP + ":30900", Region: "us-east-1", AccessKey: infra.MinIOAdminKey, SecretKey: infra.MinIOAdminSecret}, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tn := range set.Sorted() {
-		rep, err := prov.Provision(ctx, tn, s3provision.Options{Layout: set.S3.Layout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logf("s3: %s", rep)
+	p := &platform{w: w, cs: cs, nodeIP: nodeIP, prov: prov}
+	if err := p.plan(ctx, defaultPlan...); err != nil {
+		t.Fatal(err)
 	}
-	p := &platform{w: w, cs: cs, set: set, nodeIP: nodeIP}
 	if opts.BeforeTenants != nil {
 		if err := opts.BeforeTenants(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, tn := range set.Sorted() {
+	for _, tn := range p.set.Sorted() {
 		vals := values(t, "values/"+tn.Name+".yaml")
 		if opts.TenantValues != nil {
 			vals = render.MergeValues(vals, opts.TenantValues(tn.Name))

@@ -96,15 +96,8 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 		if err != nil {
 			return nil, err
 		}
-		secrets := map[string]map[string][]byte{tn.Name + "-runner-token": {"runner-token": []byte(r.Token)}}
-		if len(f.CA) > 0 {
-			secrets["gitlab-ca"] = map[string][]byte{"ca.crt": f.CA}
-		}
-		for name, data := range secrets {
-			_ = cs.CoreV1().Secrets(tn.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
-			if _, err := cs.CoreV1().Secrets(tn.Namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
-				return nil, err
-			}
+		if err := userSecrets(ctx, cs, f, tn, r.Token); err != nil {
+			return nil, err
 		}
 		// A manager already running from an earlier run holds the old token (it reads the Secret at start): restart
 		// it, as `kubectl rollout restart` does after a token rotation.
@@ -115,6 +108,22 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 		out = append(out, &tenantProject{exampleProject: ex, tn: tn, project: p, runner: r, existing: map[string]bool{}})
 	}
 	return out, nil
+}
+
+// userSecrets creates, in the tenant's namespace, the Secrets a user creates before installing the tenant chart: the
+// runner token and, for a private CA, GitLab's CA.
+func userSecrets(ctx context.Context, cs kubernetes.Interface, f *forge, tn tenants.Tenant, token string) error {
+	secrets := map[string]map[string][]byte{tn.Name + "-runner-token": {"runner-token": []byte(token)}}
+	if len(f.CA) > 0 {
+		secrets["gitlab-ca"] = map[string][]byte{"ca.crt": f.CA}
+	}
+	for name, data := range secrets {
+		_ = cs.CoreV1().Secrets(tn.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		if _, err := cs.CoreV1().Secrets(tn.Namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runnerValues are the tenant chart values of the runner tier on top of values/<tenant>.yaml: the manager on, GitLab

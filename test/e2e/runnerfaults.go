@@ -283,7 +283,7 @@ func (p *faultPipeline) finish(ctx context.Context, f *forge, timeout time.Durat
 
 // managerPods are the tenant's manager pods that are not being deleted.
 func managerPods(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenant) ([]corev1.Pod, error) {
-	pods, err := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=manager"})
+	pods, err := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=manager,gitlab-kaniko-tenant.io/tenant=" + tn.Name})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,45 @@
+package harness
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Weakness is one thing a weaker mode gives up, as a named case. The matrix finds the network ones statically
+// (exposure probes of the truth table name their case); `make e2e-modes` reproduces every case live, with its
+// control, next to namespace mode blocking the same attack (test/e2e/modes.go); docs/architecture.md names each.
+type Weakness struct {
+	Name    string // <mode>/<case>, stable: the docs, the matrix's exposures and the e2e's live cases use it
+	Mode    string
+	GivesUp string // one sentence for the docs and the summary
+}
+
+var weaknesses = []Weakness{
+	{Name: "shared/layer-cache-through-borrowed-labels", Mode: "shared",
+		GivesUp: "a pod that one tenant's manager creates with another tenant's job labels reaches that tenant's layer-cache registry: NetworkPolicies can only tell tenants apart by labels inside one namespace"},
+	{Name: "shared/secrets-through-pod-mounts", Mode: "shared",
+		GivesUp: "one tenant's manager can create a pod that mounts another tenant's Secrets (S3 keys, runner token) and use them: RBAC cannot be narrower than a namespace, and the Role needs pods create"},
+	{Name: "shared/quota-starvation", Mode: "shared",
+		GivesUp: "one tenant's pods can use up the namespace's one ResourceQuota, so another tenant's jobs are refused: quotas cannot be narrower than a namespace"},
+}
+
+// Weaknesses are the cases of every weaker mode, in a stable order.
+func Weaknesses() []Weakness { return append([]Weakness(nil), weaknesses...) }
+
+// exposureName is how an exposure string names its weakness: "[<name>] <probe> is reachable".
+var exposureName = regexp.MustCompile(`^\[([a-z]+/[a-z-]+)\] `)
+
+// WeaknessOf returns the weakness an exposure (ConnectivityReport.Exposures) names, or an error if it names none
+// of the catalogue: a new static finding must get a name, docs and a live case.
+func WeaknessOf(exposure string) (Weakness, error) {
+	m := exposureName.FindStringSubmatch(exposure)
+	if m == nil {
+		return Weakness{}, fmt.Errorf("exposure %q names no weakness case", exposure)
+	}
+	for _, w := range weaknesses {
+		if w.Name == m[1] {
+			return w, nil
+		}
+	}
+	return Weakness{}, fmt.Errorf("exposure %q names %s, which is not in the weakness catalogue (internal/harness/weaknesses.go)", exposure, m[1])
+}
