@@ -186,6 +186,17 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 		{"a third manager the quota does not count", "the quota holds every job the managers can run", func(r *Rendered) {
 			_ = unstructured.SetNestedField(find(r.Tenants["tenant-a"].Objects(), "Deployment", "tenant-a-runner").Object, int64(3), "spec", "replicas")
 		}},
+		{"a quota without the plan the install is checked against", "every tenant's quota records the plan", func(r *Rendered) {
+			find(r.Bootstrap.Objects(), "ResourceQuota", "tenant-a-quota").SetAnnotations(nil)
+		}},
+		{"a plan that gives the tenant another mode", "every tenant's quota records the plan", func(r *Rendered) {
+			q := find(r.Bootstrap.Objects(), "ResourceQuota", "tenant-b-quota")
+			q.SetAnnotations(map[string]string{"gitlab-kaniko-tenant.io/plan": strings.Replace(q.GetAnnotations()["gitlab-kaniko-tenant.io/plan"], `"mode":"namespace"`, `"mode":"shared"`, 1)})
+		}},
+		{"a plan with fewer jobs than the managers run", "every tenant's quota records the plan", func(r *Rendered) {
+			q := find(r.Bootstrap.Objects(), "ResourceQuota", "tenant-a-quota")
+			q.SetAnnotations(map[string]string{"gitlab-kaniko-tenant.io/plan": strings.Replace(q.GetAnnotations()["gitlab-kaniko-tenant.io/plan"], `"concurrency":20`, `"concurrency":19`, 1)})
+		}},
 		{"job pod without a seccomp profile", "job pods get the seccomp profile", func(r *Rendered) {
 			r.JobPods["tenant-a"].Spec.SecurityContext.SeccompProfile = nil
 		}},

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -365,6 +366,59 @@ var globalInvariants = []globalInvariant{
 				}
 				if want := p.Value(cfg); got != want {
 					return fmt.Errorf("%s: %s = %t, want %t (%s)", t, p.Name, got, want, p.Why)
+				}
+			}
+		}
+		return nil
+	}},
+	{"every tenant's quota records the plan its install is checked against", func(r *Rendered) error {
+		for _, t := range sortedKeys(r.Tenants) {
+			ns := r.Namespace[t]
+			var raw string
+			for _, o := range r.Bootstrap.Objects() {
+				if o.GetKind() == "ResourceQuota" && o.GetNamespace() == ns {
+					raw = o.GetAnnotations()["gitlab-kaniko-tenant.io/plan"]
+				}
+			}
+			var plan map[string]struct {
+				Mode        string            `json:"mode"`
+				Concurrency int64             `json:"concurrency"`
+				Job         map[string]string `json:"job"`
+			}
+			if err := json.Unmarshal([]byte(raw), &plan); err != nil {
+				return fmt.Errorf("namespace %s: the quota's plan annotation %q: %v", ns, raw, err)
+			}
+			p, ok := plan[t]
+			if !ok {
+				return fmt.Errorf("namespace %s: the quota's plan has no entry for tenant %s", ns, t)
+			}
+			mode, _ := r.Values[t]["mode"].(string)
+			if mode == "" {
+				mode = "namespace"
+			}
+			if p.Mode != mode {
+				return fmt.Errorf("tenant %s: the plan says mode %s, the tenant chart renders mode %s", t, p.Mode, mode)
+			}
+			jobs, err := TenantJobs(r.Tenants[t])
+			if err != nil {
+				return err
+			}
+			steady := jobs.Steady()
+			if jobs.Strategy == "DaemonSet" {
+				steady = jobs.PerManager
+			}
+			if jobs.Strategy != "no manager rendered" && steady > p.Concurrency {
+				return fmt.Errorf("tenant %s: its managers run %d jobs (%s), the plan holds %d", t, steady, jobs, p.Concurrency)
+			}
+			for _, c := range r.JobPods[t].Spec.Containers {
+				if c.Name != "build" {
+					continue
+				}
+				for name, q := range c.Resources.Limits {
+					planned, err := resource.ParseQuantity(p.Job[string(name)])
+					if err != nil || q.Cmp(planned) > 0 {
+						return fmt.Errorf("tenant %s: the build container's %s limit %s is above the plan's %q", t, name, q.String(), p.Job[string(name)])
+					}
 				}
 			}
 		}

@@ -53,7 +53,7 @@ func probe(ctx context.Context, cs kubernetes.Interface, ns string, labels map[s
 	if image != kindworld.NetcheckImage {
 		pod.Spec.Containers[0].Command, pod.Spec.Containers[0].Args = args, nil
 	}
-	res, err := runProbe(ctx, cs, pod)
+	res, err := runProbe(ctx, cs, cs, pod)
 	if err == nil && res.Refused != "" {
 		err = fmt.Errorf("probe %v: %s", args, res.Refused)
 	}
@@ -67,22 +67,22 @@ type probeResult struct {
 	Refused string // why it never ran: the API server refused the pod, or the kubelet could not set up its container
 }
 
-// runProbe creates the pod with cs (the admin's client, or one acting as a manager), waits until it ends or is
-// refused, and deletes it. A pod without a name gets one.
-func runProbe(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) (probeResult, error) {
+// runProbe creates the pod as creator (the admin, or a client acting as a manager), and as admin watches it until it
+// ends or is refused, reads its log and deletes it. A pod without a name gets one.
+func runProbe(ctx context.Context, creator, admin kubernetes.Interface, pod *corev1.Pod) (probeResult, error) {
 	if pod.Name == "" {
 		pod.Name = fmt.Sprintf("probe-%d", time.Now().UnixNano()%1e9)
 	}
 	ns, name := pod.Namespace, pod.Name
-	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	if _, err := creator.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
 			return probeResult{Refused: err.Error()}, nil
 		}
 		return probeResult{}, err
 	}
-	defer func() { _ = cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) }()
+	defer func() { _ = admin.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) }()
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		p, err := admin.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return probeResult{}, err
 		}
@@ -92,7 +92,7 @@ func runProbe(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) (pr
 			}
 		}
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			raw, _ := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			raw, _ := admin.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
 			return probeResult{OK: p.Status.Phase == corev1.PodSucceeded, Log: strings.TrimSpace(string(raw))}, nil
 		}
 	}

@@ -104,8 +104,7 @@ func (c modeCase) String() string {
 
 // weaknessProbes runs every case of the catalogue in the platform's current mode: each network case in both
 // directions (as the matrix's truth table finds it), the others with tenant-b against tenant-a.
-func (rt *runnerTier) weaknessProbes(ctx context.Context, t *testing.T, mode string) []modeCase {
-	t.Helper()
+func (rt *runnerTier) weaknessProbes(ctx context.Context, t *phase, mode string) []modeCase {
 	a, b := rt.p.set.Tenants["tenant-a"], rt.p.set.Tenants["tenant-b"]
 	run := map[string]func(ctx context.Context, attacker, victim tenants.Tenant) (modeCase, error){
 		"shared/layer-cache-through-borrowed-labels": rt.layerCacheThroughBorrowedLabels,
@@ -165,7 +164,7 @@ func (rt *runnerTier) layerCacheThroughBorrowedLabels(ctx context.Context, attac
 	dial := corev1.Container{Image: kindworld.NetcheckImage, Args: []string{"tcp", target, "5s"}}
 	var detail []string
 	step := func(what string, cs kubernetes.Interface, tn tenants.Tenant, labels map[string]string) (bool, error) {
-		res, err := runProbe(ctx, cs, rt.pinnedProbe(tn, labels, dial))
+		res, err := runProbe(ctx, cs, rt.p.cs, rt.pinnedProbe(tn, labels, dial))
 		if err != nil {
 			return false, err
 		}
@@ -208,7 +207,7 @@ func (rt *runnerTier) secretsThroughPodMounts(ctx context.Context, attacker, vic
 		if rt.pull {
 			c.Image = upstreamKaniko(rt)
 		}
-		return runProbe(ctx, mgr, rt.pinnedProbe(attacker, jobLabels(attacker), c))
+		return runProbe(ctx, mgr, rt.p.cs, rt.pinnedProbe(attacker, jobLabels(attacker), c))
 	}
 	use := func(res probeResult, of tenants.Tenant) (bool, string) {
 		f := strings.Fields(res.Log)

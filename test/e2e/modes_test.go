@@ -36,56 +36,78 @@ func TestModes(t *testing.T) {
 	ctx := context.Background()
 	t.Cleanup(func() { rt.switchMode(context.Background(), t, defaultPlan, nil) })
 
+	nsPhase := &phase{t: t, name: "namespace"}
 	blocks := 0
-	nsCases := rt.weaknessProbes(ctx, t, "namespace")
+	nsCases := rt.weaknessProbes(ctx, nsPhase, "namespace")
 	for _, c := range nsCases {
 		switch {
 		case c.Worked:
-			t.Errorf("namespace mode did not block %s", c)
+			nsPhase.Errorf("namespace mode did not block %s", c)
 		case !c.ControlOK:
-			t.Errorf("control failed, the block proves nothing: %s", c)
+			nsPhase.Errorf("control failed, the block proves nothing: %s", c)
 		default:
 			blocks++
 		}
 	}
 
+	shared := &phase{t: t, name: "shared"}
 	rt.switchMode(ctx, t, sharedPlan, sharedTenantValues)
-	failed := t.Failed()
-	rt.modePipelines(ctx, t, "shared", 1)
+	rt.modePipelines(ctx, shared, "shared", 1)
 	shown := 0
-	sharedCases := rt.weaknessProbes(ctx, t, "shared")
+	sharedCases := rt.weaknessProbes(ctx, shared, "shared")
 	for _, c := range sharedCases {
 		switch {
 		case !c.Worked:
-			t.Errorf("shared mode: a weakness docs/architecture.md claims was not reproduced: %s", c)
+			shared.Errorf("shared mode: a weakness docs/architecture.md claims was not reproduced: %s", c)
 		case !c.ControlOK:
-			t.Errorf("control failed, the weakness proves nothing: %s", c)
+			shared.Errorf("control failed, the weakness proves nothing: %s", c)
 		default:
 			shown++
 		}
 	}
 	if len(sharedCases) != len(nsCases) {
-		t.Errorf("%d cases ran in shared mode, %d in namespace mode: each weakness must be shown next to its block", len(sharedCases), len(nsCases))
+		shared.Errorf("%d cases ran in shared mode, %d in namespace mode: each weakness must be shown next to its block", len(sharedCases), len(nsCases))
 	}
-	sharedOK := !t.Failed() || failed
 
+	daemonset := &phase{t: t, name: "daemonset"}
 	rt.switchMode(ctx, t, daemonsetPlan, daemonsetTenantVals)
-	failed = t.Failed()
-	rt.modePipelines(ctx, t, "daemonset", 2)
-	grown := rt.nodeJoinsGroup(ctx, t)
-	daemonsetOK := !t.Failed() || failed
+	rt.modePipelines(ctx, daemonset, "daemonset", 2)
+	grown := rt.nodeJoinsGroup(ctx, daemonset)
 
-	ok := func(b bool) string {
-		if b && !t.Failed() {
-			return "ok"
-		}
-		if b {
-			return "ok(other failures)"
-		}
-		return "FAIL"
-	}
 	fmt.Printf("modes: shared=%s daemonset=%s weaknesses-shown=%d namespace-mode-blocks=%d cases=%d daemonset-node-added=%s\n",
-		ok(sharedOK), ok(daemonsetOK), shown, blocks, len(harnessCases(nsCases)), grown)
+		shared, daemonset, shown, blocks, len(harnessCases(nsCases)), grown)
+}
+
+// phase counts the failures of one part of TestModes, so the summary says which mode failed.
+type phase struct {
+	t      *testing.T
+	name   string
+	mu     sync.Mutex
+	failed int
+}
+
+func (p *phase) Errorf(format string, args ...any) {
+	p.t.Helper()
+	p.mu.Lock()
+	p.failed++
+	p.mu.Unlock()
+	p.t.Errorf(format, args...)
+}
+
+func (p *phase) Fatalf(format string, args ...any) {
+	p.t.Helper()
+	p.Errorf(format, args...)
+	p.t.FailNow()
+}
+
+// String is "ok", or "FAIL(n)" with the phase's failure count.
+func (p *phase) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed == 0 {
+		return "ok"
+	}
+	return fmt.Sprintf("FAIL(%d)", p.failed)
 }
 
 // harnessCases is the distinct case names of a run.
@@ -112,8 +134,7 @@ func managerNode(tenant, trace string) string {
 // modePipelines runs both example projects' pipelines (the commit of that version) at once in the current mode:
 // each must succeed with every job on its tenant's nodes, and in daemonset mode on the node of the manager that took
 // it.
-func (rt *runnerTier) modePipelines(ctx context.Context, t *testing.T, mode string, version int) {
-	t.Helper()
+func (rt *runnerTier) modePipelines(ctx context.Context, t *phase, mode string, version int) {
 	var wg sync.WaitGroup
 	for _, tp := range rt.projects {
 		wg.Add(1)
@@ -169,8 +190,7 @@ func head(s string, n int) string {
 // group. tenant-a's DaemonSet starts a manager there without any tenant-a upgrade; the quota grows to concurrency x
 // nodes; two jobs held at once (each manager takes one: concurrent is 1 per node) run one per node, each on its
 // manager's node. Returns what it saw, for the summary.
-func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *testing.T) string {
-	t.Helper()
+func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *phase) string {
 	cs := rt.p.cs
 	a, b := rt.p.set.Tenants["tenant-a"], rt.p.set.Tenants["tenant-b"]
 	quotaCPU := func() (resource.Quantity, error) {
@@ -182,13 +202,13 @@ func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *testing.T) string {
 	}
 	before, err := quotaCPU()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	if err := rt.uninstallTenant(b); err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	if err := rt.p.plan(ctx, daemonsetGrownPlan...); err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	grown := rt.p.set.Tenants["tenant-a"]
 	if len(grown.Nodes) != 2 {
@@ -208,11 +228,11 @@ func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *testing.T) string {
 		return false, nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	after, err := quotaCPU()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	if after.Cmp(before) <= 0 {
 		t.Errorf("tenant-a's quota limits.cpu is %s after its group grew to 2 nodes, %s before: the plan did not size it per node", after.String(), before.String())
@@ -224,12 +244,12 @@ func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *testing.T) string {
 	p, err := startPipeline(ctx, rt.f, tp, "daemonset-node-added", map[string]faultJob{"hold-1": hold, "hold-2": hold})
 	if err != nil {
 		watch.Stop()
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	jobs, traces, err := p.finish(ctx, rt.f, 10*time.Minute)
 	pods := watch.Stop()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
 	used := map[string]bool{}
 	for _, j := range jobs {

@@ -14,6 +14,9 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- if and (eq $v.mode "daemonset") (gt (int $v.runner.replicas) 1) -}}
 {{- fail (printf "runner.replicas=%d has no meaning in daemonset mode (one manager per node of the tenant's node group); remove it or use mode=namespace" (int $v.runner.replicas)) -}}
 {{- end -}}
+{{- if and (eq $v.mode "shared") (not $v.nodePinning.enabled) -}}
+{{- fail "nodePinning.enabled=false in shared mode would let this tenant's jobs run on any node, next to other tenants' jobs: the namespace, its RBAC and its quota are shared, so the node taints are the only boundary left; keep node pinning on" -}}
+{{- end -}}
 {{- if and (eq $v.mode "daemonset") (not $v.nodePinning.enabled) -}}
 {{- fail "nodePinning.enabled=false in daemonset mode would start a manager on every node of the cluster; keep node pinning on" -}}
 {{- end -}}
