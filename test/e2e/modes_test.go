@@ -119,8 +119,9 @@ func harnessCases(cs []modeCase) map[string]bool {
 	return out
 }
 
-// runnerOn matches the trace line in which the runner names itself: "  on <runner name> <token>, system ID: …".
-var runnerOn = regexp.MustCompile(`(?m)^\s*on (\S+) \S+, system ID: `)
+// runnerOn matches the trace line in which the runner names itself: "  on <runner name> <token>, system ID: …"
+// (common/build.go), after the terminal escape that starts every trace line.
+var runnerOn = regexp.MustCompile(`(?m)^(?:\x1b\[[0-9;]*[A-Za-z])*\s*on (\S+) \S+, system ID: `)
 
 // managerNode is the node in the runner name of a daemonset-mode trace (<tenant>-<node>), or "".
 func managerNode(tenant, trace string) string {

@@ -132,6 +132,12 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
     {{- with $v.jobs.runtimeClassName }}
     runtime_class_name = {{ include "gitlab-kaniko-tenant.tomlString" . }}
     {{- end }}
+    {{- with $v.jobs.apiRetryLimits }}
+    [runners.kubernetes.retry_limits]
+      {{- range $k, $n := . }}
+      {{ include "gitlab-kaniko-tenant.tomlString" $k }} = {{ int $n }}
+      {{- end }}
+    {{- end }}
     [runners.kubernetes.pod_labels]
       {{- range $k, $val := (include "gitlab-kaniko-tenant.jobPodLabels" . | fromJson) }}
       {{ include "gitlab-kaniko-tenant.tomlString" $k }} = {{ include "gitlab-kaniko-tenant.tomlString" $val }}
