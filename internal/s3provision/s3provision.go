@@ -51,6 +51,9 @@ type Report struct {
 	Tenant, Bucket, User, Policy, Secret string
 	Created                              []string // what was created this run
 	Rotated                              bool
+	// Reapplied: S3 held another secret key for the user than this namespace's Secret (an earlier run wrote one
+	// into a Secret elsewhere, e.g. before the tenant moved namespaces), so the Secret's key was set again.
+	Reapplied bool
 }
 
 func (r Report) String() string {
@@ -60,6 +63,9 @@ func (r Report) String() string {
 	}
 	if r.Rotated {
 		what += "; secret key rotated"
+	}
+	if r.Reapplied {
+		what += "; the Secret's key re-applied (S3 held another: a Secret of this tenant in another namespace is now stale)"
 	}
 	return fmt.Sprintf("tenant %s: bucket %s, user %s, policy %s, secret %s: %s", r.Tenant, r.Bucket, r.User, r.Policy, r.Secret, what)
 }
@@ -173,6 +179,18 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 		}
 		r.Rotated = userExists && newKey
 	}
+	if userExists && !newKey {
+		works, err := p.keyWorks(ctx, r.User, secretKey, t.Bucket)
+		if err != nil {
+			return r, fmt.Errorf("tenant %s: checking the key of secret %s: %w", t.Name, r.Secret, err)
+		}
+		if !works {
+			if err := p.admin.SetUser(ctx, r.User, secretKey, madmin.AccountEnabled); err != nil {
+				return r, fmt.Errorf("tenant %s: re-applying the key of secret %s to user %s: %w", t.Name, r.Secret, r.User, err)
+			}
+			r.Reapplied = true
+		}
+	}
 	if !slices.Contains(strings.Split(info.PolicyName, ","), r.Policy) {
 		if _, err := p.admin.AttachPolicy(ctx, madmin.PolicyAssociationReq{Policies: []string{r.Policy}, User: r.User}); err != nil &&
 			!strings.Contains(strings.ToLower(err.Error()), "already") {
@@ -281,4 +299,31 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// keyWorks reports whether S3 accepts the user's key: a signed request that S3 refuses as an unknown key or a bad
+// signature means it holds another key for the user. Any other answer (AccessDenied included) means the key
+// authenticates.
+func (p *Provisioner) keyWorks(ctx context.Context, user, secretKey, bucket string) (bool, error) {
+	c, err := minio.New(p.ep.Address, &minio.Options{Creds: credentials.NewStaticV4(user, secretKey, ""), Secure: p.ep.TLS, Region: p.ep.Region})
+	if err != nil {
+		return false, err
+	}
+	// A listing, not a HEAD: S3 answers a HEAD without a body, so its error would not say why. The first answer
+	// decides; the rest of the listing is cancelled.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{MaxKeys: 1}) {
+		if o.Err == nil {
+			return true, nil
+		}
+		switch minio.ToErrorResponse(o.Err).Code {
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch":
+			return false, nil
+		case "AccessDenied":
+			return true, nil
+		}
+		return false, o.Err
+	}
+	return true, nil
 }
