@@ -58,7 +58,7 @@ func TestReview(t *testing.T) {
 		}, "review: tenants-changed=1 findings=4 blocking=0", []string{"tenant-a job pod can now reach 10.0.0.0/8 on 443/TCP", "tenant-a"}},
 		{"tenant-b concurrency above its quota", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "tenants", "tenant-b.yaml"), "  concurrent: 10\n  limit: 10\n", "  concurrent: 30\n  limit: 30\n")
-		}, "blocking=3", []string{"**blocking** `capacity` (tenant-b)", "exceed the namespace quota limits.cpu", "the quota holds every job the managers can run"}},
+		}, "blocking=4", []string{"**blocking** `capacity` (tenant-b)", "exceed the namespace quota limits.cpu", "the quota holds every job the managers can run", "every tenant's quota records the plan its install is checked against", "the plan holds 10"}},
 		{"bootstrap change touches only tenant-b", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "tenants", "bootstrap.yaml"), "adminGroup: {name: tenant-b-admins, role: view}", "adminGroup: {name: tenant-b-admins, role: edit}")
 		}, "review: tenants-changed=1 ", []string{"**Blast radius:** 1 tenant(s) change: tenant-b."}},
