@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -128,16 +126,7 @@ func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set 
 		if err != nil {
 			return false, err.Error()
 		}
-		c, err := minio.New(nodeIP+":30900", &minio.Options{Creds: credentials.NewStaticV4(string(sec.Data["accessKey"]), string(sec.Data["secretKey"]), ""), Region: "us-east-1"})
-		if err != nil {
-			return false, err.Error()
-		}
-		for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{MaxKeys: 1}) {
-			if o.Err != nil {
-				return false, o.Err.Error()
-			}
-		}
-		return true, "listed"
+		return bucketListable(ctx, nodeIP, string(sec.Data["accessKey"]), string(sec.Data["secretKey"]), bucket)
 	}
 	attackOK, d1 = list(a, b.Bucket)
 	controlOK, d2 = list(b, b.Bucket)

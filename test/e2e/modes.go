@@ -87,6 +87,16 @@ func asManager(kubeconfig string, tn tenants.Tenant) (kubernetes.Interface, erro
 	return kubernetes.NewForConfig(cfg)
 }
 
+// managers are the clients of the attacker's and the victim's managers.
+func (rt *runnerTier) managers(attacker, victim tenants.Tenant) (kubernetes.Interface, kubernetes.Interface, error) {
+	a, err := asManager(rt.p.w.Kubeconfig, attacker)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := asManager(rt.p.w.Kubeconfig, victim)
+	return a, v, err
+}
+
 // modeCase is one weakness case (harness.Weaknesses) run live in one mode: the attack, and the controls without
 // which its outcome would prove nothing.
 type modeCase struct {
@@ -152,11 +162,7 @@ func (rt *runnerTier) pinnedProbe(tn tenants.Tenant, labels map[string]string, c
 // to the victim's layer-cache registry. Controls: the same pod with the attacker's own labels is refused, and the
 // victim's own job pod connects.
 func (rt *runnerTier) layerCacheThroughBorrowedLabels(ctx context.Context, attacker, victim tenants.Tenant) (modeCase, error) {
-	mgr, err := asManager(rt.p.w.Kubeconfig, attacker)
-	if err != nil {
-		return modeCase{}, err
-	}
-	victimMgr, err := asManager(rt.p.w.Kubeconfig, victim)
+	mgr, victimMgr, err := rt.managers(attacker, victim)
 	if err != nil {
 		return modeCase{}, err
 	}
@@ -256,11 +262,7 @@ func bucketListable(ctx context.Context, nodeIP, accessKey, secretKey, bucket st
 // quota) until its namespace's quota refuses one; then the victim's manager tries to create a pod in the victim's
 // namespace. Controls: before, the victim's create succeeds; the attacker's filling ends with a quota refusal.
 func (rt *runnerTier) quotaStarvation(ctx context.Context, attacker, victim tenants.Tenant) (modeCase, error) {
-	mgr, err := asManager(rt.p.w.Kubeconfig, attacker)
-	if err != nil {
-		return modeCase{}, err
-	}
-	victimMgr, err := asManager(rt.p.w.Kubeconfig, victim)
+	mgr, victimMgr, err := rt.managers(attacker, victim)
 	if err != nil {
 		return modeCase{}, err
 	}
