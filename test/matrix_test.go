@@ -31,11 +31,19 @@ func TestMatrix(t *testing.T) {
 	if len(s.Exposures) == 0 {
 		t.Errorf("shared mode must report what becomes reachable; nothing was reported")
 	}
+	found := map[string]bool{}
 	for e := range s.Exposures {
 		if w, err := harness.WeaknessOf(e); err != nil {
 			t.Error(err)
 		} else if w.Mode != "shared" {
 			t.Errorf("exposure %q is found in shared mode but names a %s case", e, w.Mode)
+		} else {
+			found[w.Name] = true
+		}
+	}
+	for _, w := range harness.Weaknesses() {
+		if !found[w.Name] {
+			t.Errorf("the matrix does not find weakness %s in any shared-mode permutation: the catalogue claims what no check sees", w.Name)
 		}
 	}
 }

@@ -204,7 +204,7 @@ func (c *Checker) Check(s *Space, p Permutation) Result {
 		res.Invalid++
 		return res
 	}
-	res.Probes, res.Exposures = rep.Probes, rep.Exposures
+	res.Probes, res.Exposures = rep.Probes, append(rep.Exposures, sharedNamespaceFindings(r)...)
 	for _, f := range rep.Failures {
 		res.Findings = append(res.Findings, Finding{name, "(network)", "static connectivity", f})
 	}

@@ -3,6 +3,9 @@ package harness
 import (
 	"fmt"
 	"regexp"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Weakness is one thing a weaker mode gives up, as a named case. The matrix finds the network ones statically
@@ -42,4 +45,57 @@ func WeaknessOf(exposure string) (Weakness, error) {
 		}
 	}
 	return Weakness{}, fmt.Errorf("exposure %q names %s, which is not in the weakness catalogue (internal/harness/weaknesses.go)", exposure, m[1])
+}
+
+// sharedNamespaceFindings are the catalogue's findings that RBAC and quota make when tenants share a namespace,
+// named like the truth table's exposures: a manager whose Role creates pods in a namespace holding another tenant's
+// Secrets, and tenants under one ResourceQuota.
+func sharedNamespaceFindings(r *Rendered) []string {
+	var out []string
+	tenants := sortedKeys(r.Tenants)
+	for _, b := range tenants {
+		ns := r.Namespace[b]
+		if !managerCreatesPods(r.Tenants[b].Objects()) {
+			continue
+		}
+		for _, a := range tenants {
+			if a != b && r.Namespace[a] == ns {
+				out = append(out, fmt.Sprintf("[shared/secrets-through-pod-mounts] %s's manager (Role: pods create) can create pods in namespace %s, where %s's Secrets are", b, ns, a))
+			}
+		}
+	}
+	for _, o := range r.Bootstrap.Objects() {
+		if o.GetKind() != "ResourceQuota" {
+			continue
+		}
+		var under []string
+		for _, t := range tenants {
+			if r.Namespace[t] == o.GetNamespace() {
+				under = append(under, t)
+			}
+		}
+		if len(under) > 1 {
+			out = append(out, fmt.Sprintf("[shared/quota-starvation] tenants %v share ResourceQuota %s/%s", under, o.GetNamespace(), o.GetName()))
+		}
+	}
+	return out
+}
+
+// managerCreatesPods reports whether a tenant render's manager Role grants pods create.
+func managerCreatesPods(objs []*unstructured.Unstructured) bool {
+	for _, o := range objs {
+		if o.GetKind() != "Role" || o.GetLabels()[ComponentLabel] != "manager" {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+		for _, raw := range rules {
+			rule, _ := raw.(map[string]any)
+			resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
+			verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
+			if slices.Contains(resources, "pods") && slices.Contains(verbs, "create") {
+				return true
+			}
+		}
+	}
+	return false
 }
