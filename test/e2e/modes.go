@@ -112,8 +112,8 @@ func (c modeCase) String() string {
 	return fmt.Sprintf("%s [%s, %s against %s]: worked=%t control=%t: %s", c.Name, c.Mode, c.Attacker, c.Victim, c.Worked, c.ControlOK, c.Detail)
 }
 
-// weaknessProbes runs every case of the catalogue in the platform's current mode: each network case in both
-// directions (as the matrix's truth table finds it), the others with tenant-b against tenant-a.
+// weaknessProbes runs every case of the catalogue in the platform's current mode: the network case in both
+// directions (as the truth table probes it), the others with tenant-b against tenant-a (they are symmetric).
 func (rt *runnerTier) weaknessProbes(ctx context.Context, t *phase, mode string) []modeCase {
 	a, b := rt.p.set.Tenants["tenant-a"], rt.p.set.Tenants["tenant-b"]
 	run := map[string]func(ctx context.Context, attacker, victim tenants.Tenant) (modeCase, error){
