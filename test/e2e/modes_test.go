@@ -189,7 +189,7 @@ func head(s string, n int) string {
 
 // nodeJoinsGroup: in daemonset mode, tenant-b's release is removed and the plan moves its node into tenant-a's
 // group. tenant-a's DaemonSet starts a manager there without any tenant-a upgrade; the quota grows to concurrency x
-// nodes; two jobs held at once (each manager takes one: concurrent is 1 per node) run one per node, each on its
+// nodes; two jobs held at a gate (each manager takes one: concurrent is 1 per node) run one per node, each on its
 // manager's node. Returns what it saw, for the summary.
 func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *phase) string {
 	cs := rt.p.cs
@@ -241,9 +241,19 @@ func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *phase) string {
 	tp := rt.project("tenant-a")
 	tp.tn = grown
 	watch := watchJobPods(ctx, cs, grown.Namespace)
-	hold := faultJob{Script: []string{"sleep 60"}}
+	// Both jobs hold at a gate until two build containers run at once: with one job per manager, that is only
+	// possible with the added node's manager taking one, however slowly its pod starts.
+	g := newGate("daemonset-node-added")
+	hold := faultJob{Script: []string{g.Wait()}}
 	p, err := startPipeline(ctx, rt.f, tp, "daemonset-node-added", map[string]faultJob{"hold-1": hold, "hold-2": hold})
 	if err != nil {
+		watch.Stop()
+		t.Fatalf("daemonset mode, grown group: %v", err)
+	}
+	if _, err := waitBuildsRunning(ctx, cs, grown.Namespace, 2, 5*time.Minute); err != nil {
+		t.Errorf("daemonset mode, grown group: %v", err)
+	}
+	if err := g.Open(rt.p.nodeIP); err != nil {
 		watch.Stop()
 		t.Fatalf("daemonset mode, grown group: %v", err)
 	}

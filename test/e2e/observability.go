@@ -474,19 +474,24 @@ func observability(ctx context.Context, t *testing.T, rt *runnerTier, jobsRun ma
 		fire("GitLabRunnerJobTimeouts", a, 2*time.Minute)
 	}
 
-	// As many sleeping jobs as the manager may run: the tenant is saturated.
+	// As many held jobs as the manager may run: the tenant is saturated.
 	if s, err := ps.query(ctx, fmt.Sprintf(`min(gitlab_runner_concurrent{namespace=%[1]q} or (gitlab_runner_limit{namespace=%[1]q} > 0))`, a.tn.Namespace)); err != nil || value(s) < 1 || value(s) > 8 {
 		t.Errorf("observability: %s's job limit: %v %v (want 1..8 to saturate it)", a.tn.Name, s, err)
 	} else {
+		// The jobs hold at a gate until the alert has fired (or its wait gave up), so saturation lasts as long as the
+		// alert's for: and the scrapes need, however slowly the pods start.
+		g := newGate("observability-saturated")
 		jobs := map[string]faultJob{}
 		for i := range int(value(s)) {
-			jobs[fmt.Sprintf("busy-%d", i+1)] = faultJob{Script: []string{"sleep 45"}}
+			jobs[fmt.Sprintf("busy-%d", i+1)] = faultJob{Script: []string{g.Wait()}}
 		}
 		if p, err := startPipeline(ctx, rt.f, a, "observability-saturated", jobs); err != nil {
 			t.Errorf("observability: %v", err)
 		} else {
-			fire("GitLabRunnerSaturated", a, 3*time.Minute)
-			if _, _, err := p.finish(ctx, rt.f, 5*time.Minute); err != nil {
+			fire("GitLabRunnerSaturated", a, 5*time.Minute)
+			if err := g.Open(rt.p.nodeIP); err != nil {
+				t.Errorf("observability: %v", err)
+			} else if _, _, err := p.finish(ctx, rt.f, 5*time.Minute); err != nil {
 				t.Errorf("observability: %v", err)
 			}
 		}

@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -171,11 +168,10 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	}
 	base := jobs[0].Duration
 
-	// The 21 jobs hold until the test opens a gate (a repository appearing in the destination registry, which job
-	// pods may reach), then sleep like the single job. So "20 running together" does not depend on how fast 20 pods
-	// start on a busy node: no job can end before the test has seen them all running.
-	gate := fmt.Sprintf("gkt-e2e/load-gate-%d", time.Now().UnixNano())
-	held := []string{fmt.Sprintf("echo start; until wget -q -O /dev/null http://%s/v2/%s/tags/list; do sleep 1; done; echo released; sleep %d; echo done", kindworld.DestRegistryHost, gate, sleep)}
+	// The 21 jobs hold at a gate (gate.go), then sleep like the single job: "20 running together" does not depend on
+	// how fast 20 pods start on a busy node.
+	g := newGate("load")
+	held := []string{fmt.Sprintf("echo start; %s; sleep %d; echo done", g.Wait(), sleep)}
 	load := map[string]faultJob{}
 	for i := 1; i <= 21; i++ {
 		load[fmt.Sprintf("load-%02d", i)] = faultJob{Script: held}
@@ -188,42 +184,25 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	// 20 build containers running at once, while the 21st job is still pending in GitLab.
-	var to20 time.Duration
-	err = wait.For(ctx, "20 job pods running together", time.Second, 10*time.Minute, func(ctx context.Context) (bool, error) {
-		pods, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: leftovers.JobPodLabel})
-		if err != nil {
-			return false, wait.Retry(err)
-		}
-		running := 0
-		for _, p := range pods.Items {
-			for _, c := range p.Status.ContainerStatuses {
-				if c.Name == "build" && c.State.Running != nil {
-					running++
-				}
-			}
-		}
-		if running < 20 {
-			return false, nil
-		}
-		to20 = time.Since(start)
-		js, err := pl.jobs(ctx, rf.f)
-		if err != nil {
-			return false, err
-		}
-		states := map[string]int{}
-		for _, j := range js {
-			states[j.Status]++
-		}
-		if states["running"] != 20 || states["pending"] != 1 {
-			return false, fmt.Errorf("with 20 job pods running GitLab shows %v, want 20 running and 1 pending", states)
-		}
-		return true, nil
-	})
+	if _, err := waitBuildsRunning(ctx, rf.p.cs, tp.tn.Namespace, 20, 10*time.Minute); err != nil {
+		watch.Stop()
+		return err
+	}
+	to20 := time.Since(start)
+	js, err := pl.jobs(ctx, rf.f)
 	if err != nil {
 		watch.Stop()
 		return err
 	}
-	if err := openGate(rf.p.nodeIP, gate); err != nil {
+	states := map[string]int{}
+	for _, j := range js {
+		states[j.Status]++
+	}
+	if states["running"] != 20 || states["pending"] != 1 {
+		watch.Stop()
+		return fmt.Errorf("with 20 job pods running GitLab shows %v, want 20 running and 1 pending", states)
+	}
+	if err := g.Open(rf.p.nodeIP); err != nil {
 		watch.Stop()
 		return err
 	}
@@ -264,23 +243,6 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	logf("load: 20 running %s after the commit; a job alone took %.1fs; after the gate opened the 20 ended in p50 %.1fs max %.1fs (sleep %d: %.1fs of wake-up, trace and cleanup at p50 under load); the 21st started %.1fs after the first of the 20 ended",
 		to20.Round(time.Second), base, p50, longest, sleep, p50-sleep, last.StartedAt.Sub(firstEnd).Seconds())
 	rf.figures = append(rf.figures, fmt.Sprintf("load-20-running=%s load-after-gate-p50=%.1fs load-after-gate-max=%.1fs single=%.1fs", to20.Round(time.Second), p50, longest, base))
-	return nil
-}
-
-// openGate makes the repository exist in the destination registry (a one-layer image pushed through its NodePort):
-// what the load scenario's held jobs wait for.
-func openGate(nodeIP, repo string) error {
-	ref, err := name.ParseReference(nodeIP+":30500/"+repo+":open", name.Insecure)
-	if err != nil {
-		return err
-	}
-	img, err := random.Image(64, 1)
-	if err != nil {
-		return err
-	}
-	if err := remote.Write(ref, img); err != nil {
-		return fmt.Errorf("opening the load gate %s: %w", ref, err)
-	}
 	return nil
 }
 
