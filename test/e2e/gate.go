@@ -35,6 +35,8 @@ func (g gate) Wait() string {
 }
 
 // Open makes the repository exist in the destination registry: a one-layer image pushed through its NodePort.
+// Opening twice is harmless, so a scenario defers an Open as soon as its held jobs exist: a scenario that fails before
+// its own Open must not leave jobs held until their timeout (a manager's rollout would wait for them too).
 func (g gate) Open(nodeIP string) error {
 	ref, err := name.ParseReference(nodeIP+":30500/"+g.repo+":open", name.Insecure)
 	if err != nil {

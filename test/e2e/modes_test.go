@@ -250,6 +250,7 @@ func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *phase) string {
 		watch.Stop()
 		t.Fatalf("daemonset mode, grown group: %v", err)
 	}
+	defer func() { _ = g.Open(rt.p.nodeIP) }()
 	if _, err := waitBuildsRunning(ctx, cs, grown.Namespace, 2, 5*time.Minute); err != nil {
 		t.Errorf("daemonset mode, grown group: %v", err)
 	}

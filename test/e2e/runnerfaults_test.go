@@ -183,6 +183,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 		watch.Stop()
 		return err
 	}
+	defer func() { _ = g.Open(rf.p.nodeIP) }()
 	// 20 build containers running at once, while the 21st job is still pending in GitLab.
 	if _, err := waitBuildsRunning(ctx, rf.p.cs, tp.tn.Namespace, 20, 10*time.Minute); err != nil {
 		watch.Stop()
