@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,54 +22,135 @@ import (
 // rotates the token Secret's file as the kubelet does: config.toml must carry the new token without a restart, and a
 // malformed new token must leave the previous config.toml in place.
 func TestManagerPicksUpRotatedSecretsWithoutRestart(t *testing.T) {
+	m := startManager(t, nil)
+	if err := m.waitToken("the first token in config.toml", "glrt-first-token-0123"); err != nil {
+		t.Fatalf("%v\n%s", err, m.out())
+	}
+	writeFile(t, m.token, "glrt-rotated-token-4567", 0o600)
+	if err := m.waitToken("the rotated token in config.toml", "glrt-rotated-token-4567"); err != nil {
+		t.Fatalf("%v\n%s", err, m.out())
+	}
+	writeFile(t, m.token, "not a token!", 0o600)
+	if err := wait.For(m.ctx, "the refusal of a malformed token", 200*time.Millisecond, 15*time.Second, func(context.Context) (bool, error) {
+		return strings.Contains(m.out(), "previous config.toml stays"), nil
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, m.out())
+	}
+	if ok, _ := m.hasToken("glrt-rotated-token-4567"); !ok {
+		t.Errorf("a malformed token replaced the working config.toml:\n%s", m.out())
+	}
+	if err := m.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the manager process ended (%v): a Secret change must not restart it:\n%s", err, m.out())
+	}
+}
+
+// TestManagerPicksUpASecretRotatedDuringItsFirstRender swaps the token file while the first render runs, every
+// time and not only when the machine is slow: the config template is a FIFO the test serves, and render opens it
+// only after it has read the Secrets, so the swap lands between the first config.toml and the watcher's snapshot.
+// The watcher must see it as a change and config.toml must end with the rotated token (found by a cold CI run
+// under load: the snapshot was taken after the render, and a rotation in between was lost).
+func TestManagerPicksUpASecretRotatedDuringItsFirstRender(t *testing.T) {
+	m := startManager(t, func(dir string) {
+		template := filepath.Join(dir, "template/config.template.toml")
+		content, err := os.ReadFile(template)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(template); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(template, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan struct{})
+		go func() { // serves the first render once, swapping the token under it, then leaves a plain file for the rest
+			defer close(served)
+			f, err := os.OpenFile(template, os.O_WRONLY, 0) // returns once render's awk opened the template
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			writeFile(t, filepath.Join(dir, "secrets/runner/token"), "glrt-rotated-token-4567", 0o600)
+			writeFile(t, template, string(content), 0o644) // renames over the FIFO: awk keeps the one it opened
+			_, _ = f.Write(content)
+		}()
+		t.Cleanup(func() { // release a writer still waiting for a reader
+			if r, err := os.OpenFile(template, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+				<-served
+				_ = r.Close()
+			}
+		})
+	})
+	if err := m.waitToken("the token rotated during the first render in config.toml", "glrt-rotated-token-4567"); err != nil {
+		t.Fatalf("%v\n%s", err, m.out())
+	}
+}
+
+// manager is the rendered entrypoint.sh running `run` in a temporary directory (see managerScripts).
+type manager struct {
+	t     *testing.T
+	ctx   context.Context
+	cmd   *exec.Cmd
+	token string // the runner token Secret's file
+	conf  string // the rendered config.toml
+	buf   *syncBuffer
+}
+
+// startManager writes the Secrets' files with a first token and S3 keys and a stand-in gitlab-runner that stays
+// alive, lets prepare add to the directory, and starts the entrypoint with a 1 s watch interval. The processes are
+// ended when the test ends.
+func startManager(t *testing.T, prepare func(dir string)) *manager {
+	t.Helper()
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Fatal("sh is needed: the manager's entrypoint is a POSIX shell script")
 	}
 	dir := managerScripts(t, map[string]any{"runner": map[string]any{"secretsReloadSeconds": 1}})
-	token := filepath.Join(dir, "secrets/runner/token")
-	writeFile(t, token, "glrt-first-token-0123", 0o600)
+	m := &manager{t: t, token: filepath.Join(dir, "secrets/runner/token"), conf: filepath.Join(dir, "home/.gitlab-runner/config.toml"), buf: &syncBuffer{}}
+	writeFile(t, m.token, "glrt-first-token-0123", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/accessKey"), "AKIAEXAMPLE", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/secretKey"), "secret0123", 0o600)
 	writeFile(t, filepath.Join(dir, "bin/gitlab-runner"), "#!/bin/sh\nexec sleep 60\n", 0o755)
-
+	if prepare != nil {
+		prepare(dir)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, shellOf(t, dir), filepath.Join(dir, "template/entrypoint.sh"), "run")
-	cmd.Env = scriptEnv(dir)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	m.ctx = ctx
+	m.cmd = exec.CommandContext(ctx, shellOf(t, dir), filepath.Join(dir, "template/entrypoint.sh"), "run")
+	m.cmd.Env = scriptEnv(dir)
+	m.cmd.Stdout, m.cmd.Stderr = m.buf, m.buf
+	if err := m.cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	// The watcher is a child of the shell that became gitlab-runner: end the whole process group afterwards.
-	defer func() { _ = exec.Command("pkill", "-f", dir).Run(); cancel(); _ = cmd.Wait() }()
-	config := filepath.Join(dir, "home/.gitlab-runner/config.toml")
-	hasToken := func(tok string) func(context.Context) (bool, error) {
-		return func(context.Context) (bool, error) {
-			raw, err := os.ReadFile(config)
-			return err == nil && strings.Contains(string(raw), `"`+tok+`"`), nil
-		}
-	}
-	if err := wait.For(ctx, "the first token in config.toml", 100*time.Millisecond, 10*time.Second, hasToken("glrt-first-token-0123")); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	writeFile(t, token, "glrt-rotated-token-4567", 0o600)
-	if err := wait.For(ctx, "the rotated token in config.toml", 200*time.Millisecond, 15*time.Second, hasToken("glrt-rotated-token-4567")); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	writeFile(t, token, "not a token!", 0o600)
-	if err := wait.For(ctx, "the refusal of a malformed token", 200*time.Millisecond, 15*time.Second, func(context.Context) (bool, error) {
-		return strings.Contains(out.String(), "previous config.toml stays"), nil
-	}); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if ok, _ := hasToken("glrt-rotated-token-4567")(ctx); !ok {
-		t.Errorf("a malformed token replaced the working config.toml:\n%s", out.String())
-	}
-	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("the manager process ended (%v): a Secret change must not restart it:\n%s", err, out.String())
-	}
+	t.Cleanup(func() { _ = exec.Command("pkill", "-f", dir).Run(); cancel(); _ = m.cmd.Wait() })
+	return m
 }
+
+func (m *manager) out() string { return m.buf.String() }
+
+func (m *manager) hasToken(tok string) (bool, error) {
+	raw, err := os.ReadFile(m.conf)
+	return err == nil && strings.Contains(string(raw), `"`+tok+`"`), nil
+}
+
+// waitToken waits until config.toml carries tok (polling; the bound only ends a test that would otherwise hang).
+func (m *manager) waitToken(what, tok string) error {
+	return wait.For(m.ctx, what, 100*time.Millisecond, 20*time.Second, func(context.Context) (bool, error) { return m.hasToken(tok) })
+}
+
+// syncBuffer is the scripts' output, written by the process's pipes and read by the test's polls.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // managerScripts renders the tenant chart with values and writes the manager's scripts (its ConfigMap) into a
 // temporary directory, with their absolute paths moved into it: template/, secrets/, home/ and bin/ (first on PATH

@@ -350,3 +350,11 @@ func hasAllLines(trace string, n int) (bool, string) {
 	}
 	return true, ""
 }
+
+// onOff spells a boolean option as the summary lines do.
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
