@@ -38,10 +38,10 @@ func newNodesCmd() *cobra.Command {
 	src.bind(assign)
 	assign.Flags().BoolVar(&force, "force", false, "move a node that is labelled for another tenant")
 	var vsrc tenantSource
-	var userns bool
+	var userns, freeze bool
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check that each tenant's nodes carry its label and taint, that no unlisted node does, and that their runtime supports user namespaces",
+		Short: "Check that each tenant's nodes carry its label and taint, that no unlisted node does, that their runtime supports user namespaces, and that none runs cgroup v1 with the systemd cgroup driver",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cs, err := vsrc.client()
 			if err != nil {
@@ -62,6 +62,13 @@ func newNodesCmd() *cobra.Command {
 				}
 				probs = append(probs, up...)
 			}
+			if freeze {
+				fp, err := nodes.CgroupFreeze(cmd.Context(), cs, list)
+				if err != nil {
+					return err
+				}
+				probs = append(probs, fp...)
+			}
 			for _, p := range probs {
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}
@@ -74,6 +81,7 @@ func newNodesCmd() *cobra.Command {
 	}
 	vsrc.bind(verify)
 	verify.Flags().BoolVar(&userns, "user-namespaces", true, "check that the runtime of each tenant node supports user namespaces (the chart's jobs.userNamespaces default); false for tenants that turn them off")
+	verify.Flags().BoolVar(&freeze, "cgroup-freeze", true, "check through the node proxy (nodes/proxy) that no tenant node runs cgroup v1 with the systemd cgroup driver, where bursts of job pod starts fail with runc's \"unable to freeze\"")
 	cmd.AddCommand(assign, verify)
 	return cmd
 }

@@ -19,12 +19,21 @@ type ClusterSpec struct {
 	Kubeconfig string
 	// ContainerdPatches are added to every node's containerd config (e.g. a hosts config_path for in-cluster registries).
 	ContainerdPatches []string
+	// CgroupDriver is the kubelet's and runc's cgroup driver: CgroupDriverSystemd (kind's default, also when empty)
+	// or CgroupDriverCgroupfs (see CgroupDriverFor).
+	CgroupDriver string
 }
 
 // Config is the kind configuration: one control plane, N workers, no default CNI (Cilium enforces NetworkPolicy),
-// kube-proxy in iptables mode, and the kubelet allowed on this cgroup v1 host (Kubernetes >= 1.35 refuses it by
-// default; the host's cgroups are never remounted or moved).
+// kube-proxy in iptables mode, the kubelet allowed on a cgroup v1 host (Kubernetes >= 1.35 refuses it by default;
+// the host's cgroups are never remounted or moved), and the kubelet and containerd on the spec's cgroup driver.
 func (s ClusterSpec) Config() *v1alpha4.Cluster {
+	kubelet := "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\nfailCgroupV1: false\n"
+	containerd := append([]string(nil), s.ContainerdPatches...)
+	if s.CgroupDriver == CgroupDriverCgroupfs {
+		kubelet += "cgroupDriver: cgroupfs\n"
+		containerd = append(containerd, containerdCgroupfsPatch)
+	}
 	cfg := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Name:     s.Name,
@@ -33,11 +42,8 @@ func (s ClusterSpec) Config() *v1alpha4.Cluster {
 			DisableDefaultCNI: true,
 			KubeProxyMode:     v1alpha4.IPTablesProxyMode,
 		},
-		KubeadmConfigPatches: []string{`kind: KubeletConfiguration
-apiVersion: kubelet.config.k8s.io/v1beta1
-failCgroupV1: false
-`},
-		ContainerdConfigPatches: s.ContainerdPatches,
+		KubeadmConfigPatches:    []string{kubelet},
+		ContainerdConfigPatches: containerd,
 	}
 	for i := 0; i < s.Workers; i++ {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
@@ -65,7 +71,11 @@ func Up(s ClusterSpec, log Progress) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(s.Kubeconfig), 0o755); err != nil {
 		return false, err
 	}
-	log("cluster %s: creating 1 control plane + %d workers from %s", s.Name, s.Workers, s.NodeImage)
+	driver := s.CgroupDriver
+	if driver == "" {
+		driver = CgroupDriverSystemd
+	}
+	log("cluster %s: creating 1 control plane + %d workers from %s (cgroup driver %s)", s.Name, s.Workers, s.NodeImage, driver)
 	if err := p.Create(s.Name, cluster.CreateWithV1Alpha4Config(s.Config()), cluster.CreateWithNodeImage(s.NodeImage),
 		cluster.CreateWithKubeconfigPath(s.Kubeconfig), cluster.CreateWithDisplayUsage(false), cluster.CreateWithDisplaySalutation(false)); err != nil {
 		return false, fmt.Errorf("kind create cluster %s: %w", s.Name, err)

@@ -83,7 +83,11 @@ func (w World) Up() error {
 	}
 	// Nodes pull images built in the cluster from the destination registry: containerd reads per-host configs.
 	patch := "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n"
-	if _, err := Up(ClusterSpec{Name: w.Name, NodeImage: img, Workers: w.Workers, Kubeconfig: w.Kubeconfig, ContainerdPatches: []string{patch}}, w.Log); err != nil {
+	driver, err := HostCgroupDriver()
+	if err != nil {
+		return err
+	}
+	if _, err := Up(ClusterSpec{Name: w.Name, NodeImage: img, Workers: w.Workers, Kubeconfig: w.Kubeconfig, ContainerdPatches: []string{patch}, CgroupDriver: driver}, w.Log); err != nil {
 		return err
 	}
 	if err := w.RegistryHosts(); err != nil {

@@ -4,8 +4,11 @@ package nodes
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -210,4 +213,73 @@ func SupportsUserNamespaces(n *corev1.Node) (bool, string) {
 		return true, ""
 	}
 	return false, "the kubelet reports no default runtime handler (status.runtimeHandlers is empty: a runtime older than the CRI's RuntimeHandlerFeatures)"
+}
+
+// CgroupFreeze checks, through the API server's node proxy (nodes/proxy), that no listed node runs cgroup v1 with
+// the systemd cgroup driver: there runc freezes every new container's cgroup while systemd applies its unit, and
+// gives up with "unable to freeze" when many containers start at once, so some job pods of a burst fail to start
+// (kubernetes/kubernetes#131087; 3 to 4 of 21 here). cgroup v2, or the cgroupfs driver on cgroup v1, does not freeze.
+func CgroupFreeze(ctx context.Context, cs kubernetes.Interface, list []tenants.Tenant) ([]Problem, error) {
+	var probs []Problem
+	for _, t := range list {
+		for _, name := range t.Nodes {
+			c, err := ReadKubeletCgroups(ctx, cs, name)
+			if err != nil {
+				return nil, err
+			}
+			if why := c.FreezeRisk(); why != "" {
+				probs = append(probs, Problem{name, t.Name, why})
+			}
+		}
+	}
+	sort.Slice(probs, func(i, j int) bool { return probs[i].String() < probs[j].String() })
+	return probs, nil
+}
+
+// KubeletCgroups is what a node's kubelet says about its cgroups.
+type KubeletCgroups struct {
+	Driver  string // kubelet configuration cgroupDriver (/configz): systemd or cgroupfs
+	Version int    // kubelet_cgroup_version (/metrics, Kubernetes >= 1.31): 1 or 2; 0 when the kubelet does not say
+}
+
+// FreezeRisk is why the node fails container starts under bursts, or "" when it does not.
+func (c KubeletCgroups) FreezeRisk() string {
+	if c.Version != 1 || c.Driver != "systemd" {
+		return ""
+	}
+	return "cgroup v1 with the systemd cgroup driver: runc freezes each new container's cgroup and gives up under a burst of pod starts (\"unable to freeze\", kubernetes/kubernetes#131087), failing those job pods; move the node to cgroup v2, or set the cgroupfs driver in both the kubelet (cgroupDriver) and containerd (SystemdCgroup = false) (docs/security.md)"
+}
+
+// ReadKubeletCgroups reads the cgroup driver from the kubelet's /configz and the cgroup version from its /metrics,
+// both through the API server's node proxy.
+func ReadKubeletCgroups(ctx context.Context, cs kubernetes.Interface, node string) (KubeletCgroups, error) {
+	var c KubeletCgroups
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "configz").DoRaw(ctx)
+	if err != nil {
+		return c, fmt.Errorf("node %s: reading the kubelet's configuration (/configz through the node proxy): %w", node, err)
+	}
+	var cfg struct {
+		Kubelet struct {
+			CgroupDriver string `json:"cgroupDriver"`
+		} `json:"kubeletconfig"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return c, fmt.Errorf("node %s: the kubelet's /configz is not JSON: %w", node, err)
+	}
+	c.Driver = cfg.Kubelet.CgroupDriver
+	if c.Driver == "" {
+		c.Driver = "cgroupfs" // the KubeletConfiguration default
+	}
+	raw, err = cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "metrics").DoRaw(ctx)
+	if err != nil {
+		return c, fmt.Errorf("node %s: reading the kubelet's metrics (through the node proxy): %w", node, err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "kubelet_cgroup_version "); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				c.Version = n
+			}
+		}
+	}
+	return c, nil
 }

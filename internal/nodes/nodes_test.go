@@ -2,13 +2,18 @@ package nodes
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
@@ -168,6 +173,69 @@ func TestUserNamespaceSupportIsReadFromTheKubelet(t *testing.T) {
 			}
 			if len(probs) != 1 || !strings.Contains(probs[0].String(), tc.want) || !strings.Contains(probs[0].String(), "jobs.userNamespaces=false") {
 				t.Fatalf("want one problem naming %q and the fallback, got %v", tc.want, probs)
+			}
+		})
+	}
+}
+
+// TestCgroupFreezeRiskIsReadFromTheKubelet serves the node proxy's /configz and /metrics as a kubelet would and
+// proves only cgroup v1 with the systemd driver is reported, with both ways out; an unreadable kubelet is an error,
+// never a pass.
+func TestCgroupFreezeRiskIsReadFromTheKubelet(t *testing.T) {
+	metrics := func(v string) string {
+		return "# HELP kubelet_cgroup_version [ALPHA] cgroup version on the hosts.\n# TYPE kubelet_cgroup_version gauge\nkubelet_cgroup_version " + v + "\n"
+	}
+	cases := []struct {
+		name, configz, metrics string
+		status                 int    // of /configz; 0 is 200
+		want                   string // "" means no problem; "error:" prefix means the call fails naming it
+	}{
+		{"cgroup v1 + systemd (kind's default on a v1 host)", `{"kubeletconfig":{"cgroupDriver":"systemd"}}`, metrics("1"), 0, "unable to freeze"},
+		{"cgroup v1 + cgroupfs", `{"kubeletconfig":{"cgroupDriver":"cgroupfs"}}`, metrics("1"), 0, ""},
+		{"cgroup v1, driver left at the default (cgroupfs)", `{"kubeletconfig":{}}`, metrics("1"), 0, ""},
+		{"cgroup v2 + systemd", `{"kubeletconfig":{"cgroupDriver":"systemd"}}`, metrics("2"), 0, ""},
+		{"kubelet without the version metric", `{"kubeletconfig":{"cgroupDriver":"systemd"}}`, "kubelet_started_pods_total 3\n", 0, ""},
+		{"configz forbidden", "forbidden", metrics("1"), http.StatusForbidden, "error:/configz"},
+		{"configz not JSON", "<html>", metrics("1"), 0, "error:not JSON"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/api/v1/nodes/w1/proxy/configz":
+					if tc.status != 0 {
+						w.WriteHeader(tc.status)
+					}
+					_, _ = io.WriteString(w, tc.configz)
+				case "/api/v1/nodes/w1/proxy/metrics":
+					_, _ = io.WriteString(w, tc.metrics)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			cs, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			probs, err := CgroupFreeze(context.Background(), cs, []tenants.Tenant{{Name: "tenant-a", Nodes: []string{"w1"}}})
+			if want, ok := strings.CutPrefix(tc.want, "error:"); ok {
+				if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "w1") {
+					t.Fatalf("want an error naming w1 and %q, got %v (problems %v)", want, err, probs)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if len(probs) != 0 {
+					t.Fatalf("want no problem, got %v", probs)
+				}
+				return
+			}
+			if len(probs) != 1 || !strings.Contains(probs[0].String(), tc.want) || !strings.Contains(probs[0].String(), "cgroup v2") || !strings.Contains(probs[0].String(), "SystemdCgroup = false") {
+				t.Fatalf("want one problem naming %q and both ways out, got %v", tc.want, probs)
 			}
 		})
 	}
