@@ -9,8 +9,11 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/kind/pkg/cluster"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -103,7 +106,31 @@ func (w World) Up() error {
 	if err := WaitReady(context.Background(), cs, 10*time.Minute, w.Log); err != nil {
 		return err
 	}
+	if err := w.reportCgroups(context.Background(), cs); err != nil {
+		return err
+	}
 	w.Log("cluster %s: ready (kubeconfig %s)", w.Name, w.Kubeconfig)
+	return nil
+}
+
+// reportCgroups says what each kubelet runs on, read back through the node proxy, and warns about a node that fails
+// bursts of container starts (cgroup v1 with the systemd driver, nodes.CgroupFreeze): a cluster created before the
+// world chose cgroupfs on cgroup v1 hosts is reused as it is.
+func (w World) reportCgroups(ctx context.Context, cs kubernetes.Interface) error {
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	for _, n := range list.Items {
+		c, err := nodes.ReadKubeletCgroups(ctx, cs, n.Name)
+		if err != nil {
+			return err
+		}
+		w.Log("node %s: cgroup v%d, %s driver", n.Name, c.Version, c.Driver)
+		if why := c.FreezeRisk(); why != "" {
+			w.Log("WARNING: node %s: %s. Recreate the cluster: go run ./tools/e2e clean && make e2e-cluster", n.Name, why)
+		}
+	}
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/leftovers"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
@@ -179,6 +180,13 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	for i := 1; i <= 21; i++ {
 		load[fmt.Sprintf("load-%02d", i)] = faultJob{Script: held}
 	}
+	// The node's cgroups decide whether a burst of container starts can fail ("unable to freeze" on cgroup v1 with
+	// the systemd driver, nodes.CgroupFreeze): the line says what the node ran.
+	cg, err := nodes.ReadKubeletCgroups(ctx, rf.p.cs, tp.tn.Nodes[0])
+	if err != nil {
+		return err
+	}
+	cgroups := fmt.Sprintf("v%d/%s", cg.Version, cg.Driver)
 	watch := watchJobPods(ctx, rf.p.cs, tp.tn.Namespace)
 	start := time.Now()
 	pl, err := rf.start(ctx, tp, "load-21", load)
@@ -190,7 +198,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	// 20 build containers running at once, while the 21st job is still pending in GitLab.
 	if _, err := waitBuildsRunning(ctx, rf.p.cs, tp.tn.Namespace, 20, 10*time.Minute); err != nil {
 		watch.Stop()
-		return err
+		return fmt.Errorf("userns=%s cgroups=%s on %s: %w", onOff(userns), cgroups, tp.tn.Nodes[0], err)
 	}
 	to20 := time.Since(start)
 	js, err := pl.jobs(ctx, rf.f)
@@ -244,9 +252,9 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	}
 	sort.Float64s(durations)
 	p50, longest := durations[len(durations)/2], durations[len(durations)-1]
-	logf("load: userns=%s; 20 running %s after the commit; a job alone took %.1fs; after the gate opened the 20 ended in p50 %.1fs max %.1fs (sleep %d: %.1fs of wake-up, trace and cleanup at p50 under load); the 21st started %.1fs after the first of the 20 ended",
-		onOff(userns), to20.Round(time.Second), base, p50, longest, sleep, p50-sleep, last.StartedAt.Sub(firstEnd).Seconds())
-	rf.figures = append(rf.figures, fmt.Sprintf("load-userns=%s load-20-running=%s load-after-gate-p50=%.1fs load-after-gate-max=%.1fs single=%.1fs", onOff(userns), to20.Round(time.Second), p50, longest, base))
+	logf("load: userns=%s cgroups=%s; 20 running %s after the commit; a job alone took %.1fs; after the gate opened the 20 ended in p50 %.1fs max %.1fs (sleep %d: %.1fs of wake-up, trace and cleanup at p50 under load); the 21st started %.1fs after the first of the 20 ended",
+		onOff(userns), cgroups, to20.Round(time.Second), base, p50, longest, sleep, p50-sleep, last.StartedAt.Sub(firstEnd).Seconds())
+	rf.figures = append(rf.figures, fmt.Sprintf("load-userns=%s load-cgroups=%s load-20-running=%s load-after-gate-p50=%.1fs load-after-gate-max=%.1fs single=%.1fs", onOff(userns), cgroups, to20.Round(time.Second), p50, longest, base))
 	return nil
 }
 
