@@ -88,7 +88,6 @@ func TestManagerPicksUpASecretRotatedDuringItsFirstRender(t *testing.T) {
 
 // manager is the rendered entrypoint.sh running `run` in a temporary directory (see managerScripts).
 type manager struct {
-	t     *testing.T
 	ctx   context.Context
 	cmd   *exec.Cmd
 	token string // the runner token Secret's file
@@ -105,7 +104,7 @@ func startManager(t *testing.T, prepare func(dir string)) *manager {
 		t.Fatal("sh is needed: the manager's entrypoint is a POSIX shell script")
 	}
 	dir := managerScripts(t, map[string]any{"runner": map[string]any{"secretsReloadSeconds": 1}})
-	m := &manager{t: t, token: filepath.Join(dir, "secrets/runner/token"), conf: filepath.Join(dir, "home/.gitlab-runner/config.toml"), buf: &syncBuffer{}}
+	m := &manager{token: filepath.Join(dir, "secrets/runner/token"), conf: filepath.Join(dir, "home/.gitlab-runner/config.toml"), buf: &syncBuffer{}}
 	writeFile(t, m.token, "glrt-first-token-0123", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/accessKey"), "AKIAEXAMPLE", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/secretKey"), "secret0123", 0o600)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	toml "github.com/pelletier/go-toml/v2"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
 
@@ -45,7 +46,7 @@ func TestConfigPutsKubeletAndRuncOnOneCgroupDriver(t *testing.T) {
 				if err := toml.Unmarshal([]byte(p), &doc); err != nil {
 					t.Fatalf("containerd patch is not TOML: %v\n%s", err, p)
 				}
-				if v, ok := dig(doc, "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc", "options", "SystemdCgroup"); ok {
+				if v, ok, _ := unstructured.NestedFieldNoCopy(doc, "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc", "options", "SystemdCgroup"); ok {
 					systemdCgroup = v
 				}
 			}
@@ -62,18 +63,4 @@ func TestCgroupDriverFollowsTheHostsCgroupVersion(t *testing.T) {
 			t.Errorf("CgroupDriverFor(unified=%t) = %s, want %s", unified, got, want)
 		}
 	}
-}
-
-func dig(m map[string]any, path ...string) (any, bool) {
-	var cur any = m
-	for _, k := range path {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = mm[k]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
 }
