@@ -3,7 +3,9 @@ package gitlabstandin
 import (
 	"fmt"
 	"maps"
+	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,9 +85,31 @@ var (
 // defaultStages are GitLab's stages when the file names none.
 var defaultStages = []string{".pre", "build", "test", "deploy", ".post"}
 
-// Compile reads the project's .gitlab-ci.yml through read (a file of the commit) and compiles it.
+// Source is where a pipeline's files come from.
+type Source struct {
+	// Local reads a file of the commit (the pipeline file and `include: local`).
+	Local func(file string) ([]byte, error)
+	// Project reads a file of another project at a ref (`include: project`). Nil refuses include:project by name.
+	Project func(project, ref, file string) ([]byte, error)
+}
+
+// GitLab's include limits (doc/ci/yaml/includes.md: "up to 150 includes per pipeline", "up to 100 nested").
+const (
+	maxIncludes       = 150
+	maxNestedIncludes = 100
+)
+
+// Compile reads the project's .gitlab-ci.yml through read (a file of the commit) and compiles it; include:project
+// is refused.
 func Compile(read func(file string) ([]byte, error)) (*Pipeline, error) {
-	doc, err := loadWithIncludes(read, CIFile, map[string]bool{})
+	return CompileFrom(Source{Local: read})
+}
+
+// CompileFrom compiles the pipeline of src's .gitlab-ci.yml in GitLab's order (lib/gitlab/ci/config.rb,
+// build_config): includes merged, then extends, then `!reference` tags, then the jobs.
+func CompileFrom(src Source) (*Pipeline, error) {
+	ld := &loader{src: src}
+	doc, err := ld.load(includeSpec{local: CIFile}, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +121,6 @@ func Compile(read func(file string) ([]byte, error)) (*Pipeline, error) {
 		}
 		// GitLab always has .pre first and .post last.
 		p.Stages = append(append([]string{".pre"}, list...), ".post")
-	}
-	global, err := variables(doc["variables"])
-	if err != nil {
-		return nil, fmt.Errorf("%s: variables: %w", CIFile, err)
 	}
 	defaults := map[string]any{}
 	if d, ok := doc["default"]; ok {
@@ -130,14 +150,35 @@ func Compile(read func(file string) ([]byte, error)) (*Pipeline, error) {
 		}
 		jobs[name] = m
 	}
-	for _, name := range names {
-		if _, ok := jobs[name]; !ok || strings.HasPrefix(name, ".") {
-			continue // hidden jobs are templates for extends
-		}
+	// extends, for hidden jobs too: a !reference reads a job as extends left it
+	extended := map[string]any{}
+	for k, v := range doc {
+		extended[k] = v
+	}
+	for _, name := range slices.Sorted(maps.Keys(jobs)) {
 		merged, err := resolveExtends(jobs, name, 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: job %s: %w", CIFile, name, err)
 		}
+		extended[name] = merged
+	}
+	resolved, err := resolveReferences(extended, extended, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", CIFile, err)
+	}
+	doc = resolved.(map[string]any)
+	if dm, ok := doc["default"].(map[string]any); ok {
+		defaults = dm
+	}
+	global, err := variables(doc["variables"], topLevelVariableKeys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: variables: %w", CIFile, err)
+	}
+	for _, name := range names {
+		if _, ok := jobs[name]; !ok || strings.HasPrefix(name, ".") {
+			continue // hidden jobs are templates for extends and !reference
+		}
+		merged := doc[name].(map[string]any)
 		for k, v := range defaults {
 			if _, set := merged[k]; !set {
 				merged[k] = v
@@ -161,8 +202,10 @@ func Compile(read func(file string) ([]byte, error)) (*Pipeline, error) {
 			if need == nil {
 				return nil, fmt.Errorf("%s: job %s needs %s, which is not a job", CIFile, j.Name, n)
 			}
-			if slices.Index(p.Stages, need.Stage) >= slices.Index(p.Stages, j.Stage) {
-				return nil, fmt.Errorf("%s: job %s needs %s, which is not in an earlier stage", CIFile, j.Name, n)
+			// GitLab 14.2+ allows needs within the stage (Gitlab::Ci::YamlProcessor#validate_job_needs!: "… is
+			// not defined in current or prior stages")
+			if slices.Index(p.Stages, need.Stage) > slices.Index(p.Stages, j.Stage) {
+				return nil, fmt.Errorf("%s: job %s needs %s, which is not defined in current or prior stages", CIFile, j.Name, n)
 			}
 		}
 	}
@@ -180,59 +223,66 @@ func (p *Pipeline) Job(name string) *JobSpec {
 	return nil
 }
 
-// loadWithIncludes parses file and merges its `include: local` files under it (the including file wins, as in
-// GitLab). Other include types are refused: the stand-in has one project and no network.
-func loadWithIncludes(read func(string) ([]byte, error), file string, seen map[string]bool) (map[string]any, error) {
-	if seen[file] {
-		return nil, fmt.Errorf("include: %s is included twice (a cycle)", file)
+// includeSpec is one file to include: a file of the commit, or of another project at a ref.
+type includeSpec struct {
+	local                string
+	project, ref, remote string
+}
+
+func (s includeSpec) String() string {
+	if s.project != "" {
+		return s.project + "@" + s.ref + ":" + s.local
 	}
-	seen[file] = true
-	raw, err := read(file)
+	return s.local
+}
+
+// loader reads a pipeline file and its includes, counting them as GitLab does.
+type loader struct {
+	src   Source
+	count int
+}
+
+// load parses one file and merges its includes under it (the including file wins, as in GitLab). The same file may
+// be included more than once (a diamond: both copies merge to the same result, as in GitLab); a cycle ends at
+// GitLab's nesting limit.
+func (ld *loader) load(spec includeSpec, depth int) (map[string]any, error) {
+	if depth > maxNestedIncludes {
+		return nil, fmt.Errorf("include: maximum of %d nested includes are allowed (GitLab's limit; %s includes itself?)", maxNestedIncludes, spec)
+	}
+	if depth > 0 {
+		if ld.count++; ld.count > maxIncludes {
+			return nil, fmt.Errorf("include: maximum of %d includes are allowed (GitLab's limit)", maxIncludes)
+		}
+	}
+	var raw []byte
+	var err error
+	if spec.project != "" {
+		raw, err = ld.src.Project(spec.project, spec.ref, spec.local)
+	} else {
+		raw, err = ld.src.Local(spec.local)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", file, err)
+		return nil, fmt.Errorf("reading %s: %w", spec, err)
 	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	doc, err := parseCI(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec, err)
 	}
 	if doc == nil {
-		return nil, fmt.Errorf("%s: empty", file)
+		return nil, fmt.Errorf("%s: empty", spec)
 	}
 	inc, ok := doc["include"]
 	if !ok {
 		return doc, nil
 	}
 	delete(doc, "include")
-	var items []any
-	switch v := inc.(type) {
-	case []any:
-		items = v
-	default:
-		items = []any{v}
+	items, err := ld.includes(spec, inc)
+	if err != nil {
+		return nil, err
 	}
 	merged := map[string]any{}
 	for _, it := range items {
-		var local string
-		switch v := it.(type) {
-		case string:
-			if !strings.HasPrefix(v, "/") {
-				return nil, fmt.Errorf("%s: include %q: only local files (a path starting with /) are supported by this GitLab stand-in", file, v)
-			}
-			local = v
-		case map[string]any:
-			for _, k := range append([]string{"project", "remote", "template", "component"}, slices.Sorted(maps.Keys(v))...) {
-				if _, set := v[k]; set && k != "local" {
-					return nil, fmt.Errorf("%s: include:%s is not supported by this GitLab stand-in (only include:local)", file, k)
-				}
-			}
-			local, _ = v["local"].(string)
-		default:
-			return nil, fmt.Errorf("%s: include: unsupported entry %v", file, it)
-		}
-		if local == "" {
-			return nil, fmt.Errorf("%s: include:local is empty", file)
-		}
-		sub, err := loadWithIncludes(read, strings.TrimPrefix(path.Clean("/"+local), "/"), seen)
+		sub, err := ld.load(it, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -240,6 +290,210 @@ func loadWithIncludes(read func(string) ([]byte, error), file string, seen map[s
 	}
 	deepMerge(merged, doc)
 	return merged, nil
+}
+
+// includes reads an `include:` value into the files it names. GitLab: a string is a local file (or a remote URL);
+// a local path is relative to the repository root with or without a leading slash; include:project reads from the
+// project at ref (its default branch without one). A file of an included project includes locally from that
+// project.
+func (ld *loader) includes(from includeSpec, inc any) ([]includeSpec, error) {
+	var items []any
+	switch v := inc.(type) {
+	case []any:
+		items = v
+	default:
+		items = []any{v}
+	}
+	local := func(p string) includeSpec {
+		s := includeSpec{local: strings.TrimPrefix(path.Clean("/"+p), "/")}
+		if from.project != "" {
+			s.project, s.ref = from.project, from.ref
+		}
+		return s
+	}
+	var out []includeSpec
+	for _, it := range items {
+		switch v := it.(type) {
+		case string:
+			if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
+				return nil, fmt.Errorf("%s: include %q: include:remote is not supported by this GitLab stand-in (it reaches no network)", from, v)
+			}
+			if v == "" {
+				return nil, fmt.Errorf("%s: include: an empty path", from)
+			}
+			out = append(out, local(v))
+		case map[string]any:
+			keys := slices.Sorted(maps.Keys(v))
+			for _, k := range []string{"remote", "template", "component", "artifact", "inputs", "rules", "integrity", "cache"} {
+				if _, set := v[k]; set {
+					return nil, fmt.Errorf("%s: include:%s is not supported by this GitLab stand-in (include:local and include:project)", from, k)
+				}
+			}
+			switch {
+			case v["local"] != nil:
+				if len(keys) != 1 {
+					return nil, fmt.Errorf("%s: include:local with %v: only the path is supported by this GitLab stand-in", from, keys)
+				}
+				p, _ := v["local"].(string)
+				if p == "" {
+					return nil, fmt.Errorf("%s: include:local is empty", from)
+				}
+				out = append(out, local(p))
+			case v["project"] != nil:
+				if ld.src.Project == nil {
+					return nil, fmt.Errorf("%s: include:project is not supported here (this GitLab stand-in reads no other project)", from)
+				}
+				project, _ := v["project"].(string)
+				ref := ""
+				if r, set := v["ref"]; set {
+					if ref, _ = r.(string); ref == "" {
+						return nil, fmt.Errorf("%s: include:project %s: ref is not a string", from, project)
+					}
+				}
+				files, err := stringList(v["file"])
+				if err != nil || len(files) == 0 || project == "" {
+					return nil, fmt.Errorf("%s: include:project needs a project and file (a path or a list of paths)", from)
+				}
+				for _, k := range keys {
+					if !slices.Contains([]string{"project", "ref", "file"}, k) {
+						return nil, fmt.Errorf("%s: include:project:%s is not supported by this GitLab stand-in (project, ref, file)", from, k)
+					}
+				}
+				for _, f := range files {
+					out = append(out, includeSpec{project: project, ref: ref, local: strings.TrimPrefix(path.Clean("/"+f), "/")})
+				}
+			default:
+				return nil, fmt.Errorf("%s: include: unsupported entry %v (include:local and include:project are supported)", from, keys)
+			}
+		default:
+			return nil, fmt.Errorf("%s: include: unsupported entry %v", from, it)
+		}
+	}
+	return out, nil
+}
+
+// reference is a `!reference [job, key, …]` tag, resolved after extends (Gitlab::Ci::Config::Yaml::Tags::Reference).
+type reference []string
+
+// referenceTag is GitLab's custom YAML tag for reusing a part of the configuration.
+const referenceTag = "!reference"
+
+// parseCI parses one pipeline file. A `!reference` sequence becomes a reference; any other custom tag is refused by
+// name, as GitLab refuses unknown tags.
+func parseCI(raw []byte) (map[string]any, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return nil, nil
+	}
+	const sentinel = "\x00gkt-reference"
+	var mark func(n *yaml.Node) error
+	mark = func(n *yaml.Node) error {
+		if n.Tag != "" && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+			if n.Tag != referenceTag {
+				return fmt.Errorf("line %d: unknown YAML tag %s (GitLab knows !reference)", n.Line, n.Tag)
+			}
+			if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+				return fmt.Errorf("line %d: !reference needs a sequence of keys, such as [.job, script]", n.Line)
+			}
+			for _, c := range n.Content {
+				if c.Kind != yaml.ScalarNode {
+					return fmt.Errorf("line %d: !reference: every key must be a string", n.Line)
+				}
+			}
+			seq := *n
+			seq.Tag = "!!seq"
+			*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: sentinel}, &seq}}
+			return nil
+		}
+		for _, c := range n.Content {
+			if err := mark(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := mark(&root); err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := root.Decode(&doc); err != nil {
+		return nil, err
+	}
+	var conv func(v any) any
+	conv = func(v any) any {
+		switch t := v.(type) {
+		case map[string]any:
+			if keys, ok := t[sentinel].([]any); ok && len(t) == 1 {
+				ref := make(reference, len(keys))
+				for i, k := range keys {
+					ref[i] = fmt.Sprint(k)
+				}
+				return ref
+			}
+			for k, e := range t {
+				t[k] = conv(e)
+			}
+		case []any:
+			for i, e := range t {
+				t[i] = conv(e)
+			}
+		}
+		return v
+	}
+	m, ok := conv(doc).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("not a mapping of keywords and jobs")
+	}
+	return m, nil
+}
+
+// GitLab resolves !reference tags nested up to 10 levels deep (Tags::Resolver::MAX_NESTING_LEVEL).
+const maxReferenceNesting = 10
+
+// resolveReferences replaces every reference in v by the value it points to in doc (after extends). A reference in
+// a list stays one element (a nested list: scripts flatten it, as GitLab does).
+func resolveReferences(doc map[string]any, v any, depth int) (any, error) {
+	switch t := v.(type) {
+	case reference:
+		if depth >= maxReferenceNesting {
+			return nil, fmt.Errorf("!reference %v: nested more than %d levels", []string(t), maxReferenceNesting)
+		}
+		var cur any = doc
+		for i, k := range t {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("!reference %v: %s is not a mapping", []string(t), strings.Join(t[:i], "."))
+			}
+			if cur, ok = m[k]; !ok {
+				return nil, fmt.Errorf("!reference %v could not be found", []string(t))
+			}
+		}
+		return resolveReferences(doc, cur, depth+1)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			r, err := resolveReferences(doc, e, depth)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			r, err := resolveReferences(doc, e, depth)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
 }
 
 // deepMerge merges src into dst: mappings merge key by key, everything else (lists included) is replaced, as in
@@ -326,7 +580,7 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 	if len(j.Script) == 0 {
 		return j, fmt.Errorf("script: missing (every job needs one)")
 	}
-	own, err := variables(m["variables"])
+	own, err := variables(m["variables"], jobVariableKeys)
 	if err != nil {
 		return j, fmt.Errorf("variables: %w", err)
 	}
@@ -365,8 +619,11 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 	}
 	if t, ok := m["timeout"]; ok {
 		s, _ := t.(string)
-		if j.Timeout, err = time.ParseDuration(strings.ReplaceAll(s, " ", "")); err != nil || j.Timeout <= 0 {
-			return j, fmt.Errorf("timeout: %q: the stand-in reads Go-style durations such as 30m or 1h 30m", s)
+		if j.Timeout, err = ParseChronicDuration(s); err != nil {
+			return j, fmt.Errorf("timeout: %w", err)
+		}
+		if j.Timeout > maxJobTimeout {
+			return j, fmt.Errorf("timeout: %q is longer than GitLab's limit of 1 month", s)
 		}
 	}
 	if i, ok := m["interruptible"]; ok {
@@ -444,7 +701,14 @@ func script(v any) ([]string, error) {
 	return nil, fmt.Errorf("not a string or list")
 }
 
-func variables(v any) ([]Variable, error) {
+// The keys a variable's mapping may have (Gitlab::Ci::Config::Entry::Variables: allowed_value_data for the
+// pipeline's variables; a job's take only value and expand).
+var (
+	topLevelVariableKeys = []string{"value", "description", "expand", "options"}
+	jobVariableKeys      = []string{"value", "expand"}
+)
+
+func variables(v any, allowed []string) ([]Variable, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -455,19 +719,32 @@ func variables(v any) ([]Variable, error) {
 	var out []Variable
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		val := m[k]
+		raw := false
 		if vm, ok := val.(map[string]any); ok {
 			for _, key := range slices.Sorted(maps.Keys(vm)) {
-				if key != "value" && key != "description" {
-					return nil, fmt.Errorf("%s: %s is not supported by this GitLab stand-in (value, description)", k, key)
+				if !slices.Contains(allowed, key) {
+					return nil, fmt.Errorf("%s: %s: GitLab allows only %s here", k, key, strings.Join(allowed, ", "))
 				}
 			}
+			if e, set := vm["expand"]; set {
+				b, ok := e.(bool)
+				if !ok {
+					return nil, fmt.Errorf("%s: expand: not a boolean", k)
+				}
+				raw = !b // GitLab sends expand: false as raw: true (Ci::BuildRunnerPresenter, variables)
+			}
 			val = vm["value"]
+		}
+		if _, isBool := val.(bool); isBool {
+			// GitLab: "variables config should be a hash of key value pairs, value can be a hash"; a YAML boolean
+			// is neither a string nor a number
+			return nil, fmt.Errorf("%s: %v is a boolean: GitLab takes strings and numbers (quote it)", k, val)
 		}
 		s, err := scalar(val)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
-		out = append(out, Variable{Key: k, Value: s, Public: true})
+		out = append(out, Variable{Key: k, Value: s, Public: true, Raw: raw})
 	}
 	return out, nil
 }
@@ -508,9 +785,20 @@ func caches(v any) ([]Cache, error) {
 			val := m[k]
 			switch k {
 			case "key":
-				s, ok := val.(string)
-				if !ok {
+				var s string
+				switch kv := val.(type) {
+				case string:
+					s = kv
+				case int:
+					s = strconv.Itoa(kv)
+				default:
 					return nil, fmt.Errorf("key: only a string key is supported by this GitLab stand-in (not key:files/prefix)")
+				}
+				// Gitlab::Config::Entry::Validators::KeyValidator, on the unescaped key
+				if unescaped, _ := url.PathUnescape(s); strings.Contains(unescaped, "/") {
+					return nil, fmt.Errorf("key: %q: cache key cannot contain the \"/\" character (GitLab)", s)
+				} else if unescaped == "." || unescaped == ".." {
+					return nil, fmt.Errorf("key: %q: cache key cannot be \".\" or \"..\" (GitLab)", s)
 				}
 				c.Key = s
 			case "paths":
@@ -621,4 +909,59 @@ func scalar(v any) (string, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("%v is not a scalar", v)
+}
+
+// maxJobTimeout is GitLab's longest job timeout (Project::MAX_BUILD_TIMEOUT: 1 month).
+const maxJobTimeout = 30 * 24 * time.Hour
+
+// chronicUnits are the units of the ChronicDuration gem, which GitLab parses `timeout:` with
+// (Gitlab::Ci::Config::Entry::Job: validates :timeout, duration; ChronicDuration.parse). A month is 30 days there.
+var chronicUnits = []struct {
+	names []string
+	d     time.Duration
+}{
+	{[]string{"s", "sec", "secs", "second", "seconds"}, time.Second},
+	{[]string{"m", "min", "mins", "minute", "minutes"}, time.Minute},
+	{[]string{"h", "hr", "hrs", "hour", "hours"}, time.Hour},
+	{[]string{"d", "day", "days"}, 24 * time.Hour},
+	{[]string{"w", "wk", "wks", "week", "weeks"}, 7 * 24 * time.Hour},
+	{[]string{"mo", "mos", "month", "months"}, 30 * 24 * time.Hour},
+}
+
+var chronicToken = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*([a-z]*)`)
+
+// ParseChronicDuration reads a duration as GitLab does: "1 hour 30 minutes", "1h 30m", "90 minutes", "3h", "2 days",
+// "1h30m", or a number of seconds. Commas and "and" are ignored, as ChronicDuration ignores them.
+func ParseChronicDuration(s string) (time.Duration, error) {
+	in := strings.ToLower(strings.TrimSpace(s))
+	in = strings.NewReplacer(",", " ", " and ", " ").Replace(in)
+	if in == "" {
+		return 0, fmt.Errorf("%q is not a duration (GitLab reads durations such as 1h 30m or 1 hour 30 minutes)", s)
+	}
+	var total time.Duration
+	for rest := strings.TrimSpace(in); rest != ""; rest = strings.TrimSpace(rest) {
+		m := chronicToken.FindStringSubmatch(rest)
+		if m == nil {
+			return 0, fmt.Errorf("%q is not a duration (GitLab reads durations such as 1h 30m or 1 hour 30 minutes)", s)
+		}
+		n, _ := strconv.ParseFloat(m[1], 64)
+		unit := time.Second // a bare number is seconds
+		if m[2] != "" {
+			unit = 0
+			for _, u := range chronicUnits {
+				if slices.Contains(u.names, m[2]) {
+					unit = u.d
+				}
+			}
+			if unit == 0 {
+				return 0, fmt.Errorf("%q: unknown unit %q (GitLab reads s, m, h, d, w, mo and their long names)", s, m[2])
+			}
+		}
+		total += time.Duration(n * float64(unit))
+		rest = rest[len(m[0]):]
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration", s)
+	}
+	return total, nil
 }

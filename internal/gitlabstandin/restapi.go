@@ -151,7 +151,10 @@ func (s *Server) createCommit(w http.ResponseWriter, r *http.Request) {
 // startPipeline compiles the commit's .gitlab-ci.yml and queues its first jobs. A file the stand-in cannot run
 // gives a failed pipeline with yaml_errors, as GitLab shows an invalid file.
 func (s *Server) startPipeline(p *project, ref, before, sha, message string) {
-	spec, err := Compile(func(file string) ([]byte, error) { return showFile(p.Repo, sha, file) })
+	spec, err := CompileFrom(Source{
+		Local:   func(file string) ([]byte, error) { return showFile(p.Repo, sha, file) },
+		Project: s.projectFile,
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.pipelineIID++
@@ -173,6 +176,25 @@ func (s *Server) startPipeline(p *project, ref, before, sha, message string) {
 	}
 	s.logf("pipeline %d (%s %s): %d jobs", pl.ID, p.Path, sha[:8], len(pl.Jobs))
 	s.advanceLocked(pl)
+}
+
+// projectFile reads file of the project at path from ref (its default branch when empty), for include:project.
+func (s *Server) projectFile(path, ref, file string) ([]byte, error) {
+	s.mu.Lock()
+	var found *project
+	for _, p := range s.projects {
+		if p.Path == path {
+			found = p
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return nil, fmt.Errorf("project `%s` not found or access denied", path)
+	}
+	if ref == "" {
+		ref = found.DefaultBranch
+	}
+	return showFile(found.Repo, ref, file)
 }
 
 func (s *Server) pipelineJSON(pl *pipeline) map[string]any {
