@@ -2,11 +2,15 @@ package test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabstandin"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 )
 
 func loadYAML(t *testing.T, path string) map[string]any {
@@ -137,19 +141,112 @@ func TestKanikoTemplateAndExamples(t *testing.T) {
 			t.Errorf("template script lacks %q", want)
 		}
 	}
-	for path, cacheKey := range map[string]string{"../ci/examples/java-maven.gitlab-ci.yml": "java-builds", "../ci/examples/dotnet-nuget.gitlab-ci.yml": "dotnet-builds"} {
-		ex := loadYAML(t, path)
-		raw, _ := os.ReadFile(path)
-		if !strings.Contains(string(raw), "file: ci/templates/kaniko.gitlab-ci.yml") {
-			t.Errorf("%s does not include the template", path)
-		}
-		if !strings.Contains(string(raw), "key: "+cacheKey) {
-			t.Errorf("%s does not use the %s runner cache key", path, cacheKey)
-		}
-		imgJob, _ := ex["image"].(map[string]any)
-		if imgJob["extends"] != ".kaniko-build" {
-			t.Errorf("%s: the image job must extend .kaniko-build", path)
-		}
+}
+
+// exampleTenants pairs each published example with the tenant chart's example values it is written for.
+var exampleTenants = []struct {
+	example, values, tenant, cacheKey, testJob string
+}{
+	{"java-maven.gitlab-ci.yml", "tenant-a-java-values.yaml", "tenant-a", "java-builds", "unit-tests"},
+	{"dotnet-nuget.gitlab-ci.yml", "tenant-b-dotnet-values.yaml", "tenant-b", "dotnet-builds", "unit-tests"},
+}
+
+// compileExample compiles a published example as GitLab would for a project that copied it: its include:project
+// of platform/gitlab-kaniko-tenant reads this working tree's files.
+func compileExample(t *testing.T, example string) *gitlabstandin.Pipeline {
+	t.Helper()
+	p, err := gitlabstandin.CompileFrom(gitlabstandin.Source{
+		Local: func(file string) ([]byte, error) {
+			if file == gitlabstandin.CIFile {
+				return os.ReadFile("../ci/examples/" + example)
+			}
+			return nil, fmt.Errorf("%s: not in the example project", file)
+		},
+		Project: func(project, ref, file string) ([]byte, error) {
+			if project != "platform/gitlab-kaniko-tenant" {
+				return nil, fmt.Errorf("project %s: the examples include the platform's project only", project)
+			}
+			return os.ReadFile("../" + file)
+		},
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", example, err)
+	}
+	return p
+}
+
+// TestExamplesRunUnchangedOnTheExampleTenants: a user copies a published example unchanged into a project of a
+// tenant installed with the chart's example values. It compiles (no job named after a GitLab keyword), its test job's
+// image is one the tenant's runner allows, its runner cache key is the notes' folder name, and its image job's
+// script (the Kaniko template) runs with the tenant's platform file and pushes to the tenant's destination registry.
+func TestExamplesRunUnchangedOnTheExampleTenants(t *testing.T) {
+	for _, ex := range exampleTenants {
+		t.Run(ex.example, func(t *testing.T) {
+			p := compileExample(t, ex.example)
+			build := p.Job("build-image")
+			if build == nil {
+				t.Fatalf("no build-image job: %+v", p.Jobs)
+			}
+			test := p.Job(ex.testJob)
+			if test == nil || test.Image == nil {
+				t.Fatalf("no %s job with an image", ex.testJob)
+			}
+			if len(test.Cache) != 1 || test.Cache[0].Key != ex.cacheKey {
+				t.Errorf("%s: runner cache %+v, want key %s", ex.testJob, test.Cache, ex.cacheKey)
+			}
+			platform, environment, runner := tenantJob(t, ex.tenant, ex.values)
+			if _, err := jobpod.Pod(runner, jobpod.Job{ProjectID: 1, JobID: 1, Image: test.Image.Name}); err != nil {
+				t.Errorf("%s: the tenant's runner refuses the job's image: %v", ex.testJob, err)
+			}
+			env := maps.Clone(environment)
+			for _, v := range build.Variables {
+				env[v.Key] = v.Value
+			}
+			for k, v := range map[string]string{"CI_PROJECT_DIR": "/builds/group/app", "CI_PROJECT_PATH": "group/app", "CI_COMMIT_SHORT_SHA": "abc123",
+				"CI_REGISTRY_IMAGE": "gitlab.example.com:5050/group/app"} {
+				env[k] = v
+			}
+			h := newTemplateHarness(t, platform)
+			args, stderr, ok := h.run(t, expand(env))
+			if !ok {
+				t.Fatalf("the image job's script fails on %s: %s", ex.tenant, stderr)
+			}
+			if joined := strings.Join(args, " "); !strings.Contains(joined, "--destination registry.example.com/group/app:abc123") {
+				t.Errorf("executor args %q: want the tenant's destination registry", joined)
+			}
+		})
+	}
+}
+
+// expand resolves $VAR and ${VAR} in each value from the others, as the runner does for job variables (one level).
+func expand(env map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range env {
+		out[k] = os.Expand(v, func(name string) string { return env[name] })
+	}
+	return out
+}
+
+// TestOldExamplesAreRefused: the examples published before 0.3 (a job named `image`, a destination on GitLab's
+// registry) are refused by the stand-in and fail the template on a tenant with a destination registry, so the
+// checks above can fail.
+func TestOldExamplesAreRefused(t *testing.T) {
+	old := "include: {project: platform/gitlab-kaniko-tenant, ref: v0.1.0, file: ci/templates/kaniko.gitlab-ci.yml}\nstages: [build, image]\n" +
+		"image:\n  stage: image\n  extends: .kaniko-build\n  variables:\n    KANIKO_DESTINATION: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\n"
+	_, err := gitlabstandin.CompileFrom(gitlabstandin.Source{
+		Local:   func(string) ([]byte, error) { return []byte(old), nil },
+		Project: func(_, _, file string) ([]byte, error) { return os.ReadFile("../" + file) },
+	})
+	if err == nil || !strings.Contains(err.Error(), "top-level keyword image") {
+		t.Errorf("a job named image: %v, want it refused as GitLab's keyword", err)
+	}
+	platform, environment, _ := tenantJob(t, "tenant-a", "tenant-a-java-values.yaml")
+	env := maps.Clone(environment)
+	for k, v := range map[string]string{"CI_PROJECT_DIR": "/b", "CI_PROJECT_PATH": "group/app", "CI_COMMIT_SHORT_SHA": "abc", "KANIKO_DESTINATION": "gitlab.example.com:5050/group/app:abc"} {
+		env[k] = v
+	}
+	if _, stderr, ok := newTemplateHarness(t, platform).run(t, env); ok || !strings.Contains(stderr, "is not on this tenant's destination registry") {
+		t.Errorf("a destination on GitLab's registry: ok=%v %s", ok, stderr)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
 
@@ -71,13 +72,21 @@ func (h templateHarness) run(t *testing.T, env map[string]string) (args []string
 // runner's environment entries (config.toml), so the template is tested against what the chart really mounts.
 func tenantAJob(t *testing.T) (platform string, environment map[string]string) {
 	t.Helper()
+	platform, environment, _ = tenantJob(t, "tenant-a", "tenant-a-java-values.yaml")
+	return platform, environment
+}
+
+// tenantJob renders the tenant chart for tenant with the example values file and returns its platform file, the
+// runner's environment entries and its first [[runners]] entry.
+func tenantJob(t *testing.T, tenant, valuesFile string) (platform string, environment map[string]string, runner *jobpod.Runner) {
+	t.Helper()
 	c := loadChart(t, tenantChart)
-	res, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: readValues(t, tenantChart+"/ci/tenant-a-java-values.yaml")})
+	res, err := c.Render(render.Options{ReleaseName: tenant, Namespace: tenant, KubeVersion: "v1.37.0", Values: readValues(t, tenantChart+"/ci/"+valuesFile)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range res.Objects() {
-		if o.GetKind() == "ConfigMap" && o.GetName() == "tenant-a-job-platform" {
+		if o.GetKind() == "ConfigMap" && o.GetName() == tenant+"-job-platform" {
 			platform, _, _ = unstructured.NestedString(o.Object, "data", "platform.env")
 		}
 	}
@@ -93,7 +102,7 @@ func tenantAJob(t *testing.T) (platform string, environment map[string]string) {
 	if platform == "" || len(environment) == 0 {
 		t.Fatal("the chart rendered no platform file or no job environment")
 	}
-	return platform, environment
+	return platform, environment, &cfg.Runners[0]
 }
 
 // TestKanikoTemplateRefusesJobVariablesThatUndoThePlatform: job variables override the runner's environment, so the
