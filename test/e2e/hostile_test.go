@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 )
@@ -18,7 +20,7 @@ import (
 // TestHostilePipelines runs every case of hostile/cases.yaml in tenant-a's project through the real runner: the
 // hostile job must be refused or blocked as the case says, and the control job beside it must succeed.
 func TestHostilePipelines(t *testing.T) {
-	cases, err := loadHostileCases()
+	cases, err := pipelines.LoadHostileCases(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func TestHostilePipelines(t *testing.T) {
 	}
 	var all []started
 	for _, c := range cases {
-		files, err := hostileFiles(c, tp.tn.Name)
+		files, err := pipelines.HostileFiles(repo, c, tp.tn.Name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -244,8 +246,7 @@ func (rt *runnerTier) nodeJoinsGroup(ctx context.Context, t *phase) string {
 	// Both jobs hold at a gate until two build containers run at once: with one job per manager, that is only
 	// possible with the added node's manager taking one, however slowly its pod starts.
 	g := newGate("daemonset-node-added")
-	hold := faultJob{Script: []string{g.Wait()}}
-	p, err := startPipeline(ctx, rt.f, tp, "daemonset-node-added", map[string]faultJob{"hold-1": hold, "hold-2": hold})
+	p, err := startPipeline(ctx, rt.f, tp, "daemonset-node-added", pipelines.Scenario("daemonset-node-added", pipelines.Params{Gate: g.Wait()}))
 	if err != nil {
 		watch.Stop()
 		t.Fatalf("daemonset mode, grown group: %v", err)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+
 	"github.com/prometheus/prometheus/promql/parser"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -459,10 +461,7 @@ func observability(ctx context.Context, t *testing.T, rt *runnerTier, jobsRun ma
 	a, b := rt.projects[0], rt.projects[1]
 
 	// A failing job and one that hits its timeout: the failure ratio and the timeout alert.
-	if p, err := startPipeline(ctx, rt.f, a, "observability-failures", map[string]faultJob{
-		"fails": {Script: []string{"echo this job fails on purpose", "exit 1"}},
-		"hangs": {Script: []string{"echo this job outlives its timeout", "sleep 600"}, Timeout: "20s"},
-	}); err != nil {
+	if p, err := startPipeline(ctx, rt.f, a, "observability-failures", pipelines.Scenario("observability-failures", pipelines.Params{})); err != nil {
 		t.Errorf("observability: %v", err)
 	} else if jobs, _, err := p.finish(ctx, rt.f, 5*time.Minute); err != nil {
 		t.Errorf("observability: %v", err)
@@ -481,10 +480,7 @@ func observability(ctx context.Context, t *testing.T, rt *runnerTier, jobsRun ma
 		// The jobs hold at a gate until the alert has fired (or its wait gave up), so saturation lasts as long as the
 		// alert's for: and the scrapes need, however slowly the pods start.
 		g := newGate("observability-saturated")
-		jobs := map[string]faultJob{}
-		for i := range int(value(s)) {
-			jobs[fmt.Sprintf("busy-%d", i+1)] = faultJob{Script: []string{g.Wait()}}
-		}
+		jobs := pipelines.Scenario("observability-saturated", pipelines.Params{Gate: g.Wait(), Held: int(value(s))})
 		if p, err := startPipeline(ctx, rt.f, a, "observability-saturated", jobs); err != nil {
 			t.Errorf("observability: %v", err)
 		} else {

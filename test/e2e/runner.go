@@ -5,12 +5,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -44,30 +44,6 @@ var exampleProjects = []exampleProject{
 		Restored: "maven repository restored from the runner cache", Source: "src/main/java/example/Greeter.java", Greeting: "hello from tenant-a (java, "},
 	{Tenant: "tenant-b", Dir: "csharp-mono", Builder: kindworld.MonoBuilderImage, BuilderRepo: "builders/mono:6.8", CacheKey: "dotnet-builds",
 		Restored: "restored from the package cache", Source: "src/Program.cs", Greeting: "hello from tenant-b (c#, "},
-}
-
-// projectFiles are the project's files plus the platform's CI template at the path its include names.
-func projectFiles(dir string, version int) (map[string]string, error) {
-	out := map[string]string{}
-	tpl, err := os.ReadFile(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
-	if err != nil {
-		return nil, err
-	}
-	out["ci/templates/kaniko.gitlab-ci.yml"] = string(tpl)
-	root := filepath.Join(repo, "test/e2e/projects", dir)
-	err = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		out[filepath.ToSlash(rel)] = strings.ReplaceAll(string(raw), "version 1", fmt.Sprintf("version %d", version))
-		return nil
-	})
-	return out, err
 }
 
 // tenantProject is an example project created in the forge for its tenant, with the runner that serves it.
@@ -263,7 +239,7 @@ func (r *pipelineRun) job(name string) *gitlabapi.Job {
 // runPipeline commits version of the project (v1 creates the files, later versions change only the source code)
 // and waits for its pipeline, recording the job pods the runner created.
 func runPipeline(ctx context.Context, cs kubernetes.Interface, f *forge, tp *tenantProject, version int) (*pipelineRun, error) {
-	files, err := projectFiles(tp.Dir, version)
+	files, err := pipelines.ProjectFiles(repo, tp.Dir, version)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -20,10 +18,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
@@ -143,43 +142,6 @@ func (a *standinAdmin) reachable(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// faultJob is one job of a fault scenario's pipeline, in the runner's default image (Kaniko -debug, busybox).
-// Kaniko: the job extends the Kaniko template's .kaniko-build, so its retry rules are the template's.
-type faultJob struct {
-	Script  []string
-	Kaniko  bool
-	Timeout string
-	Cache   map[string]any
-}
-
-// faultFiles are the commit of a scenario's pipeline: .gitlab-ci.yml with the jobs (one stage, tagged for the
-// tenant) and the Kaniko template it includes.
-func faultFiles(tenant, scenario string, jobs map[string]faultJob) (map[string]string, error) {
-	tpl, err := os.ReadFile(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
-	if err != nil {
-		return nil, err
-	}
-	pipeline := map[string]any{"include": []any{map[string]any{"local": "ci/templates/kaniko.gitlab-ci.yml"}}}
-	for name, j := range jobs {
-		job := map[string]any{"tags": []any{tenant}, "script": j.Script}
-		if j.Kaniko {
-			job["extends"] = ".kaniko-build"
-		}
-		if j.Timeout != "" {
-			job["timeout"] = j.Timeout
-		}
-		if j.Cache != nil {
-			job["cache"] = j.Cache
-		}
-		pipeline[name] = job
-	}
-	raw, err := yaml.Marshal(pipeline)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{".gitlab-ci.yml": "# fault scenario: " + scenario + "\n" + string(raw), "ci/templates/kaniko.gitlab-ci.yml": string(tpl)}, nil
-}
-
 // faultPipeline is one running pipeline of a scenario.
 type faultPipeline struct {
 	tp       *tenantProject
@@ -188,8 +150,8 @@ type faultPipeline struct {
 }
 
 // startPipeline commits a scenario's pipeline to the tenant's project and returns once the forge created it.
-func startPipeline(ctx context.Context, f *forge, tp *tenantProject, scenario string, jobs map[string]faultJob) (*faultPipeline, error) {
-	files, err := faultFiles(tp.tn.Name, scenario, jobs)
+func startPipeline(ctx context.Context, f *forge, tp *tenantProject, scenario string, jobs map[string]pipelines.Job) (*faultPipeline, error) {
+	files, err := pipelines.ScenarioFiles(repo, tp.tn.Name, scenario, jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -331,11 +293,6 @@ func podLogs(ctx context.Context, cs kubernetes.Interface, ns, name string) stri
 		return "(no log: " + err.Error() + ")"
 	}
 	return string(raw)
-}
-
-// sequentialLines is a job script that prints "line 1" … "line n", one every interval seconds.
-func sequentialLines(n, interval int) string {
-	return fmt.Sprintf(`i=1; while [ $i -le %d ]; do echo "line $i"; i=$((i+1)); sleep %d; done`, n, interval)
 }
 
 // hasAllLines reports whether a trace holds "line 1" … "line n" in order.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -106,7 +108,7 @@ func TestRunnerFaults(t *testing.T) {
 }
 
 // start starts a scenario's pipeline and tracks it in the ledger.
-func (rf *runnerFaults) start(ctx context.Context, tp *tenantProject, scenario string, jobs map[string]faultJob) (*faultPipeline, error) {
+func (rf *runnerFaults) start(ctx context.Context, tp *tenantProject, scenario string, jobs map[string]pipelines.Job) (*faultPipeline, error) {
 	p, err := startPipeline(ctx, rf.f, tp, scenario, jobs)
 	if err == nil {
 		rf.ledger.track(p)
@@ -157,9 +159,8 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 5*time.Minute); err != nil {
 		return err
 	}
-	const sleep = 45
-	script := []string{fmt.Sprintf("echo start; sleep %d; echo done", sleep)}
-	single, err := rf.start(ctx, tp, "load-single", map[string]faultJob{"single": {Script: script}})
+	const sleep = pipelines.LoadSleep
+	single, err := rf.start(ctx, tp, "load-single", pipelines.Scenario("load-single", pipelines.Params{}))
 	if err != nil {
 		return err
 	}
@@ -175,11 +176,7 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	// The 21 jobs hold at a gate (gate.go), then sleep like the single job: "20 running together" does not depend on
 	// how fast 20 pods start on a busy node.
 	g := newGate("load")
-	held := []string{fmt.Sprintf("echo start; %s; sleep %d; echo done", g.Wait(), sleep)}
-	load := map[string]faultJob{}
-	for i := 1; i <= 21; i++ {
-		load[fmt.Sprintf("load-%02d", i)] = faultJob{Script: held}
-	}
+	load := pipelines.Scenario("load-21", pipelines.Params{Gate: g.Wait()})
 	// The node's cgroups decide whether a burst of container starts can fail ("unable to freeze" on cgroup v1 with
 	// the systemd driver, nodes.CgroupFreeze): the line says what the node ran.
 	cg, err := nodes.ReadKubeletCgroups(ctx, rf.p.cs, tp.tn.Nodes[0])
@@ -296,9 +293,7 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	var runs []*run
 	for _, kt := range targets {
 		tp := rf.project(kt.tenant)
-		pl, err := rf.start(ctx, tp, "killed-"+kt.tenant, map[string]faultJob{
-			"victim": {Kaniko: true, Timeout: "3m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 40", "echo attempt $CI_JOB_ID finished"}},
-		})
+		pl, err := rf.start(ctx, tp, "killed-"+kt.tenant, pipelines.Scenario("killed", pipelines.Params{}))
 		if err != nil {
 			return err
 		}
@@ -465,7 +460,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	long, err := rf.start(ctx, tp, "upgrade-long", map[string]faultJob{"long": {Script: []string{sequentialLines(16, 5)}}})
+	long, err := rf.start(ctx, tp, "upgrade-long", pipelines.Scenario("upgrade-long", pipelines.Params{}))
 	if err != nil {
 		return err
 	}
@@ -499,7 +494,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 			logf("upgrade: restoring tenant-a: %v", err)
 		}
 	}()
-	nw, err := rf.start(ctx, tp, "upgrade-new", map[string]faultJob{"new": {Script: []string{"echo taken by the new manager"}}})
+	nw, err := rf.start(ctx, tp, "upgrade-new", pipelines.Scenario("upgrade-new", pipelines.Params{}))
 	if err != nil {
 		close(stop)
 		return err
@@ -528,7 +523,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 	if len(ljobs) != 1 || l.Status != "success" {
 		return fmt.Errorf("the job running during the upgrade: %+v", ljobs)
 	}
-	if ok, why := hasAllLines(ltraces[l.ID], 16); !ok {
+	if ok, why := hasAllLines(ltraces[l.ID], pipelines.UpgradeLines); !ok {
 		return fmt.Errorf("the job running during the upgrade: %s:\n%s", why, tail(ltraces[l.ID], 20))
 	}
 	if n.Status != "success" || !n.StartedAt.Before(*l.FinishedAt) {
@@ -556,8 +551,8 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	const lines = 45
-	pl, err := rf.start(ctx, tp, "outage", map[string]faultJob{"through-outage": {Timeout: "15m", Script: []string{sequentialLines(lines, 5)}}})
+	const lines = pipelines.OutageLines
+	pl, err := rf.start(ctx, tp, "outage", pipelines.Scenario("outage", pipelines.Params{}))
 	if err != nil {
 		return err
 	}
@@ -609,7 +604,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 		return fmt.Errorf("the job's trace lost lines in the outage: %s:\n%s", why, tail(traces[last.ID], 30))
 	}
 	afterStart := time.Now()
-	next, err := rf.start(ctx, tp, "outage-after", map[string]faultJob{"after-outage": {Script: []string{"echo after the outage"}}})
+	next, err := rf.start(ctx, tp, "outage-after", pipelines.Scenario("outage-after", pipelines.Params{}))
 	if err != nil {
 		return err
 	}
@@ -630,7 +625,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	pl, err := rf.start(ctx, tp, "rotation", map[string]faultJob{"during-rotation": {Script: []string{sequentialLines(24, 5)}}})
+	pl, err := rf.start(ctx, tp, "rotation", pipelines.Scenario("rotation", pipelines.Params{}))
 	if err != nil {
 		return err
 	}
@@ -657,7 +652,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	pickedUp := time.Since(rotated)
-	next, err := rf.start(ctx, tp, "rotation-after", map[string]faultJob{"after-rotation": {Script: []string{"echo taken with the new token"}}})
+	next, err := rf.start(ctx, tp, "rotation-after", pipelines.Scenario("rotation-after", pipelines.Params{}))
 	if err != nil {
 		return err
 	}
@@ -673,7 +668,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if len(jobs) != 1 || last.Status != "success" {
 		return fmt.Errorf("the job running during the rotation: %+v", jobs)
 	}
-	if ok, why := hasAllLines(traces[last.ID], 24); !ok {
+	if ok, why := hasAllLines(traces[last.ID], pipelines.RotateLines); !ok {
 		return fmt.Errorf("the job running during the rotation: %s", why)
 	}
 	after, err := readyManager(ctx, rf.p.cs, tp.tn, time.Minute)
@@ -694,8 +689,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	tp := rf.project("tenant-a")
 	key := "fault-cache-" + rf.run
-	cache := map[string]any{"key": key, "paths": []any{"cached/"}}
-	seed, err := rf.start(ctx, tp, "cache-seed", map[string]faultJob{"seed": {Cache: cache, Script: []string{"mkdir -p cached", "echo v1 > cached/data.txt"}}})
+	seed, err := rf.start(ctx, tp, "cache-seed", pipelines.Scenario("cache-seed", pipelines.Params{CacheKey: key}))
 	if err != nil {
 		return err
 	}
@@ -709,8 +703,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return fmt.Errorf("the seeded cache object: %w", err)
 	}
-	up, err := rf.start(ctx, tp, "cache-outage", map[string]faultJob{"upload-in-outage": {Cache: cache,
-		Script: []string{"cat cached/data.txt", "echo v2 > cached/data.txt", "echo READY-FOR-OUTAGE", "sleep 30"}}})
+	up, err := rf.start(ctx, tp, "cache-outage", pipelines.Scenario("cache-outage", pipelines.Params{CacheKey: key}))
 	if err != nil {
 		return err
 	}
@@ -750,7 +743,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if now.ETag != first.ETag || now.Size != first.Size {
 		return fmt.Errorf("the cache object changed in the outage (%s/%d → %s/%d): a partial upload replaced it", first.ETag, first.Size, now.ETag, now.Size)
 	}
-	check, err := rf.start(ctx, tp, "cache-after", map[string]faultJob{"restore": {Cache: cache, Script: []string{"test \"$(cat cached/data.txt)\" = v1 && echo restored-v1-whole"}}})
+	check, err := rf.start(ctx, tp, "cache-after", pipelines.Scenario("cache-after", pipelines.Params{CacheKey: key}))
 	if err != nil {
 		return err
 	}
@@ -782,7 +775,7 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
 		return err
 	}
-	pl, err := rf.start(ctx, tp, "drain", map[string]faultJob{"drained": {Kaniko: true, Timeout: "10m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 30", "echo attempt $CI_JOB_ID finished"}}})
+	pl, err := rf.start(ctx, tp, "drain", pipelines.Scenario("drain", pipelines.Params{}))
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
@@ -21,16 +23,6 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/userns"
 )
-
-// usernsProbeScript is the probe job (the runner's default image: Kaniko's debug flavour, busybox). It prints its
-// uid_map, creates a file as root in its root filesystem, says it is ready (in lower case: the trace also echoes the
-// command), and waits until the node side has looked (the node creates the -done file through /proc/<pid>/root).
-var usernsProbeScript = []string{
-	`echo "uidmap:$(cat /proc/self/uid_map)"`,
-	`echo made-by-root > /kaniko/gkt-userns-$CI_JOB_ID && ls -ln /kaniko/gkt-userns-$CI_JOB_ID`,
-	`echo GKT_USERNS_READY | tr A-Z a-z`,
-	`for i in $(seq 180); do [ -e /kaniko/gkt-userns-done ] && break; sleep 1; done`,
-}
 
 var uidMapLine = regexp.MustCompile(`uidmap:\s*(\d+\s+\d+\s+\d+)`)
 
@@ -53,7 +45,7 @@ var nodeProbeLine = regexp.MustCompile(`pid=(\d+) uid=(\d+) owner=(\d+) comm=(\S
 // node showed.
 func usernsProbe(ctx context.Context, rt *runnerTier, tp *tenantProject, scenario string) (userns.Probe, string, error) {
 	var p userns.Probe
-	pl, err := startPipeline(ctx, rt.f, tp, scenario, map[string]faultJob{"userns-probe": {Script: usernsProbeScript, Timeout: "10m"}})
+	pl, err := startPipeline(ctx, rt.f, tp, scenario, pipelines.Scenario("userns", pipelines.Params{}))
 	if err != nil {
 		return p, "", err
 	}
