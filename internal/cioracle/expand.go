@@ -58,9 +58,11 @@ func (t Tool) Expand(ctx context.Context, p Project) (*Pipeline, error) {
 	// gitlab-ci-local reads the project's identity (CI_PROJECT_PATH, the default branch) from git
 	git := [][]string{
 		{"init", "-q", "-b", "main"},
+		{"config", "user.name", "gkt"},
+		{"config", "user.email", "gkt@example.com"},
 		{"remote", "add", "origin", "https://" + Host + "/group/app.git"},
 		{"add", "-A"},
-		{"-c", "user.name=gkt", "-c", "user.email=gkt@example.com", "commit", "-q", "--no-gpg-sign", "-m", "pipeline"},
+		{"commit", "-q", "--no-gpg-sign", "-m", "pipeline"},
 		{"update-ref", "refs/remotes/origin/main", "HEAD"},
 		{"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"},
 	}
