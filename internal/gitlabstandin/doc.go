@@ -5,7 +5,7 @@
 //     job updates, trace appends with ranges, cancellation through Job-Status, runners/managers), with the answers
 //     GitLab gives (see ../shared/reference.md and the runner's network/gitlab.go);
 //   - a subset of GitLab's REST API that the tests drive (projects, commits, pipelines, jobs and their traces,
-//     runner creation), so that one client (internal/gitlabapi) talks to this stand-in and to a real GitLab alike;
+//     runner creation), so that one client (internal/gitlabclient: GitLab's official Go client) talks to this stand-in and to a real GitLab alike;
 //   - the projects' repositories over git smart HTTP (git http-backend), cloned with the job token as GitLab does.
 //
 // A commit starts a pipeline: Compile reads its .gitlab-ci.yml, resolves `include: local`, and turns each job into

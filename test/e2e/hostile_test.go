@@ -13,7 +13,8 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 )
 
@@ -69,7 +70,7 @@ func TestHostilePipelines(t *testing.T) {
 	}
 	results := make([]outcome, len(all))
 	var wg sync.WaitGroup
-	jobsOf := make([][]gitlabapi.Job, len(all))
+	jobsOf := make([][]gitlab.Job, len(all))
 	for i, s := range all {
 		wg.Add(1)
 		go func() {
@@ -78,8 +79,8 @@ func TestHostilePipelines(t *testing.T) {
 			if err == nil {
 				pl, err = rt.f.api.WaitPipeline(ctx, tp.project.ID, pl.ID, 20*time.Minute)
 			}
-			if err == nil && pl.YAMLErrors != "" {
-				err = fmt.Errorf("pipeline invalid: %s", pl.YAMLErrors)
+			if err == nil && pl.YamlErrors != "" {
+				err = fmt.Errorf("pipeline invalid: %s", pl.YamlErrors)
 			}
 			if err == nil {
 				jobsOf[i], err = rt.f.api.Jobs(ctx, tp.project.ID, pl.ID)

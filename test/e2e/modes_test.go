@@ -150,7 +150,7 @@ func (rt *runnerTier) modePipelines(ctx context.Context, t *phase, mode string, 
 			}
 			logf("modes: %s mode: %s v%d: pipeline %d %s in %s", mode, tp.tn.Name, version, r.Pipeline.ID, r.Pipeline.Status, r.Wall.Round(time.Second))
 			if r.Pipeline.Status != "success" {
-				t.Errorf("%s mode: %s v%d: pipeline %s (%s)", mode, tp.tn.Name, version, r.Pipeline.Status, r.Pipeline.YAMLErrors)
+				t.Errorf("%s mode: %s v%d: pipeline %s (%s)", mode, tp.tn.Name, version, r.Pipeline.Status, r.Pipeline.YamlErrors)
 			}
 			for _, j := range r.Jobs {
 				what := fmt.Sprintf("%s mode: %s v%d job %s", mode, tp.tn.Name, version, j.Name)

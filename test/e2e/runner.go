@@ -21,7 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
@@ -50,8 +51,8 @@ var exampleProjects = []exampleProject{
 type tenantProject struct {
 	exampleProject
 	tn       tenants.Tenant
-	project  gitlabapi.Project
-	runner   gitlabapi.Runner
+	project  *gitlab.Project
+	runner   *gitlab.UserRunner
 	existing map[string]bool
 }
 
@@ -218,16 +219,16 @@ type pipelineRun struct {
 	tp       *tenantProject
 	Version  int
 	SHA      string
-	Pipeline gitlabapi.Pipeline
-	Jobs     []gitlabapi.Job
+	Pipeline *gitlab.Pipeline
+	Jobs     []gitlab.Job
 	Traces   map[string]string      // job name → trace (last run)
 	Pods     map[string]*jobPodSeen // job id → pod
 	Wall     time.Duration          // commit → pipeline finished
 }
 
 // job returns the last run of the named job.
-func (r *pipelineRun) job(name string) *gitlabapi.Job {
-	var out *gitlabapi.Job
+func (r *pipelineRun) job(name string) *gitlab.Job {
+	var out *gitlab.Job
 	for i := range r.Jobs {
 		if r.Jobs[i].Name == name {
 			out = &r.Jobs[i]

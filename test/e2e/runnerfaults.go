@@ -18,13 +18,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
@@ -60,8 +62,8 @@ func (l *jobLedger) settle(ctx context.Context, f *forge) error {
 	return nil
 }
 
-// record sets a pipeline's jobs (retried runs included, as gitlabapi.Client.Jobs lists them).
-func (l *jobLedger) record(scenario string, jobs []gitlabapi.Job) {
+// record sets a pipeline's jobs (retried runs included, as gitlabclient.Client.Jobs lists them).
+func (l *jobLedger) record(scenario string, jobs []gitlab.Job) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	first := map[string]int64{}
@@ -146,7 +148,7 @@ func (a *standinAdmin) reachable(ctx context.Context) bool {
 type faultPipeline struct {
 	tp       *tenantProject
 	scenario string
-	Pipeline gitlabapi.Pipeline
+	Pipeline *gitlab.Pipeline
 }
 
 // startPipeline commits a scenario's pipeline to the tenant's project and returns once the forge created it.
@@ -166,20 +168,20 @@ func startPipeline(ctx context.Context, f *forge, tp *tenantProject, scenario st
 	if err != nil {
 		return nil, err
 	}
-	if pl.YAMLErrors != "" {
-		return nil, fmt.Errorf("%s: pipeline invalid: %s", scenario, pl.YAMLErrors)
+	if pl.YamlErrors != "" {
+		return nil, fmt.Errorf("%s: pipeline invalid: %s", scenario, pl.YamlErrors)
 	}
 	return &faultPipeline{tp: tp, scenario: scenario, Pipeline: pl}, nil
 }
 
 // job returns the pipeline's current jobs (retried runs included).
-func (p *faultPipeline) jobs(ctx context.Context, f *forge) ([]gitlabapi.Job, error) {
+func (p *faultPipeline) jobs(ctx context.Context, f *forge) ([]gitlab.Job, error) {
 	return f.api.Jobs(ctx, p.tp.project.ID, p.Pipeline.ID)
 }
 
 // waitJob waits until the pipeline's job of that name (its latest attempt) satisfies cond and returns it.
-func (p *faultPipeline) waitJob(ctx context.Context, f *forge, name, what string, timeout time.Duration, cond func(gitlabapi.Job, string) bool) (gitlabapi.Job, error) {
-	var found gitlabapi.Job
+func (p *faultPipeline) waitJob(ctx context.Context, f *forge, name, what string, timeout time.Duration, cond func(gitlab.Job, string) bool) (gitlab.Job, error) {
+	var found gitlab.Job
 	err := wait.For(ctx, fmt.Sprintf("%s: job %s %s", p.scenario, name, what), time.Second, timeout, func(ctx context.Context) (bool, error) {
 		jobs, err := p.jobs(ctx, f)
 		if err != nil {
@@ -202,8 +204,8 @@ func (p *faultPipeline) waitJob(ctx context.Context, f *forge, name, what string
 }
 
 // waitEnded waits until the attempt with that ID is no longer running and returns it.
-func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeout time.Duration) (gitlabapi.Job, error) {
-	var found gitlabapi.Job
+func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeout time.Duration) (gitlab.Job, error) {
+	var found gitlab.Job
 	err := wait.For(ctx, fmt.Sprintf("%s: job %d to end", p.scenario, id), 2*time.Second, timeout, func(ctx context.Context) (bool, error) {
 		jobs, err := p.jobs(ctx, f)
 		if err != nil {
@@ -220,8 +222,18 @@ func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeo
 	return found, err
 }
 
+// retried reports whether GitLab retried job j: a later job of the same name in the pipeline (the retry is created
+// when the attempt is dropped, so one listing tells).
+func (p *faultPipeline) retried(ctx context.Context, f *forge, j gitlab.Job) (bool, error) {
+	jobs, err := p.jobs(ctx, f)
+	if err != nil {
+		return false, err
+	}
+	return gitlabclient.Retried(jobs, j), nil
+}
+
 // finish waits for the pipeline to end, saves its traces and returns its jobs (the ledger settles them at the end).
-func (p *faultPipeline) finish(ctx context.Context, f *forge, timeout time.Duration) ([]gitlabapi.Job, map[int64]string, error) {
+func (p *faultPipeline) finish(ctx context.Context, f *forge, timeout time.Duration) ([]gitlab.Job, map[int64]string, error) {
 	pl, err := f.api.WaitPipeline(ctx, p.tp.project.ID, p.Pipeline.ID, timeout)
 	if err != nil {
 		return nil, nil, err

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 
 	"github.com/minio/minio-go/v7"
@@ -23,7 +24,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/leftovers"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
@@ -223,10 +225,10 @@ func scenarioRunnerLoad(ctx context.Context, rf *runnerFaults) error {
 	}
 	var durations []float64
 	var firstEnd time.Time
-	var last gitlabapi.Job
+	var last gitlab.Job
 	for _, j := range jobs {
-		if j.Status != "success" || j.Retried {
-			return fmt.Errorf("load job %s: %s %s (retried %t):\n%s", j.Name, j.Status, j.FailureReason, j.Retried, tail(traces[j.ID], 20))
+		if retried := gitlabclient.Retried(jobs, j); j.Status != "success" || retried {
+			return fmt.Errorf("load job %s: %s %s (retried %t):\n%s", j.Name, j.Status, j.FailureReason, retried, tail(traces[j.ID], 20))
 		}
 		if s := seen[fmt.Sprint(j.ID)]; s == nil || !contains(tp.tn.Nodes, s.Pod.Spec.NodeName) {
 			return fmt.Errorf("load job %s ran outside the tenant's nodes %v (%v)", j.Name, tp.tn.Nodes, s)
@@ -284,7 +286,7 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	type run struct {
 		killTarget
 		pl      *faultPipeline
-		first   gitlabapi.Job
+		first   gitlab.Job
 		pod     string
 		killed  time.Time
 		dropped time.Duration // kill → the attempt ended in the forge
@@ -301,7 +303,7 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	}
 	for _, r := range runs {
 		tp := rf.project(r.tenant)
-		j, err := r.pl.waitJob(ctx, rf.f, "victim", "to print that it started", 5*time.Minute, func(j gitlabapi.Job, tr string) bool {
+		j, err := r.pl.waitJob(ctx, rf.f, "victim", "to print that it started", 5*time.Minute, func(j gitlab.Job, tr string) bool {
 			return j.Status == "running" && strings.Contains(tr, "started")
 		})
 		if err != nil {
@@ -348,8 +350,12 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 			if err != nil {
 				return err
 			}
-			if j.Status != "failed" || !slices.Contains(retryWhen, j.FailureReason) || !j.Retried {
-				return fmt.Errorf("%s: the killed attempt ended %s %s (retried %t), want failed for one of the template's retry reasons %v, and retried", r.tenant, j.Status, j.FailureReason, j.Retried, retryWhen)
+			retried, err := r.pl.retried(ctx, rf.f, j)
+			if err != nil {
+				return err
+			}
+			if j.Status != "failed" || !slices.Contains(retryWhen, j.FailureReason) || !retried {
+				return fmt.Errorf("%s: the killed attempt ended %s %s (retried %t), want failed for one of the template's retry reasons %v, and retried", r.tenant, j.Status, j.FailureReason, retried, retryWhen)
 			}
 			r.reason = j.FailureReason
 			r.dropped = j.FinishedAt.Sub(r.killed) // as the forge recorded it
@@ -464,7 +470,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	lj, err := long.waitJob(ctx, rf.f, "long", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "line 2") })
+	lj, err := long.waitJob(ctx, rf.f, "long", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 2") })
 	if err != nil {
 		return err
 	}
@@ -556,7 +562,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	j, err := pl.waitJob(ctx, rf.f, "through-outage", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "line 3") })
+	j, err := pl.waitJob(ctx, rf.f, "through-outage", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 3") })
 	if err != nil {
 		return err
 	}
@@ -593,8 +599,8 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	switch {
 	case len(jobs) != 1 || last.Status != "success":
 		return fmt.Errorf("the job through the outage: %+v\n%s", jobs, tail(traces[last.ID], 20))
-	case last.StandinTraceChecksumMismatch != "":
-		return fmt.Errorf("the job's trace after the outage: %s", last.StandinTraceChecksumMismatch)
+	case !strings.Contains(traces[last.ID], "Job succeeded"):
+		return fmt.Errorf("the job's trace after the outage lacks the runner's last line (Job succeeded):\n%s", tail(traces[last.ID], 20))
 	case after.UID != before.UID || restarts(after) != restarts(before):
 		return fmt.Errorf("the manager restarted during the outage (pod %s→%s, restarts %d→%d)", before.Name, after.Name, restarts(before), restarts(after))
 	case unready > 0:
@@ -629,7 +635,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pl.waitJob(ctx, rf.f, "during-rotation", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "line 2") }); err != nil {
+	if _, err := pl.waitJob(ctx, rf.f, "during-rotation", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 2") }); err != nil {
 		return err
 	}
 	token, err := rf.f.api.ResetRunnerToken(ctx, tp.runner.ID)
@@ -707,7 +713,7 @@ func scenarioRunnerCacheOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	if _, err := up.waitJob(ctx, rf.f, "upload-in-outage", "to be ready for the outage", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "READY-FOR-OUTAGE") }); err != nil {
+	if _, err := up.waitJob(ctx, rf.f, "upload-in-outage", "to be ready for the outage", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "READY-FOR-OUTAGE") }); err != nil {
 		return err
 	}
 	if err := scale(ctx, rf.p.cs, "minio", "minio", 0); err != nil {
@@ -779,7 +785,7 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	first, err := pl.waitJob(ctx, rf.f, "drained", "to be running", 5*time.Minute, func(j gitlabapi.Job, tr string) bool { return strings.Contains(tr, "started") })
+	first, err := pl.waitJob(ctx, rf.f, "drained", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "started") })
 	if err != nil {
 		return err
 	}
@@ -825,7 +831,9 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	if !ended.Retried {
+	if retried, err := pl.retried(ctx, rf.f, ended); err != nil {
+		return err
+	} else if !retried {
 		return fmt.Errorf("the drained attempt ended %s %s and was not retried", ended.Status, ended.FailureReason)
 	}
 	logf("drain: attempt %d ended %s %s, retried", ended.ID, ended.Status, ended.FailureReason)

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabstandin"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
@@ -30,7 +30,7 @@ const (
 // forge is the GitLab the runner tier talks to: a real one (GITLAB_URL, GITLAB_TOKEN) or the stand-in. Tests see
 // only the client and, for the tenant chart, where GitLab is.
 type forge struct {
-	api *gitlabapi.Client
+	api *gitlabclient.Client
 	// URL is what the runners and jobs use (gitlab.url); CA, when set, is the private CA they must trust
 	// (gitlab.caSecret); Egress are the NetworkPolicy peers of GitLab (gitlab.egress.to) and Ports its ports.
 	URL    string
@@ -53,7 +53,7 @@ func realGitLab() (*forge, error) {
 	case base == "" || token == "":
 		return nil, fmt.Errorf("runner tier: GITLAB_URL and GITLAB_TOKEN must be set together")
 	}
-	api, err := gitlabapi.New(base, token, nil)
+	api, err := gitlabclient.New(base, token, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func deployStandin(ctx context.Context, cs kubernetes.Interface, nodeIP string) 
 	if err := waitDeployment(ctx, cs, standinNamespace, "gitlab-standin", 3*time.Minute); err != nil {
 		return nil, fmt.Errorf("gitlab stand-in: %w", err)
 	}
-	api, err := gitlabapi.New(fmt.Sprintf("https://%s:%d", nodeIP, standinNodePort), token, files.CA)
+	api, err := gitlabclient.New(fmt.Sprintf("https://%s:%d", nodeIP, standinNodePort), token, files.CA)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabapi"
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
@@ -49,7 +50,7 @@ func usernsProbe(ctx context.Context, rt *runnerTier, tp *tenantProject, scenari
 	if err != nil {
 		return p, "", err
 	}
-	j, err := pl.waitJob(ctx, rt.f, "userns-probe", "is ready", 5*time.Minute, func(j gitlabapi.Job, tr string) bool {
+	j, err := pl.waitJob(ctx, rt.f, "userns-probe", "is ready", 5*time.Minute, func(j gitlab.Job, tr string) bool {
 		return strings.Contains(tr, "\ngkt_userns_ready") || j.Status == "failed"
 	})
 	if err != nil {

@@ -1,0 +1,235 @@
+package gitlabclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
+)
+
+// Client is GitLab's official client for one GitLab (or the stand-in) and a personal access token (scope api).
+type Client struct {
+	// API is the official client, for calls this package does not wrap.
+	API *gitlab.Client
+}
+
+// New returns a client for base (https://gitlab.example.com). ca, when set, is the PEM CA the server's certificate
+// chains to (the stand-in's private CA).
+func New(base, token string, ca []byte) (*Client, error) {
+	if base == "" || token == "" {
+		return nil, errors.New("gitlab: URL and token are required")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if len(ca) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, errors.New("gitlab: the CA is not PEM")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	api, err := gitlab.NewClient(token,
+		gitlab.WithBaseURL(strings.TrimSuffix(base, "/")+"/api/v4"),
+		gitlab.WithHTTPClient(&http.Client{Transport: tr, Timeout: 60 * time.Second}),
+		gitlab.WithoutRetries())
+	if err != nil {
+		return nil, fmt.Errorf("gitlab: %w", err)
+	}
+	return &Client{API: api}, nil
+}
+
+// CreateProject creates a private project named name in the token user's namespace, default branch main.
+func (c *Client) CreateProject(ctx context.Context, name string) (*gitlab.Project, error) {
+	p, _, err := c.API.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: &name, Path: &name,
+		Visibility: gitlab.Ptr(gitlab.PrivateVisibility), DefaultBranch: gitlab.Ptr("main")}, gitlab.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("creating project %s: %w", name, err)
+	}
+	if p.DefaultBranch == "" {
+		p.DefaultBranch = "main" // an empty project has no default branch until its first commit
+	}
+	return p, nil
+}
+
+// DeleteProject deletes the project.
+func (c *Client) DeleteProject(ctx context.Context, id int64) error {
+	_, err := c.API.Projects.DeleteProject(id, nil, gitlab.WithContext(ctx))
+	return err
+}
+
+// CreateRunner creates a project runner (POST /user/runners) that takes jobs tagged with (a subset of) tags only.
+func (c *Client) CreateRunner(ctx context.Context, projectID int64, description string, tags []string) (*gitlab.UserRunner, error) {
+	r, _, err := c.API.Users.CreateUserRunner(&gitlab.CreateUserRunnerOptions{RunnerType: gitlab.Ptr("project_type"), ProjectID: &projectID,
+		Description: &description, TagList: &tags, RunUntagged: gitlab.Ptr(false)}, gitlab.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("creating runner %q: %w", description, err)
+	}
+	return r, nil
+}
+
+// DeleteRunner deletes the runner.
+func (c *Client) DeleteRunner(ctx context.Context, id int64) error {
+	_, err := c.API.Runners.DeleteRegisteredRunnerByID(id, gitlab.WithContext(ctx))
+	return err
+}
+
+// Commit commits files (path → content) to branch: create for paths not in existing, update for the rest. GitLab
+// starts a pipeline for the commit. It returns the commit's SHA.
+func (c *Client) Commit(ctx context.Context, projectID int64, branch, message string, files map[string]string, existing map[string]bool) (string, error) {
+	var actions []*gitlab.CommitActionOptions
+	for _, p := range slices.Sorted(mapsKeys(files)) {
+		action := gitlab.FileCreate
+		if existing[p] {
+			action = gitlab.FileUpdate
+		}
+		actions = append(actions, &gitlab.CommitActionOptions{Action: gitlab.Ptr(action), FilePath: gitlab.Ptr(p), Content: gitlab.Ptr(files[p])})
+	}
+	cm, _, err := c.API.Commits.CreateCommit(projectID, &gitlab.CreateCommitOptions{Branch: &branch, CommitMessage: &message, Actions: actions}, gitlab.WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("commit to project %d: %w", projectID, err)
+	}
+	return cm.ID, nil
+}
+
+func mapsKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Finished reports whether a pipeline (or job) status is final.
+func Finished(status string) bool {
+	return slices.Contains([]string{"success", "failed", "canceled", "skipped"}, status)
+}
+
+// PipelineFor waits until GitLab created the commit's pipeline and returns it as the single-pipeline endpoint shows
+// it (with yaml_errors, which the list does not carry).
+func (c *Client) PipelineFor(ctx context.Context, projectID int64, sha string, timeout time.Duration) (*gitlab.Pipeline, error) {
+	var id int64
+	err := wait.For(ctx, "the pipeline of commit "+sha, time.Second, timeout, func(ctx context.Context) (bool, error) {
+		list, _, err := c.API.Pipelines.ListProjectPipelines(projectID, &gitlab.ListProjectPipelinesOptions{SHA: &sha}, gitlab.WithContext(ctx))
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		if len(list) == 0 {
+			return false, nil
+		}
+		id = list[0].ID
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := c.API.Pipelines.GetPipeline(projectID, id, gitlab.WithContext(ctx))
+	return p, err
+}
+
+// WaitPipeline waits until the pipeline finishes (any final status) and returns it.
+func (c *Client) WaitPipeline(ctx context.Context, projectID, pipelineID int64, timeout time.Duration) (*gitlab.Pipeline, error) {
+	var p *gitlab.Pipeline
+	err := wait.For(ctx, fmt.Sprintf("pipeline %d to finish", pipelineID), 2*time.Second, timeout, func(ctx context.Context) (bool, error) {
+		got, _, err := c.API.Pipelines.GetPipeline(projectID, pipelineID, gitlab.WithContext(ctx))
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		p = got
+		return Finished(p.Status), nil
+	})
+	return p, err
+}
+
+// Jobs lists the pipeline's jobs, retried attempts included, oldest first.
+func (c *Client) Jobs(ctx context.Context, projectID, pipelineID int64) ([]gitlab.Job, error) {
+	var out []gitlab.Job
+	opt := &gitlab.ListJobsOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: 1}, IncludeRetried: gitlab.Ptr(true)}
+	for {
+		page, resp, err := c.API.Jobs.ListPipelineJobs(projectID, pipelineID, opt, gitlab.WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("jobs of pipeline %d: %w", pipelineID, err)
+		}
+		for _, j := range page {
+			out = append(out, *j)
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	slices.SortFunc(out, func(a, b gitlab.Job) int { return int(a.ID - b.ID) })
+	return out, nil
+}
+
+// Retried reports whether job j was retried: GitLab shows a retry as a later job of the same name in the pipeline
+// (the REST API has no "retried" field).
+func Retried(jobs []gitlab.Job, j gitlab.Job) bool {
+	return slices.ContainsFunc(jobs, func(o gitlab.Job) bool { return o.Name == j.Name && o.ID > j.ID })
+}
+
+// Latest keeps the last attempt of each job name, oldest first.
+func Latest(jobs []gitlab.Job) []gitlab.Job {
+	var out []gitlab.Job
+	for _, j := range jobs {
+		if !Retried(jobs, j) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// Trace returns the job's log.
+func (c *Client) Trace(ctx context.Context, projectID, jobID int64) (string, error) {
+	r, _, err := c.API.Jobs.GetTraceFile(projectID, jobID, gitlab.WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("trace of job %d: %w", jobID, err)
+	}
+	raw, err := io.ReadAll(r)
+	return string(raw), err
+}
+
+// CancelJob cancels the job.
+func (c *Client) CancelJob(ctx context.Context, projectID, jobID int64) error {
+	_, _, err := c.API.Jobs.CancelJob(projectID, jobID, gitlab.WithContext(ctx))
+	return err
+}
+
+// ResetRunnerToken gives the runner a new authentication token; the old one stops working at once.
+func (c *Client) ResetRunnerToken(ctx context.Context, runnerID int64) (string, error) {
+	t, _, err := c.API.Runners.ResetRunnerAuthenticationToken(runnerID, gitlab.WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("reset of runner %d's token: %w", runnerID, err)
+	}
+	if t.Token == nil || *t.Token == "" {
+		return "", fmt.Errorf("reset of runner %d's token: no token in the answer", runnerID)
+	}
+	return *t.Token, nil
+}
+
+// VerifyRunner asks GitLab which runner an authentication token (glrt-…) belongs to, as a runner does at start
+// (POST /runners/verify), and returns the runner's ID: whoever holds the token can take that runner's jobs. The
+// official client's VerifyRegisteredRunner discards the answer's body, so this goes through its NewRequest and Do.
+func (c *Client) VerifyRunner(ctx context.Context, token string) (int64, error) {
+	req, err := c.API.NewRequest(http.MethodPost, "runners/verify", map[string]string{"token": token}, []gitlab.RequestOptionFunc{gitlab.WithContext(ctx)})
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		ID int64 `json:"id"`
+	}
+	if _, err := c.API.Do(req, &out); err != nil {
+		return 0, fmt.Errorf("runners/verify: %w", err)
+	}
+	return out.ID, nil
+}
