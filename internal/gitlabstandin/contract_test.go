@@ -34,7 +34,7 @@ var (
 			"runner":   {source: "lib/api/entities/ci/runner.rb", keys: keys("id description ip_address active paused is_shared runner_type name online status")},
 		}}
 	projectEntity = &entity{source: "lib/api/entities/project.rb, basic_project_details.rb, project_identity.rb",
-		keys: keys("id description name name_with_namespace path path_with_namespace created_at default_branch tag_list topics ssh_url_to_repo http_url_to_repo web_url readme_url forks_count avatar_url star_count last_activity_at namespace visibility"),
+		keys:   keys("id description name name_with_namespace path path_with_namespace created_at default_branch tag_list topics ssh_url_to_repo http_url_to_repo web_url readme_url forks_count avatar_url star_count last_activity_at namespace visibility"),
 		nested: map[string]*entity{"namespace": {source: "lib/api/entities/namespace_basic.rb", keys: keys("id name path kind full_path parent_id avatar_url web_url")}}}
 	commitEntity = &entity{source: "lib/api/entities/commit_detail.rb, commit.rb",
 		keys: keys("id short_id created_at parent_ids title message author_name author_email authored_date committer_name committer_email committed_date trailers extended_trailers web_url stats status project_id last_pipeline")}
