@@ -1,5 +1,6 @@
 # gitlab-kaniko-tenant. Everything runs through `go` (helm and helm-docs are Go tools pinned in go.mod): a fresh
-# machine needs Go and nothing else for lint/test/matrix.
+# machine needs Go for lint/matrix, and Go plus Node.js and npm for test (it runs gitlab-ci-local, GitLab's CI schema,
+# pinned in tools/gitlab-ci-local and installed by the test into the project cache).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go

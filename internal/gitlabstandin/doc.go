@@ -8,7 +8,12 @@
 //     runner creation), so that one client (internal/gitlabclient: GitLab's official Go client) talks to this stand-in and to a real GitLab alike;
 //   - the projects' repositories over git smart HTTP (git http-backend), cloned with the job token as GitLab does.
 //
-// A commit starts a pipeline: Compile reads its .gitlab-ci.yml, resolves `include: local`, and turns each job into
-// the JSON GitLab sends, predefined CI_* variables included. Only the .gitlab-ci.yml features the project's
-// examples and CI template use are supported; anything else is an error naming the keyword, never ignored.
+// A commit starts a pipeline: Compile reads its .gitlab-ci.yml in GitLab's order (includes, extends, then !reference
+// tags), resolves include:local and include:project (from the stand-in's own projects), and turns each job into the
+// JSON GitLab sends, predefined CI_* variables included. Only the .gitlab-ci.yml features the project's examples,
+// CI template and tests use are supported; anything else is an error naming the keyword, never ignored. make test
+// checks that for every pipeline the project ships or runs, GitLab's CI schema accepts it and gitlab-ci-local, an
+// independent interpreter, expands it as Compile does (internal/cioracle); where the two differed, the stand-in
+// follows GitLab's source (TestCompileFollowsGitLab), and its REST answers are a key subset of GitLab's entities
+// (TestStandinAnswersAreGitLabsShape).
 package gitlabstandin
