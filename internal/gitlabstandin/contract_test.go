@@ -38,8 +38,11 @@ var (
 		nested: map[string]*entity{"namespace": {source: "lib/api/entities/namespace_basic.rb", keys: keys("id name path kind full_path parent_id avatar_url web_url")}}}
 	commitEntity = &entity{source: "lib/api/entities/commit_detail.rb, commit.rb",
 		keys: keys("id short_id created_at parent_ids title message author_name author_email authored_date committer_name committer_email committed_date trailers extended_trailers web_url stats status project_id last_pipeline")}
-	runnerTokenEntity = &entity{source: "lib/api/entities/ci/runner_registration_details.rb", keys: keys("id token token_expires_at")}
-	resetTokenEntity  = &entity{source: "lib/api/entities/ci/reset_token_result.rb", keys: keys("token token_expires_at")}
+	runnerTokenEntity   = &entity{source: "lib/api/entities/ci/runner_registration_details.rb", keys: keys("id token token_expires_at")}
+	resetTokenEntity    = &entity{source: "lib/api/entities/ci/reset_token_result.rb", keys: keys("token token_expires_at")}
+	runnerDetailsEntity = &entity{source: "lib/api/entities/ci/runner_details.rb",
+		keys: keys("id description ip_address active paused is_shared runner_type name online status tag_list run_untagged locked maximum_timeout access_level version revision platform architecture contacted_at maintenance_note projects groups created_at created_by")}
+	settingsEntity = &entity{source: "lib/api/entities/application_setting.rb (every attribute of ApplicationSetting)", keys: keys("runner_token_expiration_interval")}
 	// The job payload of POST /jobs/request: lib/api/entities/ci/job_request/response.rb and its parts.
 	jobPayloadEntity = &entity{source: "lib/api/entities/ci/job_request/response.rb",
 		keys: keys("id token allow_git_fetch job_info git_info runner_info variables steps hooks image services artifacts cache credentials dependencies features secrets run policy_options"),
@@ -139,6 +142,12 @@ func TestStandinAnswersAreGitLabsShape(t *testing.T) {
 		}
 		_ = json.Unmarshal(raw, &verify)
 	}
+	selfReset := map[string]any{} // the runner rotating its own token (after verify and jobs/request, which use it)
+	if code, _, raw := w.runnerCall("POST", "/runners/reset_authentication_token", map[string]string{"Content-Type": "application/json"}, map[string]any{"token": token}); code != http.StatusCreated {
+		t.Fatalf("runners/reset_authentication_token: %d %s", code, raw)
+	} else {
+		_ = json.Unmarshal(raw, &selfReset)
+	}
 	answers := []struct {
 		call   string
 		answer any
@@ -153,6 +162,10 @@ func TestStandinAnswersAreGitLabsShape(t *testing.T) {
 		{"GET /projects/:id/pipelines/:pid/jobs", w.rest("GET", fmt.Sprintf("/projects/%d/pipelines/%d/jobs?include_retried=true", pid, pl.ID), nil), jobEntity},
 		{"POST /runners/:id/reset_authentication_token", w.rest("POST", fmt.Sprintf("/runners/%d/reset_authentication_token", int64(runnerAnswer["id"].(float64))), nil), resetTokenEntity},
 		{"POST /jobs/request (the job payload)", job, jobPayloadEntity},
+		{"POST /runners/reset_authentication_token (runner API)", selfReset, resetTokenEntity},
+		{"PUT /runners/:id", w.rest("PUT", fmt.Sprintf("/runners/%d", int64(runnerAnswer["id"].(float64))), map[string]any{"paused": false}), runnerDetailsEntity},
+		{"PUT /projects/:id", w.rest("PUT", fmt.Sprintf("/projects/%d", pid), map[string]any{"auto_cancel_pending_pipelines": "enabled"}), projectEntity},
+		{"PUT /application/settings", w.rest("PUT", "/application/settings", map[string]any{"runner_token_expiration_interval": 0}), settingsEntity},
 	}
 	for _, a := range answers {
 		t.Run(a.call, func(t *testing.T) {

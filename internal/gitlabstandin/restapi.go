@@ -3,6 +3,7 @@ package gitlabstandin
 import (
 	"crypto/subtle"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -41,9 +42,10 @@ const StandinNamespace = "e2e"
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Name          string `json:"name"`
-		Path          string `json:"path"`
-		DefaultBranch string `json:"default_branch"`
+		Name                       string `json:"name"`
+		Path                       string `json:"path"`
+		DefaultBranch              string `json:"default_branch"`
+		AutoCancelPendingPipelines string `json:"auto_cancel_pending_pipelines"`
 	}
 	if err := readJSON(r, &body); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -67,7 +69,13 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := &project{ID: s.newIDLocked(), Name: body.Path, Namespace: StandinNamespace, Path: StandinNamespace + "/" + body.Path, DefaultBranch: body.DefaultBranch}
+	autoCancel, ok := autoCancelSetting(body.AutoCancelPendingPipelines)
+	if !ok {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "auto_cancel_pending_pipelines does not have a valid value"})
+		return
+	}
+	p := &project{ID: s.newIDLocked(), Name: body.Path, Namespace: StandinNamespace, Path: StandinNamespace + "/" + body.Path, DefaultBranch: body.DefaultBranch, AutoCancelPending: autoCancel}
 	p.Repo = filepath.Join(s.cfg.DataDir, "repos", p.Path+".git")
 	s.mu.Unlock()
 	if err := initBare(p.Repo, p.DefaultBranch); err != nil {
@@ -96,6 +104,48 @@ func (s *Server) projectOf(w http.ResponseWriter, r *http.Request) *project {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Project Not Found"})
 	}
 	return p
+}
+
+// autoCancelSetting reads auto_cancel_pending_pipelines: enabled (GitLab's default, also when empty) or disabled.
+func autoCancelSetting(v string) (enabled, ok bool) {
+	switch v {
+	case "", "enabled":
+		return true, true
+	case "disabled":
+		return false, true
+	}
+	return false, false
+}
+
+// updateProject is PUT /projects/:id; the stand-in changes auto_cancel_pending_pipelines only, and refuses any other
+// attribute by name.
+func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	for k := range body {
+		if k != "auto_cancel_pending_pipelines" && k != "id" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": k + " cannot be changed in this GitLab stand-in (auto_cancel_pending_pipelines can)"})
+			return
+		}
+	}
+	v, _ := body["auto_cancel_pending_pipelines"].(string)
+	enabled, ok := autoCancelSetting(v)
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "auto_cancel_pending_pipelines does not have a valid value"})
+		return
+	}
+	s.mu.Lock()
+	p.AutoCancelPending = enabled
+	out := s.projectJSON(p)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +225,51 @@ func (s *Server) startPipeline(p *project, ref, before, sha, message string) {
 		s.jobs[j.ID] = j
 	}
 	s.logf("pipeline %d (%s %s): %d jobs", pl.ID, p.Path, sha[:8], len(pl.Jobs))
+	s.cancelRedundantLocked(pl)
 	s.advanceLocked(pl)
+}
+
+// cancelRedundantLocked is GitLab's auto-cancel of redundant pipelines (Ci::PipelineCreation::
+// CancelRedundantPipelinesService, auto_cancel_on_new_commit: conservative, the default): a new pipeline on a ref
+// cancels the older unfinished pipelines of that ref in which no non-interruptible job has started. Their pending
+// and created jobs are canceled, their running (interruptible) jobs too. Off when the project's
+// auto_cancel_pending_pipelines is disabled. Callers hold s.mu.
+func (s *Server) cancelRedundantLocked(newer *pipeline) {
+	if !newer.Project.AutoCancelPending {
+		return
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.pipelines)) {
+		pl := s.pipelines[id]
+		if pl == newer || pl.Project != newer.Project || pl.Ref != newer.Ref || pl.ID > newer.ID || pl.Spec == nil {
+			continue
+		}
+		if st := pl.status(); st != StatusCreated && st != StatusPending && st != StatusRunning {
+			continue
+		}
+		blocked := false
+		for _, j := range pl.Jobs {
+			if !j.StartedAt.IsZero() && !j.Spec.Interruptible {
+				blocked = true
+			}
+		}
+		if blocked {
+			continue
+		}
+		s.logf("pipeline %d: auto-canceled by pipeline %d on %s (redundant; no non-interruptible job started)", pl.ID, newer.ID, pl.Ref)
+		for _, j := range pl.current() {
+			switch j.Status {
+			case StatusCreated, StatusPending:
+				j.Status, j.FinishedAt = StatusCanceled, time.Now()
+			case StatusRunning:
+				if j.Graceful {
+					j.Status = StatusCanceling
+				} else {
+					j.Status, j.FinishedAt = StatusCanceled, time.Now()
+				}
+			}
+		}
+		s.notifyLocked()
+	}
 }
 
 // projectFile reads file of the project at path from ref (its default branch when empty), for include:project.
@@ -354,7 +448,14 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 	case StatusCreated, StatusPending:
 		s.finishLocked(j, StatusCanceled, "", 0)
 	case StatusRunning:
-		j.CancelRequested = true
+		if j.Graceful {
+			// Ci::Build#cancel with a runner that supports graceful cancel: canceling until the runner reports
+			j.Status = StatusCanceling
+			s.logf("job %d (%s): canceling (its runner cancels gracefully: after_script runs)", j.ID, j.Spec.Name)
+			s.notifyLocked()
+		} else {
+			s.finishLocked(j, StatusCanceled, "", 0)
+		}
 	}
 	writeJSON(w, http.StatusCreated, s.jobJSON(j))
 }
@@ -400,10 +501,11 @@ func (s *Server) createRunner(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "runner_type must be project_type or instance_type in this GitLab stand-in"})
 		return
 	}
-	rn := &runner{ID: s.newIDLocked(), Token: randomToken("glrt-", 12), Description: body.Description, Tags: tags, RunUntagged: body.RunUntagged, ProjectID: body.ProjectID}
+	rn := &runner{ID: s.newIDLocked(), Description: body.Description, Tags: tags, RunUntagged: body.RunUntagged, ProjectID: body.ProjectID}
+	s.resetTokenLocked(rn)
 	s.runners[rn.ID] = rn
 	s.logf("runner %d: %s tags=%v project=%d", rn.ID, rn.Description, rn.Tags, rn.ProjectID)
-	writeJSON(w, http.StatusCreated, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": nil})
+	writeJSON(w, http.StatusCreated, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": rn.tokenExpiresAt()})
 }
 
 func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request) {
@@ -429,7 +531,114 @@ func (s *Server) resetRunnerToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
 		return
 	}
+	s.resetTokenLocked(rn)
+	writeJSON(w, http.StatusCreated, map[string]any{"token": rn.Token, "token_expires_at": rn.tokenExpiresAt()})
+}
+
+// resetTokenLocked gives the runner a new token, expiring after the instance's token lifetime. Callers hold s.mu.
+func (s *Server) resetTokenLocked(rn *runner) {
 	rn.Token = randomToken("glrt-", 12)
-	s.logf("runner %d: authentication token reset", rn.ID)
-	writeJSON(w, http.StatusCreated, map[string]any{"token": rn.Token, "token_expires_at": nil})
+	rn.TokenExpiresAt = time.Time{}
+	if s.tokenLifetime > 0 {
+		rn.TokenExpiresAt = time.Now().Add(s.tokenLifetime)
+	}
+	s.logf("runner %d: authentication token reset (expires: %v)", rn.ID, rn.tokenExpiresAt())
+}
+
+// resetOwnRunnerToken is the Runner API's POST /runners/reset_authentication_token: a runner rotates its own token
+// with the current one (gitlab-runner does this before token_expires_at), as lib/api/ci/runner.rb does.
+func (s *Server) resetOwnRunnerToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runnerByTokenLocked(body.Token)
+	if rn == nil {
+		writeJSON(w, http.StatusForbidden, map[string]string{"message": "403 Forbidden"})
+		return
+	}
+	s.resetTokenLocked(rn)
+	writeJSON(w, http.StatusCreated, map[string]any{"token": rn.Token, "token_expires_at": rn.tokenExpiresAt()})
+}
+
+// updateRunner is PUT /runners/:id; the stand-in changes paused only (and its older name, active), and refuses any
+// other attribute by name.
+func (s *Server) updateRunner(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runners[id]
+	if rn == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+		return
+	}
+	for k, v := range body {
+		b, isBool := v.(bool)
+		switch {
+		case k == "paused" && isBool:
+			rn.Paused = b
+		case k == "active" && isBool:
+			rn.Paused = !b
+		default:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": k + " cannot be changed in this GitLab stand-in (paused can)"})
+			return
+		}
+	}
+	s.logf("runner %d: paused=%v", rn.ID, rn.Paused)
+	s.notifyLocked()
+	writeJSON(w, http.StatusOK, map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused, "tag_list": rn.Tags})
+}
+
+// updateSettings is PUT /application/settings; the stand-in changes runner_token_expiration_interval (seconds; 0 or
+// null: tokens do not expire) only, and refuses any other setting by name.
+func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	if err := readJSON(r, &body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range body {
+		if k != "runner_token_expiration_interval" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": k + " cannot be changed in this GitLab stand-in (runner_token_expiration_interval can)"})
+			return
+		}
+		n, _ := v.(float64)
+		if n < 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "runner_token_expiration_interval must be ≥ 0"})
+			return
+		}
+		s.tokenLifetime = time.Duration(n) * time.Second
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runner_token_expiration_interval": int(s.tokenLifetime.Seconds())})
+}
+
+// watchTrace is the job page's log, GET /<project>/-/jobs/:id/trace.json: a running job's log is being watched for
+// the next 10 s (Gitlab::Ci::Trace#being_watched!, WATCH_FLAG_TTL), so its runner is told to send the trace every 3 s.
+func (s *Server) watchTrace(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("jid"), 10, 64)
+	path := r.PathValue("namespace") + "/" + r.PathValue("project")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	if j == nil || j.Pipeline.Project.Path != path {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Not found"})
+		return
+	}
+	if j.Status == StatusRunning || j.Status == StatusCanceling {
+		j.WatchedUntil = time.Now().Add(10 * time.Second)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": j.ID, "status": j.Status, "complete": j.Status != StatusRunning && j.Status != StatusCanceling,
+		"size": len(j.Trace), "html": string(j.Trace)})
 }

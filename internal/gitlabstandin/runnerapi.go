@@ -34,14 +34,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// runnerByTokenLocked finds the runner of an authentication token. Callers hold s.mu.
+// runnerByTokenLocked finds the runner of an authentication token; an expired token finds none (GitLab answers 403
+// once token_expires_at has passed: Ci::Runner#token_expired?). Callers hold s.mu.
 func (s *Server) runnerByTokenLocked(token string) *runner {
 	for _, r := range s.runners {
 		if token != "" && r.Token == token {
+			if !r.TokenExpiresAt.IsZero() && !time.Now().Before(r.TokenExpiresAt) {
+				s.logf("runner %d: its token expired at %s: 403", r.ID, r.TokenExpiresAt.UTC().Format(time.RFC3339))
+				return nil
+			}
 			return r
 		}
 	}
 	return nil
+}
+
+// tokenExpiresAt is the runner's token_expires_at as GitLab sends it (null when it does not expire).
+func (rn *runner) tokenExpiresAt() any {
+	if rn.TokenExpiresAt.IsZero() {
+		return nil
+	}
+	return rn.TokenExpiresAt.UTC().Format(time.RFC3339)
 }
 
 func (s *Server) verifyRunner(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +76,7 @@ func (s *Server) verifyRunner(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"message": "403 Forbidden"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": nil})
+	writeJSON(w, http.StatusOK, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": rn.tokenExpiresAt()})
 }
 
 func (s *Server) unregisterManager(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +102,9 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 		Token      string `json:"token"`
 		LastUpdate string `json:"last_update"`
 		Info       struct {
-			Features map[string]any `json:"features"`
+			Features struct {
+				CancelGracefully bool `json:"cancel_gracefully"`
+			} `json:"features"`
 		} `json:"info"`
 	}
 	if err := readJSON(r, &body); err != nil {
@@ -107,7 +122,16 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rn.ContactedAt = time.Now()
+		if rn.Paused {
+			// a paused runner gets no job (Ci::RegisterJobService: only active runners), and is told so at once
+			current := strconv.FormatInt(s.lastUpdate, 10)
+			s.mu.Unlock()
+			w.Header().Set("X-GitLab-Last-Update", current)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if j := s.pickLocked(rn); j != nil {
+			j.Graceful = body.Info.Features.CancelGracefully
 			payload := s.jobPayloadLocked(j, rn)
 			s.mu.Unlock()
 			writeJSON(w, http.StatusCreated, payload)
@@ -139,17 +163,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pickLocked(rn *runner) *job {
 	var best *job
 	for _, j := range s.jobs {
-		if j.Status != StatusPending || (rn.ProjectID != 0 && j.Pipeline.Project.ID != rn.ProjectID) {
-			continue
-		}
-		if len(j.Spec.Tags) == 0 && !rn.RunUntagged {
-			continue
-		}
-		ok := true
-		for _, t := range j.Spec.Tags {
-			ok = ok && slices.Contains(rn.Tags, t)
-		}
-		if ok && (best == nil || j.ID < best.ID) {
+		if j.Status == StatusPending && rn.canTake(j) && (best == nil || j.ID < best.ID) {
 			best = j
 		}
 	}
@@ -159,6 +173,23 @@ func (s *Server) pickLocked(rn *runner) *job {
 		s.notifyLocked()
 	}
 	return best
+}
+
+// canTake reports whether the runner may run the job: its project's (project runners), every tag of the job among
+// the runner's, an untagged job only with run_untagged.
+func (rn *runner) canTake(j *job) bool {
+	if rn.ProjectID != 0 && j.Pipeline.Project.ID != rn.ProjectID {
+		return false
+	}
+	if len(j.Spec.Tags) == 0 && !rn.RunUntagged {
+		return false
+	}
+	for _, t := range j.Spec.Tags {
+		if !slices.Contains(rn.Tags, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // jobByToken authenticates a job call (JOB-TOKEN header or body token).
@@ -181,28 +212,31 @@ func (s *Server) jobByTokenLocked(r *http.Request, bodyToken string) (*job, int)
 	return j, 0
 }
 
-// runningJobLocked authenticates a job call and sets Job-Status; it answers and returns nil for a wrong token or a
-// job that is no longer running (GitLab's 403: the runner stops updating it). Callers hold s.mu.
+// runningJobLocked authenticates a job call and sets Job-Status and X-GitLab-Trace-Update-Interval, as GitLab does
+// on every job update and trace append (lib/api/ci/runner.rb); it answers and returns nil for a wrong token or a job
+// that is no longer running or canceling (GitLab's 403: the runner stops updating it; Job-Status canceled or failed
+// makes it abort, canceling makes it run after_script first). Callers hold s.mu.
 func (s *Server) runningJobLocked(w http.ResponseWriter, r *http.Request, bodyToken string) *job {
 	j, code := s.jobByTokenLocked(r, bodyToken)
 	if j == nil {
 		w.WriteHeader(code)
 		return nil
 	}
-	w.Header().Set("Job-Status", jobStatusHeader(j))
-	if j.Status != StatusRunning {
+	w.Header().Set("Job-Status", j.Status)
+	w.Header().Set("X-GitLab-Trace-Update-Interval", strconv.Itoa(int(s.traceIntervalLocked(j).Seconds())))
+	if j.Status != StatusRunning && j.Status != StatusCanceling {
 		w.WriteHeader(http.StatusForbidden)
 		return nil
 	}
 	return j
 }
 
-// jobStatusHeader is what GitLab tells the runner about the job on every answer: canceled aborts it.
-func jobStatusHeader(j *job) string {
-	if j.CancelRequested {
-		return StatusCanceled
+// traceIntervalLocked is Gitlab::Ci::Trace#update_interval: 3 s while someone watches the job, else the default.
+func (s *Server) traceIntervalLocked(j *job) time.Duration {
+	if time.Now().Before(j.WatchedUntil) {
+		return 3 * time.Second
 	}
-	return j.Status
+	return s.cfg.TraceInterval
 }
 
 func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +279,9 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	status, reason := body.State, body.FailureReason
-	if j.CancelRequested {
+	if j.Status == StatusCanceling {
+		// a canceling job ends canceled whatever the runner reports (commit_status.rb: drop and success from
+		// canceling transition to canceled)
 		status, reason = StatusCanceled, ""
 	}
 	if status == StatusFailed && !slices.Contains(FailureReasons, reason) {
@@ -296,7 +332,6 @@ func (s *Server) appendTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start, _ := strconv.Atoi(m[1])
-	w.Header().Set("X-GitLab-Trace-Update-Interval", "3")
 	if start != len(j.Trace) {
 		w.Header().Set("Range", fmt.Sprintf("0-%d", len(j.Trace)))
 		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)

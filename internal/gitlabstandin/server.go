@@ -32,6 +32,10 @@ type Config struct {
 	// uses BUILD_RUNNING_OUTDATED_TIMEOUT = 1 hour and is not configurable there; 0 means GitLab's hour. The e2e
 	// shortens it for the one scenario with a killed manager (PUT /-/standin/running-outdated), so it ends in minutes.
 	RunningOutdated time.Duration
+	// TraceInterval is what X-GitLab-Trace-Update-Interval tells the runner while nobody watches the job: GitLab's
+	// Gitlab::Ci::Trace::UPDATE_FREQUENCY_DEFAULT, 60 s (0 means that). While someone watches the job's log (the job
+	// page polls /<project>/-/jobs/<id>/trace.json, which marks it watched for WATCH_FLAG_TTL, 10 s) it is 3 s.
+	TraceInterval time.Duration
 	// Log receives one line per notable event (nil: silent).
 	Log func(format string, args ...any)
 }
@@ -44,6 +48,9 @@ const (
 	StatusSuccess  = "success"
 	StatusFailed   = "failed"
 	StatusCanceled = "canceled"
+	// StatusCanceling is a running job whose cancel was asked for and whose runner supports graceful cancel: the
+	// runner runs after_script and reports back; GitLab then records canceled (app/models/commit_status.rb).
+	StatusCanceling = "canceling"
 	StatusSkipped  = "skipped"
 )
 
@@ -60,6 +67,9 @@ type Server struct {
 	pipelines  map[int64]*pipeline
 	jobs       map[int64]*job
 	outageEnd  time.Time // until then every request is dropped without an answer (PUT /-/standin/outage)
+	// tokenLifetime is the instance's runner_token_expiration_interval (PUT /application/settings): a runner token
+	// created or reset expires that long after; 0: tokens do not expire (GitLab's default).
+	tokenLifetime time.Duration
 }
 
 type project struct {
@@ -68,6 +78,9 @@ type project struct {
 	Repo                  string // bare repository directory
 	DefaultBranch         string
 	pipelineIID           int64
+	// AutoCancelPending is the project's auto_cancel_pending_pipelines setting (GitLab's default: enabled): a new
+	// pipeline on a ref cancels the older ones there that no non-interruptible job has started in.
+	AutoCancelPending bool
 }
 
 type runner struct {
@@ -78,6 +91,11 @@ type runner struct {
 	RunUntagged bool
 	ProjectID   int64 // project_type runners take only that project's jobs
 	ContactedAt time.Time
+	// TokenExpiresAt, when set, is when the authentication token stops working (token_expires_at; GitLab's
+	// runner_token_expiration_interval settings). After it every Runner API call with the token is 403.
+	TokenExpiresAt time.Time
+	// Paused runners take no jobs (POST /jobs/request answers 204) but keep their token.
+	Paused bool
 }
 
 type pipeline struct {
@@ -104,7 +122,10 @@ type job struct {
 	Runner                         *runner
 	Run                            int  // 1 for the first run, 2 for the first retry …
 	Retried                        bool // a later run replaced this one
-	CancelRequested                bool
+	// Graceful is set when the runner manager that took the job advertised features.cancel_gracefully.
+	Graceful                       bool
+	// WatchedUntil: someone watches the job's log until then (the trace interval is 3 s).
+	WatchedUntil                   time.Time
 	CreatedAt, QueuedAt, StartedAt time.Time
 	UpdatedAt                      time.Time // the runner's last update or trace chunk (what the stuck drop looks at)
 	FinishedAt                     time.Time
@@ -124,6 +145,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RunningOutdated == 0 {
 		cfg.RunningOutdated = time.Hour
+	}
+	if cfg.TraceInterval == 0 {
+		cfg.TraceInterval = 60 * time.Second
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "repos"), 0o755); err != nil {
 		return nil, err
@@ -162,6 +186,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v4/user/runners", s.admin(s.createRunner))
 	mux.HandleFunc("DELETE /api/v4/runners/{id}", s.admin(s.deleteRunner))
 	mux.HandleFunc("POST /api/v4/runners/{id}/reset_authentication_token", s.admin(s.resetRunnerToken))
+	mux.HandleFunc("POST /api/v4/runners/reset_authentication_token", s.resetOwnRunnerToken)
+	mux.HandleFunc("PUT /api/v4/runners/{id}", s.admin(s.updateRunner))
+	mux.HandleFunc("PUT /api/v4/projects/{id}", s.admin(s.updateProject))
+	mux.HandleFunc("PUT /api/v4/application/settings", s.admin(s.updateSettings))
+	// the job page's log, which marks the job watched (the stand-in takes the admin token where GitLab's UI has a session)
+	mux.HandleFunc("GET /{namespace}/{project}/-/jobs/{jid}/trace.json", s.admin(s.watchTrace))
 	mux.HandleFunc("PUT /-/standin/running-outdated", s.admin(s.setRunningOutdated))
 	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
@@ -306,6 +336,8 @@ func (p *pipeline) status() string {
 		counts[j.Status]++
 	}
 	switch {
+	case counts[StatusCanceling] > 0:
+		return StatusCanceling
 	case counts[StatusRunning] > 0:
 		return StatusRunning
 	case counts[StatusPending] > 0:
@@ -341,22 +373,76 @@ func (s *Server) finishLocked(j *job, status, reason string, exitCode int) {
 	s.notifyLocked()
 }
 
-// DropStuck fails every running job whose runner has not updated it for RunningOutdated, as GitLab's stuck-jobs
-// worker does (failure reason stuck_or_timeout_failure; the job's retry rules apply). It returns the jobs dropped.
+// GitLab's limits on how long a job may wait or run (app/services/ci/stuck_builds/drop_pending_service.rb,
+// drop_running_service.rb; app/services/ci/timed_out_builds/drop_running_service.rb; Ci::Runner::ONLINE_CONTACT_TIMEOUT).
+const (
+	PendingOutdated = 24 * time.Hour // BUILD_PENDING_OUTDATED_TIMEOUT: any pending job is dropped after a day
+	PendingStuck    = time.Hour      // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
+	RunnerOnline    = 2 * time.Hour  // a runner is online when it called within this
+)
+
+// DropStuck does what GitLab's scheduled workers do to jobs that wait or run too long, and returns the jobs it
+// dropped:
+//   - a running job past started + its timeout fails with job_execution_timeout (Ci::TimedOutBuilds::DropRunningService);
+//   - a running job whose runner has not updated it for RunningOutdated fails with stuck_or_timeout_failure
+//     (Ci::StuckBuilds::DropRunningService);
+//   - a pending job fails with stuck_or_timeout_failure after PendingOutdated, or after PendingStuck when no online
+//     runner could take it (Ci::StuckBuilds::DropPendingService).
+//
+// Each dropped job's retry rules apply.
 func (s *Server) DropStuck(now time.Time) []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var dropped []int64
 	for _, id := range slices.Sorted(maps.Keys(s.jobs)) {
 		j := s.jobs[id]
-		if j.Status != StatusRunning || now.Sub(j.UpdatedAt) < s.cfg.RunningOutdated {
+		reason := ""
+		switch j.Status {
+		case StatusRunning, StatusCanceling:
+			switch {
+			case now.After(j.StartedAt.Add(j.timeout())):
+				reason = "job_execution_timeout"
+				s.logf("job %d (%s): running for %s, past its timeout %s: dropped", j.ID, j.Spec.Name, now.Sub(j.StartedAt).Round(time.Second), j.timeout())
+			case now.Sub(j.UpdatedAt) >= s.cfg.RunningOutdated:
+				reason = "stuck_or_timeout_failure"
+				s.logf("job %d (%s): no update from its runner for %s: dropped as stuck", j.ID, j.Spec.Name, now.Sub(j.UpdatedAt).Round(time.Second))
+			}
+		case StatusPending:
+			waited := now.Sub(j.QueuedAt)
+			switch {
+			case waited >= PendingOutdated:
+				reason = "stuck_or_timeout_failure"
+				s.logf("job %d (%s): pending for %s: dropped", j.ID, j.Spec.Name, waited.Round(time.Second))
+			case waited >= PendingStuck && !s.onlineRunnerForLocked(j, now):
+				reason = "stuck_or_timeout_failure"
+				s.logf("job %d (%s): pending for %s with no online runner that can take it: dropped", j.ID, j.Spec.Name, waited.Round(time.Second))
+			}
+		}
+		if reason == "" {
 			continue
 		}
-		s.logf("job %d (%s): no update from its runner for %s: dropped as stuck", j.ID, j.Spec.Name, now.Sub(j.UpdatedAt).Round(time.Second))
 		dropped = append(dropped, j.ID)
-		s.finishLocked(j, StatusFailed, "stuck_or_timeout_failure", 0)
+		s.finishLocked(j, StatusFailed, reason, 0)
 	}
 	return dropped
+}
+
+// timeout is the job's timeout: its own, else the project's default (1 h).
+func (j *job) timeout() time.Duration {
+	if j.Spec.Timeout > 0 {
+		return j.Spec.Timeout
+	}
+	return time.Hour
+}
+
+// onlineRunnerForLocked reports whether a runner that called within RunnerOnline could take j. Callers hold s.mu.
+func (s *Server) onlineRunnerForLocked(j *job, now time.Time) bool {
+	for _, rn := range s.runners {
+		if now.Sub(rn.ContactedAt) < RunnerOnline && !rn.Paused && rn.canTake(j) {
+			return true
+		}
+	}
+	return false
 }
 
 // SweepStuck runs DropStuck every interval until ctx ends (GitLab runs its worker on a schedule too).

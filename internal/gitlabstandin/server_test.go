@@ -381,8 +381,8 @@ func TestStuckRunningJobsAreDroppedAndRetried(t *testing.T) {
 	p, _ := w.api.CreateProject(ctx, "stuck")
 	rn, _ := w.api.CreateRunner(ctx, p.ID, "r", []string{"x"})
 	ci := "stages: [a]\n" +
-		"silent: {stage: a, tags: [x], script: [sleep], retry: {max: 2, when: [stuck_or_timeout_failure]}}\n" +
-		"alive: {stage: a, tags: [x], script: [sleep], retry: {max: 2, when: [runner_system_failure]}}\n"
+		"silent: {stage: a, tags: [x], script: [sleep], timeout: 3h, retry: {max: 2, when: [stuck_or_timeout_failure]}}\n" +
+		"alive: {stage: a, tags: [x], script: [sleep], timeout: 3h, retry: {max: 2, when: [runner_system_failure]}}\n"
 	sha, err := w.api.Commit(ctx, p.ID, "main", "v1", map[string]string{CIFile: ci}, nil)
 	if err != nil {
 		t.Fatal(err)
