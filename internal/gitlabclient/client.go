@@ -66,6 +66,20 @@ func (c *Client) DeleteProject(ctx context.Context, id int64) error {
 	return err
 }
 
+// SetAutoCancel turns the project's auto-cancel of redundant pipelines on or off (auto_cancel_pending_pipelines;
+// GitLab's default is on: a new pipeline on a ref cancels the older pending ones there).
+func (c *Client) SetAutoCancel(ctx context.Context, projectID int64, on bool) error {
+	v := "disabled"
+	if on {
+		v = "enabled"
+	}
+	_, _, err := c.API.Projects.EditProject(projectID, &gitlab.EditProjectOptions{AutoCancelPendingPipelines: &v}, gitlab.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("project %d: auto_cancel_pending_pipelines %s: %w", projectID, v, err)
+	}
+	return nil
+}
+
 // CreateRunner creates a project runner (POST /user/runners) that takes jobs tagged with (a subset of) tags only.
 func (c *Client) CreateRunner(ctx context.Context, projectID int64, description string, tags []string) (*gitlab.UserRunner, error) {
 	r, _, err := c.API.Users.CreateUserRunner(&gitlab.CreateUserRunnerOptions{RunnerType: gitlab.Ptr("project_type"), ProjectID: &projectID,

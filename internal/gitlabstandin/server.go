@@ -377,6 +377,10 @@ func (s *Server) finishLocked(j *job, status, reason string, exitCode int) {
 // drop_running_service.rb; app/services/ci/timed_out_builds/drop_running_service.rb; Ci::Runner::ONLINE_CONTACT_TIMEOUT).
 const (
 	PendingOutdated = 24 * time.Hour // BUILD_PENDING_OUTDATED_TIMEOUT: any pending job is dropped after a day
+	// TimedOutSweep is how often GitLab's timed-out-builds worker runs (a cron every 5 minutes): a running job is
+	// dropped up to this long past its timeout. The stand-in drops it at the latest, so a live runner's own timeout
+	// (which fires at the timeout) decides, as it almost always does on GitLab.
+	TimedOutSweep = 5 * time.Minute
 	PendingStuck    = time.Hour      // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
 	RunnerOnline    = 2 * time.Hour  // a runner is online when it called within this
 )
@@ -400,7 +404,7 @@ func (s *Server) DropStuck(now time.Time) []int64 {
 		switch j.Status {
 		case StatusRunning, StatusCanceling:
 			switch {
-			case now.After(j.StartedAt.Add(j.timeout())):
+			case now.After(j.StartedAt.Add(j.timeout() + TimedOutSweep)):
 				reason = "job_execution_timeout"
 				s.logf("job %d (%s): running for %s, past its timeout %s: dropped", j.ID, j.Spec.Name, now.Sub(j.StartedAt).Round(time.Second), j.timeout())
 			case now.Sub(j.UpdatedAt) >= s.cfg.RunningOutdated:

@@ -19,6 +19,9 @@ const (
 	UpgradeLines = 16 // lines the job that outlives an upgrade prints, 5 s apart
 	OutageLines  = 45 // lines the job that runs through a GitLab outage prints, 5 s apart
 	RotateLines  = 24 // lines the job that runs through a token rotation prints, 5 s apart
+	// CacheOutageSleep: seconds the cache-outage job sleeps after saying it is ready, longer than GitLab's 60 s trace
+	// interval plus the time to stop MinIO
+	CacheOutageSleep = 120
 )
 
 // SequentialLines is a script that prints "line 1" … "line n", interval seconds apart.
@@ -80,7 +83,9 @@ var scenarios = map[string]func(p Params) map[string]Job{
 		return map[string]Job{"seed": {Cache: cacheOf(p), Script: []string{"mkdir -p cached", "echo v1 > cached/data.txt"}}}
 	},
 	"cache-outage": func(p Params) map[string]Job {
-		return map[string]Job{"upload-in-outage": {Cache: cacheOf(p), Script: []string{"cat cached/data.txt", "echo v2 > cached/data.txt", "echo READY-FOR-OUTAGE", "sleep 30"}}}
+		// READY-FOR-OUTAGE reaches the forge within GitLab's 60 s trace interval; the job sleeps longer before its
+		// cache upload, so MinIO is down by then
+		return map[string]Job{"upload-in-outage": {Cache: cacheOf(p), Script: []string{"cat cached/data.txt", "echo v2 > cached/data.txt", "echo READY-FOR-OUTAGE", fmt.Sprintf("sleep %d", CacheOutageSleep)}}}
 	},
 	"cache-after": func(p Params) map[string]Job {
 		return map[string]Job{"restore": {Cache: cacheOf(p), Script: []string{`test "$(cat cached/data.txt)" = v1 && echo restored-v1-whole`}}}

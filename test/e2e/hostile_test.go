@@ -42,6 +42,17 @@ func TestHostilePipelines(t *testing.T) {
 			tp = p
 		}
 	}
+	// The cases are committed back to back to one branch. GitLab cancels a ref's older pending pipelines when a new
+	// one arrives (auto-cancel of redundant pipelines, on by default), so the project turns that off for the run, as
+	// a project that wants every commit built does; it is turned back on at the end.
+	if err := rt.f.api.SetAutoCancel(ctx, tp.project.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := rt.f.api.SetAutoCancel(ctx, tp.project.ID, true); err != nil {
+			t.Error(err)
+		}
+	}()
 	watch := watchJobPods(ctx, rt.p.cs, tp.tn.Namespace)
 	// Commit the cases one after the other; each commit starts its pipeline, and the runner works through them at
 	// its concurrency.

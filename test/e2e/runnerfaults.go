@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/leftovers"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 
 	corev1 "k8s.io/api/core/v1"
@@ -201,6 +202,43 @@ func (p *faultPipeline) waitJob(ctx context.Context, f *forge, name, what string
 		return false, nil
 	})
 	return found, err
+}
+
+// waitRunning waits until the forge shows the named job (its latest attempt) running and the build container of its
+// job pod runs: the job is provably running whatever the trace interval (GitLab has the runner send a job's log
+// every 60 s unless someone watches the job page). It returns the job and its pod's name.
+func (p *faultPipeline) waitRunning(ctx context.Context, f *forge, cs kubernetes.Interface, name string, timeout time.Duration) (gitlab.Job, string, error) {
+	var found gitlab.Job
+	var pod string
+	err := wait.For(ctx, fmt.Sprintf("%s: job %s running in its pod", p.scenario, name), time.Second, timeout, func(ctx context.Context) (bool, error) {
+		jobs, err := p.jobs(ctx, f)
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		latest := gitlabclient.Latest(jobs)
+		i := slices.IndexFunc(latest, func(j gitlab.Job) bool { return j.Name == name })
+		if i < 0 || latest[i].Status != "running" {
+			return false, nil
+		}
+		found = latest[i]
+		pods, err := cs.CoreV1().Pods(p.tp.tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: leftovers.JobPodLabel})
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		for _, pd := range pods.Items {
+			if pd.Annotations["job.runner.gitlab.com/id"] != fmt.Sprint(found.ID) {
+				continue
+			}
+			for _, c := range pd.Status.ContainerStatuses {
+				if c.Name == "build" && c.State.Running != nil {
+					pod = pd.Name
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	return found, pod, err
 }
 
 // waitEnded waits until the attempt with that ID is no longer running and returns it.

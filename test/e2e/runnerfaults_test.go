@@ -27,7 +27,6 @@ import (
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/leftovers"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
@@ -303,25 +302,11 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	}
 	for _, r := range runs {
 		tp := rf.project(r.tenant)
-		j, err := r.pl.waitJob(ctx, rf.f, "victim", "to print that it started", 5*time.Minute, func(j gitlab.Job, tr string) bool {
-			return j.Status == "running" && strings.Contains(tr, "started")
-		})
+		j, pod, err := r.pl.waitRunning(ctx, rf.f, rf.p.cs, "victim", 5*time.Minute)
 		if err != nil {
 			return err
 		}
-		r.first = j
-		pods, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: leftovers.JobPodLabel})
-		if err != nil {
-			return err
-		}
-		for _, p := range pods.Items {
-			if p.Annotations["job.runner.gitlab.com/id"] == fmt.Sprint(j.ID) {
-				r.pod = p.Name
-			}
-		}
-		if r.pod == "" {
-			return fmt.Errorf("%s: no job pod for job %d", r.tenant, j.ID)
-		}
+		r.first, r.pod = j, pod
 		mgrs, err := managerPods(ctx, rf.p.cs, tp.tn)
 		if err != nil || len(mgrs) != 1 {
 			return fmt.Errorf("%s: manager pods %d, %v", r.tenant, len(mgrs), err)
@@ -470,7 +455,7 @@ func scenarioUpgradeDuringJob(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	lj, err := long.waitJob(ctx, rf.f, "long", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 2") })
+	lj, _, err := long.waitRunning(ctx, rf.f, rf.p.cs, "long", 5*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -562,7 +547,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	j, err := pl.waitJob(ctx, rf.f, "through-outage", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 3") })
+	j, _, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "through-outage", 5*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -635,7 +620,7 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	if _, err := pl.waitJob(ctx, rf.f, "during-rotation", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 2") }); err != nil {
+	if _, _, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "during-rotation", 5*time.Minute); err != nil {
 		return err
 	}
 	token, err := rf.f.api.ResetRunnerToken(ctx, tp.runner.ID)
@@ -785,7 +770,7 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	first, err := pl.waitJob(ctx, rf.f, "drained", "to be running", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "started") })
+	first, _, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "drained", 5*time.Minute)
 	if err != nil {
 		return err
 	}
