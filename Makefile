@@ -7,6 +7,12 @@ GO ?= go
 HELM := $(GO) tool helm
 CHARTS := charts/gitlab-kaniko-tenant charts/tenant-bootstrap
 KUBE_VERSION ?= 1.37.0
+# The e2e targets filter the test's output for the terminal. grep writing into a pipe buffers 4 KB, so a progress
+# line would reach the screen only much later: every filter is line-buffered (test/progress_test.go runs each recipe
+# under a pseudo-terminal and sees its first line before the command ends).
+LINES := grep --line-buffered
+# The first compile of the e2e suite takes minutes on a fresh machine and prints nothing: say so, compile, then run.
+E2E_COMPILE = echo "compiling the e2e suite (first run: a few minutes)"; $(GO) test -tags e2e -c -o /dev/null ./test/e2e
 
 .PHONY: help
 help: ## Show the targets
@@ -36,7 +42,7 @@ matrix: ## Render every permutation x Kubernetes version, validate offline, chec
 
 .PHONY: bench
 bench: ## Benchmark: in-process matrix vs helm template | kubeconform processes (ratio from one run, peak memory)
-	$(GO) test -run '^$$' -bench BenchmarkMatrixVsCLI -benchtime 1x ./internal/harness/ | grep -E '^(bench:|Benchmark)'
+	$(GO) test -run '^$$' -bench BenchmarkMatrixVsCLI -benchtime 1x ./internal/harness/ | $(LINES) -E '^(bench:|Benchmark)'
 
 .PHONY: review
 review: ## Markdown review of the working tree against BASE (e.g. make review BASE=origin/main); tenants/ holds the reviewed values
@@ -109,39 +115,46 @@ e2e-clean: ## Delete the e2e cluster and every cached artifact
 .PHONY: e2e
 e2e: e2e-host ## Runner tier (the real gitlab-runner from the chart, real Java and C# pipelines from the GitLab stand-in or GITLAB_URL) + job tier (isolation attacks); summary lines
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | grep -E '^\[|^e2e:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
+	@$(E2E_COMPILE)
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | $(LINES) -E '^\[|^e2e:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
 	  status=$${PIPESTATUS[0]}; grep -E '^(e2e|observability|userns):' _out/e2e/e2e.log; exit $$status
 
 .PHONY: demo
 demo: e2e-host ## The main job: offline kind cluster, two tenants whose real runners run Java and C# pipelines with Kaniko, summary (idempotent)
 	@mkdir -p _out/e2e
-	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | grep -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | grep -E '^\[|^e2e:|^observability:|^userns:|^==|^  |^tenant|^Look|^metrics|_test.go|^(---|FAIL|ok)' ; \
+	@$(E2E_COMPILE)
+	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^observability:|^userns:|^==|^  |^tenant|^Look|^metrics|_test.go|^(---|FAIL|ok)' ; \
 	  exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-upgrade
 e2e-upgrade: e2e-host ## Upgrade check on the e2e cluster: previous release -> working tree -> rollback, plus a Helm 4 client install
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | grep -E '^\[e2e|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+	@$(E2E_COMPILE)
+	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | $(LINES) -E '^\[e2e|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-runner
 e2e-runner: e2e-host ## Runner tier alone: the GitLab stand-in, or a real GitLab with GITLAB_URL + GITLAB_TOKEN
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | grep -E '^\[e2e|^e2e:|^observability:|^userns:|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+	@$(E2E_COMPILE)
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | $(LINES) -E '^\[e2e|^e2e:|^observability:|^userns:|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-hostile
 e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hostile/cases.yaml): each refused or blocked, each with a control (one summary line)
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestHostilePipelines -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | grep -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
+	@$(E2E_COMPILE)
+	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestHostilePipelines -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | $(LINES) -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^hostile:' _out/e2e/hostile.log | tail -1; exit $$status
 
 .PHONY: e2e-modes
 e2e-modes: e2e-host ## The weaker modes through the real runner: namespace mode blocks every weakness case, shared mode (one namespace, taints) and daemonset mode (a manager per node; a node joins the group) run the pipelines, and shared mode shows each weakness live (one summary line)
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestModes -v ./test/e2e 2>&1 | tee _out/e2e/modes.log | grep -E '^\[e2e|^modes:|_test.go|^(---|FAIL|ok)'; \
+	@$(E2E_COMPILE)
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestModes -v ./test/e2e 2>&1 | tee _out/e2e/modes.log | $(LINES) -E '^\[e2e|^modes:|_test.go|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^modes:' _out/e2e/modes.log | tail -1; exit $$status
 
 .PHONY: e2e-faults
 e2e-faults: e2e-host ## Fault scenarios: the real runner (TestRunnerFaults: load, killed manager, upgrade, GitLab outage, token rotation, cache outage, drain; GKT_RUNNER_FAULTS=load,killed runs some), then the job tier's (TestFaults; GKT_FAULTS=2,3)
 	@mkdir -p _out/e2e
-	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestFaults|TestRunnerFaults' -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | grep -E '^\[e2e|_test.go|^faults:|^(---|FAIL|ok)'; \
+	@$(E2E_COMPILE)
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestFaults|TestRunnerFaults' -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | $(LINES) -E '^\[e2e|_test.go|^faults:|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^faults:' _out/e2e/faults.log; exit $$status
