@@ -20,7 +20,8 @@ import (
 // Client is GitLab's official client for one GitLab (or the stand-in) and a personal access token (scope api).
 type Client struct {
 	// API is the official client, for calls this package does not wrap.
-	API *gitlab.Client
+	API  *gitlab.Client
+	http *http.Client
 }
 
 // New returns a client for base (https://gitlab.example.com). ca, when set, is the PEM CA the server's certificate
@@ -37,14 +38,31 @@ func New(base, token string, ca []byte) (*Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	api, err := gitlab.NewClient(token,
-		gitlab.WithBaseURL(strings.TrimSuffix(base, "/")+"/api/v4"),
-		gitlab.WithHTTPClient(&http.Client{Transport: tr, Timeout: 60 * time.Second}),
-		gitlab.WithoutRetries())
+	return NewWithHTTP(base, token, &http.Client{Transport: tr, Timeout: 60 * time.Second})
+}
+
+// NewWithHTTP is New with the HTTP client given (its transport trusts the server).
+func NewWithHTTP(base, token string, hc *http.Client) (*Client, error) {
+	if base == "" || token == "" {
+		return nil, errors.New("gitlab: URL and token are required")
+	}
+	api, err := gitlab.NewClient(token, gitlab.WithBaseURL(strings.TrimSuffix(base, "/")+"/api/v4"), gitlab.WithHTTPClient(hc), gitlab.WithoutRetries())
 	if err != nil {
 		return nil, fmt.Errorf("gitlab: %w", err)
 	}
-	return &Client{API: api}, nil
+	return &Client{API: api, http: hc}, nil
+}
+
+// HTTP is the HTTP client the API calls go through.
+func (c *Client) HTTP() *http.Client { return c.http }
+
+// ProjectRunners counts the runners assigned to the project (GET /projects/:id/runners).
+func (c *Client) ProjectRunners(ctx context.Context, projectID int64) (int, error) {
+	rs, _, err := c.API.Runners.ListProjectRunners(projectID, nil, gitlab.WithContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("runners of project %d: %w", projectID, err)
+	}
+	return len(rs), nil
 }
 
 // CreateProject creates a private project named name in the token user's namespace, default branch main.

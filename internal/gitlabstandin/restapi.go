@@ -95,10 +95,19 @@ func (s *Server) projectJSON(p *project) map[string]any {
 		"namespace": map[string]any{"path": p.Namespace, "full_path": p.Namespace}}
 }
 
+// projectOf finds the project of the request's :id, a numeric ID or the URL-encoded path (GitLab takes both).
 func (s *Server) projectOf(w http.ResponseWriter, r *http.Request) *project {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	key := r.PathValue("id")
+	id, _ := strconv.ParseInt(key, 10, 64)
 	s.mu.Lock()
 	p := s.projects[id]
+	if p == nil {
+		for _, c := range s.projects {
+			if c.Path == key {
+				p = c
+			}
+		}
+	}
 	s.mu.Unlock()
 	if p == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Project Not Found"})
@@ -146,6 +155,15 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 	out := s.projectJSON(p)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
+	if p := s.projectOf(w, r); p != nil {
+		s.mu.Lock()
+		out := s.projectJSON(p)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, out)
+	}
 }
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
@@ -464,11 +482,13 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) {
 // workflow creates it in GitLab.
 func (s *Server) createRunner(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		RunnerType  string `json:"runner_type"`
-		ProjectID   int64  `json:"project_id"`
-		Description string `json:"description"`
-		TagList     any    `json:"tag_list"`
-		RunUntagged bool   `json:"run_untagged"`
+		RunnerType     string `json:"runner_type"`
+		ProjectID      int64  `json:"project_id"`
+		Description    string `json:"description"`
+		TagList        any    `json:"tag_list"`
+		RunUntagged    bool   `json:"run_untagged"`
+		Locked         bool   `json:"locked"`
+		MaximumTimeout int64  `json:"maximum_timeout"`
 	}
 	if err := readJSON(r, &body); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -501,11 +521,36 @@ func (s *Server) createRunner(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "runner_type must be project_type or instance_type in this GitLab stand-in"})
 		return
 	}
-	rn := &runner{ID: s.newIDLocked(), Description: body.Description, Tags: tags, RunUntagged: body.RunUntagged, ProjectID: body.ProjectID}
+	if body.MaximumTimeout != 0 && body.MaximumTimeout < 600 {
+		// Ci::Runner validates maximum_timeout: at least 10 minutes
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": map[string][]string{"maximum_timeout": {"needs to be at least 10 minutes"}}})
+		return
+	}
+	rn := &runner{ID: s.newIDLocked(), Description: body.Description, Tags: tags, RunUntagged: body.RunUntagged, ProjectID: body.ProjectID,
+		Locked: body.Locked, MaximumTimeout: time.Duration(body.MaximumTimeout) * time.Second}
 	s.resetTokenLocked(rn)
 	s.runners[rn.ID] = rn
 	s.logf("runner %d: %s tags=%v project=%d", rn.ID, rn.Description, rn.Tags, rn.ProjectID)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": rn.ID, "token": rn.Token, "token_expires_at": rn.tokenExpiresAt()})
+}
+
+// projectRunners is GET /projects/:id/runners: the runners that take the project's jobs (Entities::Ci::Runner).
+func (s *Server) projectRunners(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, id := range slices.Sorted(maps.Keys(s.runners)) {
+		rn := s.runners[id]
+		if rn.ProjectID == p.ID {
+			out = append(out, map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused,
+				"is_shared": false, "runner_type": "project_type", "online": time.Since(rn.ContactedAt) < RunnerOnline})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request) {

@@ -356,10 +356,12 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 	if len(short) > 8 {
 		short = short[:8]
 	}
-	timeout := j.Spec.Timeout
-	if timeout == 0 {
-		timeout = time.Hour
+	timeout := j.timeout()
+	if rn.MaximumTimeout > 0 && rn.MaximumTimeout < timeout {
+		// the runner's maximum_timeout caps the job's (Ci::Build#update_timeout_state, Ci::BuildMetadata)
+		timeout = rn.MaximumTimeout
 	}
+	j.RunTimeout = timeout
 	pre := []Variable{
 		{Key: "CI", Value: "true", Public: true}, {Key: "GITLAB_CI", Value: "true", Public: true},
 		{Key: "CI_SERVER_URL", Value: s.cfg.ExternalURL, Public: true}, {Key: "CI_SERVER_HOST", Value: u.Hostname(), Public: true},

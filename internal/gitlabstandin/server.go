@@ -51,7 +51,7 @@ const (
 	// StatusCanceling is a running job whose cancel was asked for and whose runner supports graceful cancel: the
 	// runner runs after_script and reports back; GitLab then records canceled (app/models/commit_status.rb).
 	StatusCanceling = "canceling"
-	StatusSkipped  = "skipped"
+	StatusSkipped   = "skipped"
 )
 
 // Server is the stand-in. It keeps its state in memory (repositories on disk): a restart forgets projects.
@@ -96,6 +96,10 @@ type runner struct {
 	TokenExpiresAt time.Time
 	// Paused runners take no jobs (POST /jobs/request answers 204) but keep their token.
 	Paused bool
+	// Locked: the runner cannot be enabled for other projects (the stand-in has no such enabling).
+	Locked bool
+	// MaximumTimeout caps every job's timeout on this runner (0: none), as GitLab does when it hands out a job.
+	MaximumTimeout time.Duration
 }
 
 type pipeline struct {
@@ -111,19 +115,21 @@ type pipeline struct {
 }
 
 type job struct {
-	ID                             int64
-	Pipeline                       *pipeline
-	Spec                           JobSpec
-	Token                          string
-	Status                         string
-	FailureReason                  string
-	ExitCode                       int
-	Trace                          []byte
-	Runner                         *runner
-	Run                            int  // 1 for the first run, 2 for the first retry …
-	Retried                        bool // a later run replaced this one
+	ID            int64
+	Pipeline      *pipeline
+	Spec          JobSpec
+	Token         string
+	Status        string
+	FailureReason string
+	ExitCode      int
+	Trace         []byte
+	Runner        *runner
+	Run           int  // 1 for the first run, 2 for the first retry …
+	Retried       bool // a later run replaced this one
 	// Graceful is set when the runner manager that took the job advertised features.cancel_gracefully.
-	Graceful                       bool
+	Graceful bool
+	// RunTimeout is the timeout the job runs with: its own (or the project's 1 h), capped by its runner's maximum.
+	RunTimeout time.Duration
 	// WatchedUntil: someone watches the job's log until then (the trace interval is 3 s).
 	WatchedUntil                   time.Time
 	CreatedAt, QueuedAt, StartedAt time.Time
@@ -177,6 +183,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v4/version", s.admin(s.version))
 	mux.HandleFunc("POST /api/v4/projects", s.admin(s.createProject))
 	mux.HandleFunc("DELETE /api/v4/projects/{id}", s.admin(s.deleteProject))
+	mux.HandleFunc("GET /api/v4/projects/{id}", s.admin(s.getProject))
+	mux.HandleFunc("GET /api/v4/projects/{id}/runners", s.admin(s.projectRunners))
+	mux.HandleFunc("GET /api/v4/groups/{id}", s.unsupported("groups (and group runners)"))
 	mux.HandleFunc("POST /api/v4/projects/{id}/repository/commits", s.admin(s.createCommit))
 	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines", s.admin(s.listPipelines))
 	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines/{pid}", s.admin(s.getPipeline))
@@ -381,8 +390,8 @@ const (
 	// dropped up to this long past its timeout. The stand-in drops it at the latest, so a live runner's own timeout
 	// (which fires at the timeout) decides, as it almost always does on GitLab.
 	TimedOutSweep = 5 * time.Minute
-	PendingStuck    = time.Hour      // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
-	RunnerOnline    = 2 * time.Hour  // a runner is online when it called within this
+	PendingStuck  = time.Hour     // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
+	RunnerOnline  = 2 * time.Hour // a runner is online when it called within this
 )
 
 // DropStuck does what GitLab's scheduled workers do to jobs that wait or run too long, and returns the jobs it
@@ -431,8 +440,11 @@ func (s *Server) DropStuck(now time.Time) []int64 {
 	return dropped
 }
 
-// timeout is the job's timeout: its own, else the project's default (1 h).
+// timeout is the job's timeout: what it runs with once handed out, else its own, else the project's default (1 h).
 func (j *job) timeout() time.Duration {
+	if j.RunTimeout > 0 {
+		return j.RunTimeout
+	}
 	if j.Spec.Timeout > 0 {
 		return j.Spec.Timeout
 	}

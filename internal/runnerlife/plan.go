@@ -1,0 +1,107 @@
+package runnerlife
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+)
+
+// Plan is where a tenant's runner token goes and what the runner is, as the tenant's reviewed values render it.
+type Plan struct {
+	Tenant, Namespace string
+	Secret, Key       string // the token Secret the manager mounts, and the key in it
+	Tags              []string
+	// MaximumTimeout is the runner's maximum job timeout in GitLab, in seconds: the chart's
+	// runner.terminationGracePeriodSeconds, how long a manager may finish its jobs on a rollout, so that no job
+	// GitLab hands this runner outlives a rollout (at least GitLab's minimum, 10 minutes).
+	MaximumTimeout int64
+	Description    string
+}
+
+// Sources are the values a plan is read from.
+type Sources struct {
+	Charts    string   // the directory holding tenant-bootstrap and gitlab-kaniko-tenant
+	Bootstrap []string // tenant-bootstrap's values files (the tenants)
+	// TenantValues is the tenant chart's values file of a tenant; %s is the tenant's name.
+	TenantValues string
+}
+
+// RepoSources are the repository's reviewed values: tenants/bootstrap.yaml and tenants/<tenant>.yaml.
+func RepoSources(repoRoot string) Sources {
+	return Sources{Charts: filepath.Join(repoRoot, "charts"), Bootstrap: []string{filepath.Join(repoRoot, "tenants/bootstrap.yaml")},
+		TenantValues: filepath.Join(repoRoot, "tenants/%s.yaml")}
+}
+
+// GitLab's lower bound of a runner's maximum_timeout (Ci::Runner validation: at least 10 minutes).
+const minMaximumTimeout = 600
+
+// PlanFor reads tenant's plan: its namespace from tenant-bootstrap's values, the Secret, key and grace period from
+// its tenant chart values as the chart renders them. tags, when set, replace the default (the tenant's name).
+func PlanFor(src Sources, tenant string, tags []string) (Plan, error) {
+	set, err := tenants.FromValues(filepath.Join(src.Charts, "tenant-bootstrap"), src.Bootstrap)
+	if err != nil {
+		return Plan{}, fmt.Errorf("reading the tenants: %w", err)
+	}
+	tn, ok := set.Tenants[tenant]
+	if !ok {
+		var names []string
+		for _, t := range set.Sorted() {
+			names = append(names, t.Name)
+		}
+		return Plan{}, fmt.Errorf("tenant %q is not in %v (tenants: %v)", tenant, src.Bootstrap, names)
+	}
+	valuesFile := fmt.Sprintf(src.TenantValues, tenant)
+	raw, err := os.ReadFile(valuesFile)
+	if err != nil {
+		return Plan{}, fmt.Errorf("tenant %s: its values: %w", tenant, err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return Plan{}, fmt.Errorf("%s: %w", valuesFile, err)
+	}
+	// the manager is what mounts the token: render it on, whatever the reviewed values say for a render-only review
+	values["managerDisabled"] = false
+	chart, err := render.Load(filepath.Join(src.Charts, "gitlab-kaniko-tenant"))
+	if err != nil {
+		return Plan{}, err
+	}
+	res, err := chart.Render(render.Options{ReleaseName: tenant, Namespace: tn.Namespace, KubeVersion: "v1.37.0", Values: values, Cluster: render.InstallCluster()})
+	if err != nil {
+		return Plan{}, fmt.Errorf("rendering tenant %s: %w", tenant, err)
+	}
+	p := Plan{Tenant: tenant, Namespace: tn.Namespace, Tags: tags,
+		Description: fmt.Sprintf("gitlab-kaniko-tenant: tenant %s (namespace %s)", tenant, tn.Namespace)}
+	if len(p.Tags) == 0 {
+		p.Tags = []string{tenant}
+	}
+	for _, o := range res.Objects() {
+		if o.GetKind() != "Deployment" && o.GetKind() != "DaemonSet" {
+			continue
+		}
+		var d appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+			return Plan{}, err
+		}
+		spec := d.Spec.Template.Spec
+		for _, v := range spec.Volumes {
+			// templates/_manager-pod.tpl: the volume runner-token, the token at items[0]
+			if v.Secret != nil && len(v.Secret.Items) > 0 && v.Name == "runner-token" {
+				p.Secret, p.Key = v.Secret.SecretName, v.Secret.Items[0].Key
+			}
+		}
+		if spec.TerminationGracePeriodSeconds != nil && p.Secret != "" {
+			p.MaximumTimeout = max(*spec.TerminationGracePeriodSeconds, minMaximumTimeout)
+		}
+	}
+	if p.Secret == "" {
+		return Plan{}, fmt.Errorf("tenant %s: the rendered manager mounts no runner token Secret", tenant)
+	}
+	return p, nil
+}
