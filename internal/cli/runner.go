@@ -16,7 +16,8 @@ import (
 )
 
 func newRunnerCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "runner", Short: "Checks against the real gitlab-runner source (../shared/third_party)"}
+	cmd := &cobra.Command{Use: "runner", Short: "A tenant's runner in GitLab (create, rotate) and checks against the real gitlab-runner source (keys)"}
+	cmd.AddCommand(newRunnerCreateCmd(), newRunnerRotateCmd())
 	var repo, thirdParty string
 	keys := &cobra.Command{
 		Use:   "keys",

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnerlife"
+)
+
+// runnerLifeFlags are the flags of gkt runner create and rotate.
+type runnerLifeFlags struct {
+	repo, gitlabURL, gitlabCA string
+	kube                      tenantSource
+	project, group            string
+	tags                      []string
+	replace                   bool
+}
+
+func (f *runnerLifeFlags) bind(cmd *cobra.Command, create bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.repo, "repo", ".", "repository root: tenants/bootstrap.yaml and tenants/<tenant>.yaml are the tenant's reviewed values")
+	fl.StringVar(&f.gitlabURL, "gitlab-url", os.Getenv("GITLAB_URL"), "GitLab's URL (default: $GITLAB_URL); the API token is read from $GITLAB_TOKEN only (scope api), never from a flag")
+	fl.StringVar(&f.gitlabCA, "gitlab-ca", "", "PEM file of the CA GitLab's certificate chains to (default: the system's)")
+	fl.StringVar(&f.kube.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fl.StringVar(&f.kube.context, "context", "", "kubeconfig context")
+	if create {
+		fl.StringVar(&f.project, "project", "", "the project the runner serves (path or ID); or --group")
+		fl.StringVar(&f.group, "group", "", "the group the runner serves (path or ID); or --project")
+		fl.StringSliceVar(&f.tags, "tag", nil, "the runner's tags (default: the tenant's name)")
+		fl.BoolVar(&f.replace, "replace", false, "replace the runner the tenant's Secret already holds (it is deleted in GitLab once the new token is in place)")
+	}
+}
+
+// env checks the inputs in the order a person fixes them (GitLab, then the tenant, then the cluster) and returns the
+// lifecycle's environment and the tenant's plan. Nothing is changed.
+func (f *runnerLifeFlags) env(cmd *cobra.Command, tenant string) (runnerlife.Env, runnerlife.Plan, error) {
+	token := os.Getenv("GITLAB_TOKEN")
+	switch {
+	case f.gitlabURL == "":
+		return runnerlife.Env{}, runnerlife.Plan{}, errors.New("no GitLab URL: set GITLAB_URL or --gitlab-url")
+	case token == "":
+		return runnerlife.Env{}, runnerlife.Plan{}, errors.New("no GitLab token: set GITLAB_TOKEN to a personal, group or project access token with scope api (a runner is created by a user who may manage the project's or group's runners)")
+	}
+	var ca []byte
+	if f.gitlabCA != "" {
+		var err error
+		if ca, err = os.ReadFile(f.gitlabCA); err != nil {
+			return runnerlife.Env{}, runnerlife.Plan{}, fmt.Errorf("--gitlab-ca: %w", err)
+		}
+	}
+	gl, err := gitlabclient.New(f.gitlabURL, token, ca)
+	if err != nil {
+		return runnerlife.Env{}, runnerlife.Plan{}, err
+	}
+	plan, err := runnerlife.PlanFor(runnerlife.RepoSources(f.repo), tenant, f.tags)
+	if err != nil {
+		return runnerlife.Env{}, runnerlife.Plan{}, err
+	}
+	cs, err := f.kube.client()
+	if err != nil {
+		return runnerlife.Env{}, runnerlife.Plan{}, err
+	}
+	log := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "[runner] "+format+"\n", args...) }
+	return runnerlife.Env{GitLab: gl, GitLabURL: f.gitlabURL, Kube: cs, Log: log}, plan, nil
+}
+
+func newRunnerCreateCmd() *cobra.Command {
+	var f runnerLifeFlags
+	cmd := &cobra.Command{
+		Use:   "create TENANT",
+		Short: "Create the tenant's runner in GitLab (its tags, locked, maximum timeout from the chart) and write its glrt- token into the Secret the tenant chart mounts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, plan, err := f.env(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			out, err := runnerlife.Create(ctx, env, plan, runnerlife.Target{Project: f.project, Group: f.group}, f.replace)
+			if err != nil {
+				return err
+			}
+			expires := "never"
+			if out.TokenExpiresAt != nil {
+				expires = out.TokenExpiresAt.UTC().Format(time.RFC3339) + " (rotate before: gkt runner rotate " + plan.Tenant + ")"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "runner: tenant=%s runner=%d secret=%s/%s token-expires=%s replaced=%d\n", plan.Tenant, out.RunnerID, plan.Namespace, plan.Secret, expires, out.Replaced)
+			return nil
+		},
+	}
+	f.bind(cmd, true)
+	return cmd
+}
+
+func newRunnerRotateCmd() *cobra.Command {
+	var f runnerLifeFlags
+	cmd := &cobra.Command{
+		Use:   "rotate TENANT",
+		Short: "Reset the tenant runner's token in GitLab and write the new one into its Secret; the manager picks it up without a restart",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, plan, err := f.env(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			id, expiresAt, err := runnerlife.Rotate(ctx, env, plan)
+			if err != nil {
+				return err
+			}
+			expires := "never"
+			if expiresAt != nil {
+				expires = expiresAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "runner: tenant=%s runner=%d secret=%s/%s rotated token-expires=%s\n", plan.Tenant, id, plan.Namespace, plan.Secret, expires)
+			return nil
+		},
+	}
+	f.bind(cmd, false)
+	return cmd
+}
