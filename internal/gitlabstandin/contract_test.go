@@ -163,6 +163,7 @@ func TestStandinAnswersAreGitLabsShape(t *testing.T) {
 		{"POST /runners/:id/reset_authentication_token", w.rest("POST", fmt.Sprintf("/runners/%d/reset_authentication_token", int64(runnerAnswer["id"].(float64))), nil), resetTokenEntity},
 		{"POST /jobs/request (the job payload)", job, jobPayloadEntity},
 		{"POST /runners/reset_authentication_token (runner API)", selfReset, resetTokenEntity},
+		{"GET /runners/:id", w.rest("GET", fmt.Sprintf("/runners/%d", int64(runnerAnswer["id"].(float64))), nil), runnerDetailsEntity},
 		{"PUT /runners/:id", w.rest("PUT", fmt.Sprintf("/runners/%d", int64(runnerAnswer["id"].(float64))), map[string]any{"paused": false}), runnerDetailsEntity},
 		{"PUT /projects/:id", w.rest("PUT", fmt.Sprintf("/projects/%d", pid), map[string]any{"auto_cancel_pending_pipelines": "enabled"}), projectEntity},
 		{"PUT /application/settings", w.rest("PUT", "/application/settings", map[string]any{"runner_token_expiration_interval": 0}), settingsEntity},

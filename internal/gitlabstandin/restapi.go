@@ -641,7 +641,27 @@ func (s *Server) updateRunner(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logf("runner %d: paused=%v", rn.ID, rn.Paused)
 	s.notifyLocked()
-	writeJSON(w, http.StatusOK, map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused, "tag_list": rn.Tags})
+	writeJSON(w, http.StatusOK, s.runnerDetailsLocked(rn))
+}
+
+// getRunner is GET /runners/:id (Entities::Ci::RunnerDetails).
+func (s *Server) getRunner(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runners[id]
+	if rn == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.runnerDetailsLocked(rn))
+}
+
+// runnerDetailsLocked is a runner as GitLab's Entities::Ci::RunnerDetails shows it. Callers hold s.mu.
+func (s *Server) runnerDetailsLocked(rn *runner) map[string]any {
+	return map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused, "tag_list": rn.Tags,
+		"run_untagged": rn.RunUntagged, "locked": rn.Locked, "maximum_timeout": int(rn.MaximumTimeout.Seconds()), "is_shared": false,
+		"runner_type": map[bool]string{true: "project_type", false: "instance_type"}[rn.ProjectID != 0], "online": time.Since(rn.ContactedAt) < RunnerOnline}
 }
 
 // updateSettings is PUT /application/settings; the stand-in changes runner_token_expiration_interval (seconds; 0 or

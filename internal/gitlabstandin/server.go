@@ -197,6 +197,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v4/runners/{id}/reset_authentication_token", s.admin(s.resetRunnerToken))
 	mux.HandleFunc("POST /api/v4/runners/reset_authentication_token", s.resetOwnRunnerToken)
 	mux.HandleFunc("PUT /api/v4/runners/{id}", s.admin(s.updateRunner))
+	mux.HandleFunc("GET /api/v4/runners/{id}", s.admin(s.getRunner))
 	mux.HandleFunc("PUT /api/v4/projects/{id}", s.admin(s.updateProject))
 	mux.HandleFunc("PUT /api/v4/application/settings", s.admin(s.updateSettings))
 	// the job page's log, which marks the job watched (the stand-in takes the admin token where GitLab's UI has a session)

@@ -102,10 +102,21 @@ func Create(ctx context.Context, env Env, plan Plan, target Target, replace bool
 	}
 	env.logf("token of runner %d written to Secret %s/%s (key %s)", r.ID, plan.Namespace, plan.Secret, plan.Key)
 	if out.Replaced != 0 {
-		if _, err := env.GitLab.API.Runners.DeleteRegisteredRunnerByID(out.Replaced, gitlab.WithContext(ctx)); err != nil {
-			env.logf("the replaced runner %d could not be deleted in GitLab (%v): delete it there", out.Replaced, err)
-		} else {
-			env.logf("the replaced runner %d deleted in GitLab", out.Replaced)
+		// delete the replaced runner only if it is this tenant's: the ID on the Secret may be stale (another
+		// GitLab, a runner deleted and its ID reused)
+		old, _, err := env.GitLab.API.Runners.GetRunnerDetails(out.Replaced, gitlab.WithContext(ctx))
+		switch {
+		case out.Replaced == r.ID:
+		case err != nil:
+			env.logf("the replaced runner %d is not in GitLab (%v): nothing to delete", out.Replaced, err)
+		case old.Description != plan.Description:
+			env.logf("runner %d is not this tenant's (%q): left alone", out.Replaced, old.Description)
+		default:
+			if _, err := env.GitLab.API.Runners.DeleteRegisteredRunnerByID(out.Replaced, gitlab.WithContext(ctx)); err != nil {
+				env.logf("the replaced runner %d could not be deleted in GitLab (%v): delete it there", out.Replaced, err)
+			} else {
+				env.logf("the replaced runner %d deleted in GitLab", out.Replaced)
+			}
 		}
 	}
 	return out, nil
@@ -172,17 +183,25 @@ func ownSecret(ctx context.Context, cs kubernetes.Interface, plan Plan) (*corev1
 	return s, nil
 }
 
-// writeSecret creates the Secret, or updates the one ownSecret returned (its resourceVersion guards the update).
-func writeSecret(ctx context.Context, env Env, plan Plan, existing *corev1.Secret, runnerID int64, token string, expires *time.Time) error {
-	annotations := map[string]string{RunnerIDAnnot: strconv.FormatInt(runnerID, 10), GitLabURLAnnot: env.GitLabURL}
+// TokenSecret is the token Secret as this package writes it: the token under the plan's key, marked as gkt's with
+// the runner it belongs to.
+func TokenSecret(plan Plan, gitlabURL string, runnerID int64, token string, expires *time.Time) *corev1.Secret {
+	annotations := map[string]string{RunnerIDAnnot: strconv.FormatInt(runnerID, 10), GitLabURLAnnot: gitlabURL}
 	if expires != nil {
 		annotations[TokenExpiryAnnot] = expires.UTC().Format(time.RFC3339)
 	}
-	labels := map[string]string{ManagedByLabel: ManagedBy, "gitlab-kaniko-tenant.io/tenant": plan.Tenant}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: plan.Secret, Namespace: plan.Namespace, Annotations: annotations,
+			Labels: map[string]string{ManagedByLabel: ManagedBy, "gitlab-kaniko-tenant.io/tenant": plan.Tenant}},
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{plan.Key: []byte(token)}}
+}
+
+// writeSecret creates the Secret, or updates the one ownSecret returned (its resourceVersion guards the update).
+func writeSecret(ctx context.Context, env Env, plan Plan, existing *corev1.Secret, runnerID int64, token string, expires *time.Time) error {
+	want := TokenSecret(plan, env.GitLabURL, runnerID, token, expires)
+	annotations, labels := want.Annotations, want.Labels
 	if existing == nil {
-		_, err := env.Kube.CoreV1().Secrets(plan.Namespace).Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: plan.Secret, Namespace: plan.Namespace, Labels: labels, Annotations: annotations},
-			Type:       corev1.SecretTypeOpaque, Data: map[string][]byte{plan.Key: []byte(token)}}, metav1.CreateOptions{})
+		_, err := env.Kube.CoreV1().Secrets(plan.Namespace).Create(ctx, want, metav1.CreateOptions{})
 		return err
 	}
 	s := existing.DeepCopy()

@@ -59,7 +59,7 @@ func (rt *runnerTier) switchMode(ctx context.Context, t *testing.T, plan []strin
 			continue // not in this plan
 		}
 		tp.tn = tn
-		if err := userSecrets(ctx, rt.p.cs, rt.f, tn, tp.runner.Token); err != nil {
+		if err := userSecrets(ctx, rt.p.cs, rt.f, tn, tp.runner, true); err != nil {
 			t.Fatal(err)
 		}
 		if err := (kindworld.Release{Kubeconfig: rt.p.w.Kubeconfig, Name: tn.Name, Namespace: tn.Namespace, Chart: filepath.Join(repo, "charts/gitlab-kaniko-tenant"),

@@ -5,12 +5,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnerlife"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -52,8 +54,24 @@ type tenantProject struct {
 	exampleProject
 	tn       tenants.Tenant
 	project  *gitlab.Project
-	runner   *gitlab.UserRunner
+	runner   e2eRunner
 	existing map[string]bool
+}
+
+// e2eRunner is the tenant's runner as gkt runner create made it.
+type e2eRunner struct {
+	ID    int64
+	Token string
+}
+
+// e2eSources are the e2e's values, as gkt runner reads a repository's (internal/runnerlife).
+func e2eSources() runnerlife.Sources {
+	return runnerlife.Sources{Charts: filepath.Join(repo, "charts"), Bootstrap: defaultPlan, TenantValues: "values/%s.yaml"}
+}
+
+// tokenPlan is where the tenant's runner token lives now (its namespace follows the platform's plan).
+func tokenPlan(tn tenants.Tenant) runnerlife.Plan {
+	return runnerlife.Plan{Tenant: tn.Name, Namespace: tn.Namespace, Secret: tn.Name + "-runner-token", Key: "runner-token"}
 }
 
 // createProjects creates each tenant's project and project runner (tagged with the tenant's name) and the Secrets a
@@ -69,11 +87,33 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 		if err != nil {
 			return nil, err
 		}
-		r, err := f.api.CreateRunner(ctx, p.ID, tn.Name+" e2e "+run, []string{tn.Name})
+		// the runner and its token Secret, as gkt runner create makes them (the e2e's values stand for tenants/)
+		plan, err := runnerlife.PlanFor(e2eSources(), tn.Name, nil)
 		if err != nil {
 			return nil, err
 		}
-		if err := userSecrets(ctx, cs, f, tn, r.Token); err != nil {
+		if plan.Namespace != tn.Namespace || plan.Secret != tokenPlan(tn).Secret {
+			return nil, fmt.Errorf("gkt runner's plan for %s (%s/%s) is not where the e2e installs it (%s/%s)", tn.Name, plan.Namespace, plan.Secret, tn.Namespace, tokenPlan(tn).Secret)
+		}
+		old, err := cs.CoreV1().Secrets(tn.Namespace).Get(ctx, plan.Secret, metav1.GetOptions{})
+		if err == nil && old.Labels[runnerlife.ManagedByLabel] != runnerlife.ManagedBy {
+			// a cluster from before gkt runner: the e2e's own hand-made Secret, which gkt runner rightly refuses
+			logf("runner tier: deleting %s/%s, hand-made by an older e2e run, so that gkt runner create may write it", tn.Namespace, plan.Secret)
+			if err := cs.CoreV1().Secrets(tn.Namespace).Delete(ctx, plan.Secret, metav1.DeleteOptions{}); err != nil {
+				return nil, err
+			}
+		}
+		env := runnerlife.Env{GitLab: f.api, GitLabURL: f.URL, Kube: cs, Log: func(format string, args ...any) { logf("gkt runner: "+format, args...) }}
+		created, err := runnerlife.Create(ctx, env, plan, runnerlife.Target{Project: fmt.Sprint(p.ID)}, true)
+		if err != nil {
+			return nil, err
+		}
+		s, err := cs.CoreV1().Secrets(tn.Namespace).Get(ctx, plan.Secret, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		r := e2eRunner{ID: created.RunnerID, Token: string(s.Data[plan.Key])}
+		if err := userSecrets(ctx, cs, f, tn, r, false); err != nil {
 			return nil, err
 		}
 		// A manager already running from an earlier run holds the old token (it reads the Secret at start): restart
@@ -87,16 +127,20 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 	return out, nil
 }
 
-// userSecrets creates, in the tenant's namespace, the Secrets a user creates before installing the tenant chart: the
-// runner token and, for a private CA, GitLab's CA.
-func userSecrets(ctx context.Context, cs kubernetes.Interface, f *forge, tn tenants.Tenant, token string) error {
-	secrets := map[string]map[string][]byte{tn.Name + "-runner-token": {"runner-token": []byte(token)}}
-	if len(f.CA) > 0 {
-		secrets["gitlab-ca"] = map[string][]byte{"ca.crt": f.CA}
+// userSecrets creates, in the tenant's namespace, the Secrets a user creates before installing the tenant chart: for
+// a private CA, GitLab's CA, and with token (a tenant moved to another namespace by a mode change) the runner token
+// Secret as gkt runner writes it.
+func userSecrets(ctx context.Context, cs kubernetes.Interface, f *forge, tn tenants.Tenant, r e2eRunner, token bool) error {
+	var secrets []*corev1.Secret
+	if token {
+		secrets = append(secrets, runnerlife.TokenSecret(tokenPlan(tn), f.URL, r.ID, r.Token, nil))
 	}
-	for name, data := range secrets {
-		_ = cs.CoreV1().Secrets(tn.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
-		if _, err := cs.CoreV1().Secrets(tn.Namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
+	if len(f.CA) > 0 {
+		secrets = append(secrets, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gitlab-ca"}, Data: map[string][]byte{"ca.crt": f.CA}})
+	}
+	for _, s := range secrets {
+		_ = cs.CoreV1().Secrets(tn.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{})
+		if _, err := cs.CoreV1().Secrets(tn.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnerlife"
 
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
@@ -623,19 +624,16 @@ func scenarioTokenRotation(ctx context.Context, rf *runnerFaults) error {
 	if _, _, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "during-rotation", 5*time.Minute); err != nil {
 		return err
 	}
-	token, err := rf.f.api.ResetRunnerToken(ctx, tp.runner.ID)
+	// gkt runner rotate: the token reset in GitLab (the old one stops working at once) and written to the Secret
+	env := runnerlife.Env{GitLab: rf.f.api, GitLabURL: rf.f.URL, Kube: rf.p.cs, Log: func(format string, args ...any) { logf("gkt runner: "+format, args...) }}
+	if _, _, err := runnerlife.Rotate(ctx, env, tokenPlan(tp.tn)); err != nil {
+		return err
+	}
+	s, err := rf.p.cs.CoreV1().Secrets(tp.tn.Namespace).Get(ctx, tokenPlan(tp.tn).Secret, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
-	tp.runner.Token = token
-	s, err := rf.p.cs.CoreV1().Secrets(tp.tn.Namespace).Get(ctx, tp.tn.Name+"-runner-token", metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	s.Data["runner-token"] = []byte(token)
-	if _, err := rf.p.cs.CoreV1().Secrets(tp.tn.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		return err
-	}
+	tp.runner.Token = string(s.Data["runner-token"])
 	rotated := time.Now()
 	if err := wait.For(ctx, "the manager to re-render config.toml with the new token", 2*time.Second, 4*time.Minute, func(ctx context.Context) (bool, error) {
 		return strings.Contains(podLogs(ctx, rf.p.cs, tp.tn.Namespace, before.Name), "config.toml re-rendered"), nil
