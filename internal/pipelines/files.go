@@ -45,7 +45,8 @@ var Projects = []string{"java-maven", "csharp-mono"}
 // Job is one job of a scenario's pipeline, in the runner's default image (Kaniko -debug, busybox). Kaniko: the job
 // extends the Kaniko template's .kaniko-build, so its retry rules are the template's.
 type Job struct {
-	Script  []string
+	Script      []string
+	AfterScript []string
 	Kaniko  bool
 	Timeout string
 	Cache   map[string]any
@@ -72,6 +73,9 @@ func ScenarioFiles(repoRoot, tenant, scenario string, jobs map[string]Job) (map[
 		}
 		if j.Cache != nil {
 			job["cache"] = j.Cache
+		}
+		if j.AfterScript != nil {
+			job["after_script"] = j.AfterScript
 		}
 		pipeline[name] = job
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Params are what only a run of a scenario knows.
@@ -23,6 +24,10 @@ const (
 	// interval plus the time to stop MinIO
 	CacheOutageSleep = 120
 )
+
+// CancelAfterScriptLine is what the canceled job's after_script prints (in lower case: the trace also echoes the
+// command, in upper case).
+const CancelAfterScriptLine = "after_script_ran_after_the_cancel"
 
 // SequentialLines is a script that prints "line 1" … "line n", interval seconds apart.
 func SequentialLines(n, interval int) string {
@@ -89,6 +94,11 @@ var scenarios = map[string]func(p Params) map[string]Job{
 	},
 	"cache-after": func(p Params) map[string]Job {
 		return map[string]Job{"restore": {Cache: cacheOf(p), Script: []string{`test "$(cat cached/data.txt)" = v1 && echo restored-v1-whole`}}}
+	},
+	// a running job canceled in GitLab: the runner cancels gracefully and runs after_script
+	"cancel": func(Params) map[string]Job {
+		return map[string]Job{"canceled": {Timeout: "15m", Script: []string{"echo started", "sleep 600", "echo not reached"},
+			AfterScript: []string{"echo " + strings.ToUpper(CancelAfterScriptLine) + " | tr A-Z a-z"}}}
 	},
 	// the tenant's node drained
 	"drain": func(Params) map[string]Job {

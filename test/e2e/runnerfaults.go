@@ -37,8 +37,9 @@ import (
 // pipeline with the same name) is lost only if its last attempt did not succeed.
 type jobLedger struct {
 	mu        sync.Mutex
-	last      map[int64]string // first attempt's ID → "<scenario>: <job> <status> <failure reason> (attempt N)"
-	pipelines []*faultPipeline // every pipeline started, finished or not
+	last      map[int64]string  // first attempt's ID → "<scenario>: <job> <status> <failure reason> (attempt N)"
+	intended  map[string]string // scenario → the status its jobs end with on purpose (cancel: canceled)
+	pipelines []*faultPipeline  // every pipeline started, finished or not
 }
 
 // track registers a pipeline as soon as it exists, so a job that never finishes still counts (as lost).
@@ -89,6 +90,10 @@ func (l *jobLedger) lost() []string {
 	defer l.mu.Unlock()
 	var out []string
 	for id, o := range l.last {
+		scenario, _, _ := strings.Cut(o, ":")
+		if want, ok := l.intended[scenario]; ok && strings.Contains(o, " "+want+" (attempt") {
+			continue
+		}
 		if !strings.Contains(o, " success (attempt") {
 			out = append(out, fmt.Sprintf("job %d: %s", id, o))
 		}

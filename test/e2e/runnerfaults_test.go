@@ -22,6 +22,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -56,6 +57,7 @@ func TestRunnerFaults(t *testing.T) {
 		{"rotation: the runner token is reset and its Secret replaced during a job; nothing restarts, the job finishes, new jobs use the new token", scenarioTokenRotation},
 		{"cache: MinIO down while a job uploads its runner cache; the job succeeds with a warning, the previous cache object stays whole", scenarioRunnerCacheOutage},
 		{"drain: the tenant's node drained mid-job; the job is retried after the node returns, never run elsewhere", scenarioDrain},
+		{"cancel: a running job canceled in GitLab; the runner cancels gracefully (canceling), after_script runs, the job ends canceled and its pod and Secrets are gone", scenarioCancel},
 	}
 	scenarios := all
 	if only := os.Getenv("GKT_RUNNER_FAULTS"); only != "" {
@@ -70,7 +72,7 @@ func TestRunnerFaults(t *testing.T) {
 		}
 	}
 	rt := setupRunnerTier(t)
-	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}}}
+	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled"}}}
 	ctx := context.Background()
 	passed := 0
 	var durations []string
@@ -846,5 +848,58 @@ func scenarioDrain(ctx context.Context, rf *runnerFaults) error {
 		return err
 	}
 	logf("drain: the retry %d succeeded on %s after uncordon (%d attempts)", last.ID, node, len(jobs))
+	return nil
+}
+
+// scenarioCancel: a running job is canceled through GitLab's API. GitLab moves it to canceling and tells the runner
+// (Job-Status: canceling; 17.9.3 advertises cancel_gracefully), the runner stops the script, runs after_script and
+// reports back; GitLab records canceled. The job's pod and its Secrets are deleted as after any job.
+func scenarioCancel(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-a")
+	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
+		return err
+	}
+	pl, err := rf.start(ctx, tp, "cancel", pipelines.Scenario("cancel", pipelines.Params{}))
+	if err != nil {
+		return err
+	}
+	j, pod, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "canceled", 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	canceled := time.Now()
+	if err := rf.f.api.CancelJob(ctx, tp.project.ID, j.ID); err != nil {
+		return err
+	}
+	ended, err := pl.waitEnded(ctx, rf.f, j.ID, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	took := time.Since(canceled)
+	tr, err := rf.f.api.Trace(ctx, tp.project.ID, j.ID)
+	if err != nil {
+		return err
+	}
+	saveTrace(fmt.Sprintf("faults-cancel-%d", j.ID), []byte(tr))
+	switch {
+	case ended.Status != "canceled":
+		return fmt.Errorf("the canceled job ended %s %s, want canceled:\n%s", ended.Status, ended.FailureReason, tail(tr, 20))
+	case !strings.Contains(tr, pipelines.CancelAfterScriptLine):
+		return fmt.Errorf("the canceled job's after_script did not run (no %q in its trace):\n%s", pipelines.CancelAfterScriptLine, tail(tr, 20))
+	case strings.Contains(tr, "not reached"):
+		return fmt.Errorf("the script went on after the cancel:\n%s", tail(tr, 20))
+	}
+	if err := wait.For(ctx, "the canceled job's pod "+pod+" to be deleted", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, pod, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		return err
+	}
+	left, err := waitNoRunnerObjects(ctx, rf.p.cs, tp.tn.Namespace, 3*time.Minute)
+	if err != nil || len(left) > 0 {
+		return fmt.Errorf("after the cancel, left in %s: %v %v", tp.tn.Namespace, left, err)
+	}
+	rf.figures = append(rf.figures, fmt.Sprintf("cancel-to-canceled=%.0fs", took.Seconds()))
+	logf("cancel: job %d canceled %s after the API call, after_script ran, pod %s and its Secrets gone", j.ID, took.Round(time.Second), pod)
 	return nil
 }
