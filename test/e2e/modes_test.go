@@ -80,38 +80,6 @@ func TestModes(t *testing.T) {
 		shared, daemonset, shown, blocks, len(harnessCases(nsCases)), grown)
 }
 
-// phase counts the failures of one part of TestModes, so the summary says which mode failed.
-type phase struct {
-	t      *testing.T
-	name   string
-	mu     sync.Mutex
-	failed int
-}
-
-func (p *phase) Errorf(format string, args ...any) {
-	p.t.Helper()
-	p.mu.Lock()
-	p.failed++
-	p.mu.Unlock()
-	p.t.Errorf(format, args...)
-}
-
-func (p *phase) Fatalf(format string, args ...any) {
-	p.t.Helper()
-	p.Errorf(format, args...)
-	p.t.FailNow()
-}
-
-// String is "ok", or "FAIL(n)" with the phase's failure count.
-func (p *phase) String() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.failed == 0 {
-		return "ok"
-	}
-	return fmt.Sprintf("FAIL(%d)", p.failed)
-}
-
 // harnessCases is the distinct case names of a run.
 func harnessCases(cs []modeCase) map[string]bool {
 	out := map[string]bool{}

@@ -26,15 +26,6 @@ import (
 
 // runnerTier is the runner tier's world: the platform with each tenant's real manager, the forge (the GitLab
 // stand-in, or a real GitLab), and the example projects.
-type runnerTier struct {
-	p        *platform
-	f        *forge
-	rw       kindworld.RunnerWorld
-	archive  string
-	run      string
-	projects []*tenantProject
-	pull     bool // the official images instead of the ones built here (GKT_E2E_MODE=pull)
-}
 
 // setupRunnerTier builds the runner tier's images from the source tarballs, installs the platform with every
 // tenant's manager enabled (token Secret created first, as a user does), and creates the projects and runners in

@@ -1,0 +1,78 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+)
+
+// The e2e's helpers that every file uses: where the repository is, the progress line, a trace's tail, the runner
+// tier's state and a test phase's failure count. Scenarios live in the _test.go files.
+
+// repo is the repository root, seen from this package's directory (where go test runs it).
+const repo = "../.."
+
+func cacheDir() string { return cachedir.E2E() }
+
+func logf(format string, args ...any) {
+	fmt.Printf("[e2e %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// runnerTier is the installed platform with every tenant's manager on, the forge and each tenant's project.
+type runnerTier struct {
+	p        *platform
+	f        *forge
+	rw       kindworld.RunnerWorld
+	archive  string
+	run      string
+	projects []*tenantProject
+	pull     bool // the official images instead of the ones built here (GKT_E2E_MODE=pull)
+}
+
+// phase counts the failures of one part of TestModes, so the summary says which mode failed.
+type phase struct {
+	t      *testing.T
+	name   string
+	mu     sync.Mutex
+	failed int
+}
+
+func (p *phase) Errorf(format string, args ...any) {
+	p.t.Helper()
+	p.mu.Lock()
+	p.failed++
+	p.mu.Unlock()
+	p.t.Errorf(format, args...)
+}
+
+func (p *phase) Fatalf(format string, args ...any) {
+	p.t.Helper()
+	p.Errorf(format, args...)
+	p.t.FailNow()
+}
+
+// String is "ok", or "FAIL(n)" with the phase's failure count.
+func (p *phase) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed == 0 {
+		return "ok"
+	}
+	return fmt.Sprintf("FAIL(%d)", p.failed)
+}
