@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 )
 
 // The e2e's helpers that every file uses: where the repository is, the progress line, a trace's tail, the runner
@@ -75,4 +76,36 @@ func (p *phase) String() string {
 		return "ok"
 	}
 	return fmt.Sprintf("FAIL(%d)", p.failed)
+}
+
+// values reads values files (paths under test/e2e) into one map, as helm merges -f files.
+func values(t *testing.T, files ...string) map[string]any {
+	t.Helper()
+	v, err := render.ValuesFromFiles(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// tenantValues are the tenant's values as setupRunnerTier installed them, with overlays (files under test/e2e, then
+// extra) on top: what a scenario applies with `helm upgrade`.
+func (rt *runnerTier) tenantValues(t *testing.T, tp *tenantProject, extra map[string]any, overlays ...string) map[string]any {
+	t.Helper()
+	vals := values(t, append([]string{"values/" + tp.tn.Name + ".yaml"}, overlays...)...)
+	vals = render.MergeValues(vals, runnerValues(rt.f, rt.rw, tp.exampleProject, rt.pull))
+	if extra != nil {
+		vals = render.MergeValues(vals, extra)
+	}
+	return vals
+}
+
+// project is the tenant's example project.
+func (rt *runnerTier) project(tenant string) *tenantProject {
+	for _, tp := range rt.projects {
+		if tp.tn.Name == tenant {
+			return tp
+		}
+	}
+	return nil
 }

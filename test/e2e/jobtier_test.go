@@ -28,15 +28,6 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
 
-func values(t *testing.T, files ...string) map[string]any {
-	t.Helper()
-	v, err := render.ValuesFromFiles(files...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // runID makes this run's dependency layer new, so the first build of a run is really cold even when an earlier
 // run filled the layer cache; the second build of the run (a code-only change) must hit it.
 var runID = fmt.Sprint(time.Now().UnixNano())

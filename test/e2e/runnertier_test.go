@@ -19,7 +19,6 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/timeline"
 )
@@ -85,28 +84,6 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 		t.Fatal(err)
 	}
 	return rt
-}
-
-// tenantValues are the tenant's values as setupRunnerTier installed them, with overlays (files under test/e2e, then
-// extra) on top: what a scenario applies with `helm upgrade`.
-func (rt *runnerTier) tenantValues(t *testing.T, tp *tenantProject, extra map[string]any, overlays ...string) map[string]any {
-	t.Helper()
-	vals := values(t, append([]string{"values/" + tp.tn.Name + ".yaml"}, overlays...)...)
-	vals = render.MergeValues(vals, runnerValues(rt.f, rt.rw, tp.exampleProject, rt.pull))
-	if extra != nil {
-		vals = render.MergeValues(vals, extra)
-	}
-	return vals
-}
-
-// project is the tenant's example project.
-func (rt *runnerTier) project(tenant string) *tenantProject {
-	for _, tp := range rt.projects {
-		if tp.tn.Name == tenant {
-			return tp
-		}
-	}
-	return nil
 }
 
 // TestRunnerTier: the real gitlab-runner, installed by the tenant chart, takes both tenants' pipelines from the
