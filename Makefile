@@ -30,6 +30,8 @@ lint: ## helm lint --strict (defaults + every example values file), go vet, gofm
 	  for f in $$c/ci/*.yaml; do echo "helm lint --strict $$c -f $$f"; $(HELM) lint --strict --kube-version $(KUBE_VERSION) $$c -f $$f >/dev/null; done; \
 	done
 	$(GO) vet ./...
+	@# the e2e's helpers build without its test files (scenarios in _test.go use helpers, never the reverse)
+	$(GO) build -tags e2e ./test/e2e/... && $(GO) vet -tags e2e ./test/e2e
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) run ./tools/gkt schema --check $(CHARTS)
 	$(GO) test ./test/ -run 'TestChartMetadataInSync' -count=1 >/dev/null
