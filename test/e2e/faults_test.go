@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -81,8 +80,8 @@ func (f *faults) build(ctx context.Context, r *jobpod.Runner, j BuildJob) (Build
 	return out, err
 }
 
-// TestFaults runs the fault scenarios of the job tier and ends with the faults line. GKT_FAULTS=2,3 runs only
-// the scenarios with those numbers (for working on one; the line then says how many ran).
+// TestFaults runs the fault scenarios of the job tier, one subtest each (go test -run 'TestFaults/minio' runs one;
+// the name is the scenario's word after its number), and ends with the faults line, which says how many ran.
 func TestFaults(t *testing.T) {
 	p := setupPlatform(t, platformOptions{})
 	script, err := templateScript(filepath.Join(repo, "ci/templates/kaniko.gitlab-ci.yml"))
@@ -100,34 +99,24 @@ func TestFaults(t *testing.T) {
 		{"7 uninstall of tenant-b: nothing left but the documented, tenant-a unaffected", scenarioUninstall},
 		{"8 bootstrap and S3 provisioning re-applied: idempotent; rotation works and revokes", scenarioReapplyRotate},
 	}
-	scenarios := all
-	if only := os.Getenv("GKT_FAULTS"); only != "" {
-		scenarios = nil
-		for _, s := range all {
-			for _, n := range strings.Split(only, ",") {
-				if strings.Fields(s.name)[0] == strings.TrimSpace(n) {
-					scenarios = append(scenarios, s)
-				}
-			}
-		}
-		if len(scenarios) == 0 {
-			t.Fatalf("GKT_FAULTS=%s selects no scenario (1-%d)", only, len(all))
-		}
-	}
-	passed := 0
+	ran, passed := 0, 0
 	var durations []string
-	for _, s := range scenarios {
-		start := time.Now()
-		err := s.run(t, f)
-		d := time.Since(start).Round(time.Second)
-		if err != nil {
-			t.Errorf("scenario %s: %v", s.name, err)
-			logf("FAIL %s (%s): %v", s.name, d, err)
-		} else {
-			passed++
-			logf("PASS %s (%s)", s.name, d)
-		}
-		durations = append(durations, fmt.Sprintf("%s=%s", strings.Fields(s.name)[0], d))
+	for _, s := range all {
+		word := strings.ToLower(strings.TrimSuffix(strings.Fields(s.name)[1], ":"))
+		t.Run(word, func(t *testing.T) {
+			ran++
+			start := time.Now()
+			err := s.run(t, f)
+			d := time.Since(start).Round(time.Second)
+			if err != nil {
+				t.Errorf("scenario %s: %v", s.name, err)
+				logf("FAIL %s (%s): %v", s.name, d, err)
+			} else {
+				passed++
+				logf("PASS %s (%s)", s.name, d)
+			}
+			durations = append(durations, fmt.Sprintf("%s=%s", strings.Fields(s.name)[0], d))
+		})
 	}
 	orphans := countOrphans(context.Background(), p.cs, p.set)
 	if orphans != 0 {
@@ -137,7 +126,7 @@ func TestFaults(t *testing.T) {
 	for _, l := range lost {
 		t.Errorf("lost %s", l)
 	}
-	fmt.Printf("faults: scenarios=%d passed=%d orphans=%d lost-jobs=%d (builds %d; durations %s)\n", len(scenarios), passed, orphans, len(lost), len(f.jobs.last), strings.Join(durations, " "))
+	fmt.Printf("faults: scenarios=%d passed=%d orphans=%d lost-jobs=%d (builds %d; durations %s)\n", ran, passed, orphans, len(lost), len(f.jobs.last), strings.Join(durations, " "))
 }
 
 // trivialJob runs a job pod from the model whose build container runs a shell command (no Kaniko).

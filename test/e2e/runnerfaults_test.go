@@ -47,7 +47,8 @@ type runnerScenario struct {
 }
 
 // TestRunnerFaults runs the fault scenarios through the real runner and the forge (docs/operations.md says what
-// each fault does to jobs) and ends with the faults line. GKT_RUNNER_FAULTS=load,killed runs some, by first word.
+// each fault does to jobs), one subtest each named by the scenario's first word (go test -run
+// 'TestRunnerFaults/killed' runs one), and ends with the faults line.
 func TestRunnerFaults(t *testing.T) {
 	all := []runnerScenario{
 		{"load: 20 jobs at once through one manager at the chart's defaults; the 21st waits in GitLab, then runs", scenarioRunnerLoad},
@@ -59,36 +60,30 @@ func TestRunnerFaults(t *testing.T) {
 		{"drain: the tenant's node drained mid-job; the job is retried after the node returns, never run elsewhere", scenarioDrain},
 		{"cancel: a running job canceled in GitLab; the runner cancels gracefully (canceling), after_script runs, the job ends canceled and its pod and Secrets are gone", scenarioCancel},
 	}
-	scenarios := all
-	if only := os.Getenv("GKT_RUNNER_FAULTS"); only != "" {
-		scenarios = nil
-		for _, s := range all {
-			if slices.Contains(strings.Split(only, ","), strings.TrimSuffix(strings.Fields(s.name)[0], ":")) {
-				scenarios = append(scenarios, s)
-			}
-		}
-		if len(scenarios) == 0 {
-			t.Fatalf("GKT_RUNNER_FAULTS=%s selects no scenario", only)
-		}
-	}
 	rt := setupRunnerTier(t)
 	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled"}}}
 	ctx := context.Background()
 	passed := 0
-	var durations []string
-	for _, s := range scenarios {
+	var durations, scenarios []string
+	for _, s := range all {
 		key := strings.TrimSuffix(strings.Fields(s.name)[0], ":")
-		start := time.Now()
-		err := s.run(ctx, rf)
-		d := time.Since(start).Round(time.Second)
-		if err != nil {
-			t.Errorf("scenario %s: %v", s.name, err)
-			logf("FAIL %s (%s): %v", key, d, err)
-		} else {
-			passed++
-			logf("PASS %s (%s)", s.name, d)
-		}
-		durations = append(durations, fmt.Sprintf("%s=%s", key, d))
+		t.Run(key, func(t *testing.T) {
+			parent := rf.t
+			rf.t = t // a scenario's failures are its subtest's
+			defer func() { rf.t = parent }()
+			scenarios = append(scenarios, key)
+			start := time.Now()
+			err := s.run(ctx, rf)
+			d := time.Since(start).Round(time.Second)
+			if err != nil {
+				t.Errorf("scenario %s: %v", s.name, err)
+				logf("FAIL %s (%s): %v", key, d, err)
+			} else {
+				passed++
+				logf("PASS %s (%s)", s.name, d)
+			}
+			durations = append(durations, fmt.Sprintf("%s=%s", key, d))
+		})
 	}
 	// Nothing of the runner's may be left in any tenant namespace: the scenarios that leave an ended pod on purpose
 	// (killed) remove it with gkt leftovers themselves.
