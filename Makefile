@@ -125,7 +125,7 @@ e2e: e2e-host ## Runner tier (the real gitlab-runner from the chart, real Java a
 demo: e2e-host ## The main job: offline kind cluster, two tenants whose real runners run Java and C# pipelines with Kaniko, summary (idempotent)
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^observability:|^userns:|^==|^  |^tenant|^Look|^metrics|_test.go|^(---|FAIL|ok)' ; \
+	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^observability:|^userns:|^==|^  |^tenant|^Look|^Where|^metrics|_test.go|^(---|FAIL|ok)' ; \
 	  exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-upgrade

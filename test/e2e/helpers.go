@@ -44,6 +44,48 @@ type runnerTier struct {
 	run      string
 	projects []*tenantProject
 	pull     bool // the official images instead of the ones built here (GKT_E2E_MODE=pull)
+	steps    steps
+}
+
+// steps records where a run's time went, in order, for the demo's closing table.
+type steps struct {
+	mu    sync.Mutex
+	names []string
+	took  []time.Duration
+}
+
+// add records that step took d.
+func (s *steps) add(step string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names = append(s.names, step)
+	s.took = append(s.took, d)
+}
+
+// since records step as the time since start and returns now, the next step's start.
+func (s *steps) since(step string, start time.Time) time.Time {
+	s.add(step, time.Since(start))
+	return time.Now()
+}
+
+// table is the steps as an aligned table with each step's share of the whole.
+func (s *steps) table() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var total time.Duration
+	for _, d := range s.took {
+		total += d
+	}
+	var b strings.Builder
+	for i, n := range s.names {
+		share := 0.0
+		if total > 0 {
+			share = 100 * s.took[i].Seconds() / total.Seconds()
+		}
+		fmt.Fprintf(&b, "  %-62s %8s %4.0f%%\n", n, s.took[i].Round(time.Second), share)
+	}
+	fmt.Fprintf(&b, "  %-62s %8s\n", "total", total.Round(time.Second))
+	return b.String()
 }
 
 // phase counts the failures of one part of TestModes, so the summary says which mode failed.

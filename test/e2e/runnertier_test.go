@@ -41,13 +41,22 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 	}
 	rt := &runnerTier{rw: rw, run: fmt.Sprint(time.Now().Unix())}
 	pull := false
+	setupStart := time.Now()
+	var inside time.Duration // the runner tier's own steps within the platform's set-up
 	rt.p = setupPlatform(t, platformOptions{
 		BeforeTenants: func(ctx context.Context, p *platform) error {
 			// The stand-in and the builders are always built here; the runner, helper and Kaniko too, for the key
 			// checker's source and for the build mode.
+			imagesStart := time.Now()
 			if rt.archive, err = p.w.LoadRunnerTier(rw, repo); err != nil {
 				return err
 			}
+			rt.steps.add("runner-tier images (runner, helper, Kaniko, stand-in, builders): built or reused, loaded", time.Since(imagesStart))
+			forgeStart := time.Now()
+			defer func() {
+				rt.steps.add("forge, projects, runners and token Secrets (gkt runner create)", time.Since(forgeStart))
+				inside = time.Since(imagesStart)
+			}()
 			if pull = p.w.ResolveMode() == "pull"; pull {
 				logf("runner tier: pull mode: the official gitlab-runner %s, helper and Kaniko %s images", rw.Runner.Version, rw.Kaniko.Version)
 			}
@@ -70,6 +79,7 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 		},
 	})
 	rt.pull = pull
+	rt.steps.add("cluster and platform: node image, kind, Cilium, MinIO, tenant-bootstrap, both tenants' charts", time.Since(setupStart)-inside)
 	if !rt.f.Standin {
 		// A real GitLab keeps what the test created: delete the projects and runners afterwards. (The stand-in is
 		// left as it is, so `make demo` can be looked at.)
@@ -80,9 +90,11 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 			}
 		})
 	}
+	pushStart := time.Now()
 	if err := pushBuilders(rt.archive, rt.p.nodeIP); err != nil {
 		t.Fatal(err)
 	}
+	rt.steps.since("builder images pushed to the destination registry", pushStart)
 	return rt
 }
 
@@ -95,6 +107,7 @@ func TestRunnerTier(t *testing.T) {
 	cs, set := rt.p.cs, rt.p.set
 	runs := map[string][]*pipelineRun{}
 	var mu sync.Mutex
+	step := time.Now()
 	for version := 1; version <= 2; version++ {
 		var wg sync.WaitGroup
 		for _, tp := range rt.projects {
@@ -116,6 +129,7 @@ func TestRunnerTier(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
+		step = rt.steps.since(fmt.Sprintf("pipelines v%d (both tenants at once: %s)", version, map[int]string{1: "cold caches", 2: "a code-only change, warm caches"}[version]), step)
 	}
 
 	var jobs, succeeded, restored, layerHits int
@@ -233,6 +247,7 @@ func TestRunnerTier(t *testing.T) {
 		}
 	}
 
+	step = rt.steps.since("checks: job pods against the model, config.toml keys, leftovers", step)
 	metrics := scrapeManagers(ctx, t, rt)
 	jobsRun := map[string]int{}
 	for tenant, rs := range runs {
@@ -241,7 +256,9 @@ func TestRunnerTier(t *testing.T) {
 		}
 	}
 	obs := observability(ctx, t, rt, jobsRun)
+	step = rt.steps.since("observability: metrics scraped, Prometheus with the chart's alerts, each alert fired", step)
 	usernsLine := userNamespaces(ctx, t, rt, runs)
+	rt.steps.since("user namespaces: the probe job on and off", step)
 
 	slices.Sort(pickups)
 	p50 := time.Duration(0)
@@ -271,7 +288,8 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
   kubectl -n gitlab-standin logs deploy/gitlab-standin | grep -E 'pending|running|success'
   ls _out/e2e/traces/                                  # every job's trace as the runner sent it
   open %[5]s   # the jobs on a timeline: queued, running, how they ended
-`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig, timeline)
+Where the time went (this run):
+%[6]s`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig, timeline, rt.steps.table())
 	}
 	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s config-keys-undecoded=%d orphans=%d\n",
 		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
