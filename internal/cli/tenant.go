@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -172,19 +173,16 @@ func checkWith(repo, cache, bootPath string, boot []byte, valuesPath string, val
 	if err != nil {
 		return err
 	}
-	for _, v := range versions.KubernetesVersions {
-		r, err := c.RenderInstall(in, v, "")
-		if err != nil {
-			return err
+	_, findings, err := c.CheckInstall("new tenant", in, versions.KubernetesVersions)
+	if err != nil {
+		return err
+	}
+	if len(findings) > 0 {
+		var lines []string
+		for _, f := range findings {
+			lines = append(lines, f.String())
 		}
-		res := c.CheckRendered("new tenant", v, r)
-		bad, err := harness.CheckConnectivityRules(r)
-		if err != nil {
-			return err
-		}
-		if len(res.Findings) > 0 || len(bad) > 0 {
-			return fmt.Errorf("%v %v", res.Findings, bad)
-		}
+		return fmt.Errorf("%d findings:\n%s", len(findings), strings.Join(lines, "\n"))
 	}
 	return nil
 }

@@ -52,6 +52,9 @@ type Finding struct {
 	Object      string
 	Check       string
 	Message     string
+	// Tenant is the tenant whose object (or job pod) the finding is about; "" for the install as a whole and for
+	// tenant-bootstrap's objects that belong to no tenant.
+	Tenant string
 }
 
 func (f Finding) String() string {
@@ -195,18 +198,18 @@ func (c *Checker) Check(s *Space, p Permutation) Result {
 	name := p.Name()
 	r, err := c.Render(s, p)
 	if err != nil {
-		return Result{Invalid: 1, Findings: []Finding{{name, "-", "render", err.Error()}}}
+		return Result{Invalid: 1, Findings: []Finding{{Permutation: name, Object: "-", Check: "render", Message: err.Error()}}}
 	}
 	res := c.CheckRendered(name, p.KubeVersion, r)
 	rep, err := CheckConnectivity(r, p.Values)
 	if err != nil {
-		res.Findings = append(res.Findings, Finding{name, "(install)", "static connectivity", err.Error()})
+		res.Findings = append(res.Findings, Finding{Permutation: name, Object: "(install)", Check: "static connectivity", Message: err.Error()})
 		res.Invalid++
 		return res
 	}
 	res.Probes, res.Exposures = rep.Probes, append(rep.Exposures, sharedNamespaceFindings(r)...)
 	for _, f := range rep.Failures {
-		res.Findings = append(res.Findings, Finding{name, "(network)", "static connectivity", f})
+		res.Findings = append(res.Findings, Finding{Permutation: name, Object: "(network)", Check: "static connectivity", Message: f})
 	}
 	if len(rep.Failures) > 0 {
 		res.Invalid++
@@ -218,8 +221,8 @@ func (c *Checker) Check(s *Space, p Permutation) Result {
 func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 	var res Result
 	bad := map[string]bool{}
-	add := func(obj, check, msg string) {
-		res.Findings = append(res.Findings, Finding{name, obj, check, msg})
+	add := func(tenant, obj, check, msg string) {
+		res.Findings = append(res.Findings, Finding{Permutation: name, Object: obj, Check: check, Message: msg, Tenant: tenant})
 		bad[obj] = true
 	}
 	val := c.validators[kubeVersion]
@@ -268,7 +271,7 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 			msg = verdict
 		}
 		if msg != "" {
-			add(id, "schema "+kubeVersion, msg.(string))
+			add(it.tenant, id, "schema "+kubeVersion, msg.(string))
 		}
 		ctx := newObjCtx(it.chart, it.tenant, it.o, r, c.psa, minor(kubeVersion), podLabels)
 		for _, inv := range invariants {
@@ -276,13 +279,13 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 				continue
 			}
 			if err := inv.check(ctx); err != nil {
-				add(id, inv.name, err.Error())
+				add(it.tenant, id, inv.name, err.Error())
 			}
 		}
 	}
 	for _, g := range globalInvariants {
 		if err := g.check(r); err != nil {
-			add("(install)", g.name, err.Error())
+			add("", "(install)", g.name, err.Error())
 		}
 	}
 	res.Invalid = len(bad)

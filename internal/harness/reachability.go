@@ -112,30 +112,81 @@ func Reachability(r *Rendered) ([]Path, error) {
 	return out, nil
 }
 
+// ConnectivityFinding is a path that breaks a rule that holds for any install.
+type ConnectivityFinding struct {
+	Path        Path
+	Message     string
+	CrossTenant bool // from one tenant's pod to another tenant's
+}
+
 // CheckConnectivityRules checks the rules that hold for any install, without expectations per permutation:
 // no pod of one tenant reaches a pod of another; the metrics port only from the monitoring namespace.
-func CheckConnectivityRules(r *Rendered) ([]string, error) {
+func CheckConnectivityRules(r *Rendered) ([]ConnectivityFinding, error) {
 	paths, err := Reachability(r)
 	if err != nil {
 		return nil, err
 	}
-	var bad []string
+	var bad []ConnectivityFinding
 	for _, p := range paths {
 		if !p.Allowed {
 			continue
 		}
 		switch {
 		case p.FromTenant != "" && p.ToTenant != "" && p.FromTenant != p.ToTenant && r.Namespace[p.FromTenant] != r.Namespace[p.ToTenant]:
-			bad = append(bad, p.Key()+" crosses from tenant "+p.FromTenant+" to another tenant ("+p.ToTenant+")")
+			bad = append(bad, ConnectivityFinding{p, p.Key() + " crosses from tenant " + p.FromTenant + " to another tenant (" + p.ToTenant + ")", true})
 		case p.Port == 9252 && p.From != monitoringPod.Name && p.ToTenant != "":
-			bad = append(bad, p.Key()+" reaches the metrics port from outside the monitoring namespace")
+			bad = append(bad, ConnectivityFinding{p, p.Key() + " reaches the metrics port from outside the monitoring namespace", false})
 		}
 	}
 	return bad, nil
 }
 
-// ReachChanges lists paths whose verdict differs between two installs, in words.
-func ReachChanges(base, head *Rendered) ([]string, error) {
+// InstallFinding is one finding of CheckInstall: the check's finding, and whether it crosses tenants.
+type InstallFinding struct {
+	Finding
+	CrossTenant bool
+}
+
+// CheckInstall is the one install check that gkt review, gkt tenant new and the harness share: it renders in for
+// each Kubernetes version, runs every object and install check and the connectivity rules, and returns the first
+// version's render with every finding (typed: tenant, check, cross-tenant). A policy engine that cannot evaluate
+// the NetworkPolicies is a finding, not a clean result. A render error is returned as the error.
+func (c *Checker) CheckInstall(name string, in Install, kubeVersions []string) (*Rendered, []InstallFinding, error) {
+	var first *Rendered
+	var out []InstallFinding
+	for i, v := range kubeVersions {
+		r, err := c.RenderInstall(in, v, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 {
+			first = r
+		}
+		for _, f := range c.CheckRendered(name, v, r).Findings {
+			out = append(out, InstallFinding{Finding: f})
+		}
+		bad, err := CheckConnectivityRules(r)
+		if err != nil {
+			out = append(out, InstallFinding{Finding: Finding{Permutation: name, Object: "(network)", Check: "static connectivity",
+				Message: "the policy engine could not evaluate the NetworkPolicies: " + err.Error()}})
+			continue
+		}
+		for _, b := range bad {
+			out = append(out, InstallFinding{Finding: Finding{Permutation: name, Object: "(network)", Check: "static connectivity", Message: b.Message, Tenant: b.Path.FromTenant},
+				CrossTenant: b.CrossTenant})
+		}
+	}
+	return first, out, nil
+}
+
+// ReachChange is a path whose verdict differs between two installs, in words.
+type ReachChange struct {
+	Line        string
+	CrossTenant bool // a path from one tenant to another that is now open
+}
+
+// ReachChanges lists paths whose verdict differs between two installs.
+func ReachChanges(base, head *Rendered) ([]ReachChange, error) {
 	hp, err := Reachability(head)
 	if err != nil {
 		return nil, err
@@ -150,7 +201,7 @@ func ReachChanges(base, head *Rendered) ([]string, error) {
 			before[p.Key()] = p.Allowed
 		}
 	}
-	var out []string
+	var out []ReachChange
 	for _, p := range hp {
 		was, known := before[p.Key()]
 		if known && was == p.Allowed || !known && !p.Allowed {
@@ -160,12 +211,13 @@ func ReachChanges(base, head *Rendered) ([]string, error) {
 		if !p.Allowed {
 			verb = "can no longer reach"
 		}
-		line := fmt.Sprintf("%s %s %s on %s/%s", p.From, verb, p.To, strconv.Itoa(p.Port), p.Proto)
+		c := ReachChange{Line: fmt.Sprintf("%s %s %s on %s/%s", p.From, verb, p.To, strconv.Itoa(p.Port), p.Proto)}
 		if p.Allowed && p.FromTenant != "" && p.ToTenant != "" && p.FromTenant != p.ToTenant {
-			line += " (another tenant)"
+			c.Line += " (another tenant)"
+			c.CrossTenant = true
 		}
-		out = append(out, line)
+		out = append(out, c)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out, nil
 }

@@ -49,7 +49,7 @@ type Report struct {
 	Changed     []string          // tenants whose rendered objects change (blast radius)
 	Diffs       map[string]string // release → dyff output
 	Findings    []Finding
-	Reach       []string // connectivity changes
+	Reach       []harness.ReachChange // connectivity changes
 	Capacity    []string
 	BaseMissing bool
 	// InstallTimeOnly: the charts' cluster lookups. The review renders without a cluster, as GitOps tools do, so what
@@ -72,7 +72,7 @@ type side struct {
 	dir      string
 	rendered *harness.Rendered
 	err      error
-	checks   harness.Result
+	findings []harness.InstallFinding
 	values   map[string]map[string]any
 }
 
@@ -119,8 +119,12 @@ func Run(o Options) (*Report, error) {
 		rep.BaseMissing = true
 		rep.Findings = append(rep.Findings, Finding{"-", "base render", "base revision does not render (" + firstLine(base.err.Error()) + "): every tenant is treated as changed", false})
 	}
-	for _, f := range head.checks.Findings {
-		rep.Findings = append(rep.Findings, Finding{tenantOf(f.Object), f.Check, f.Object + ": " + f.Message, true})
+	for _, f := range head.findings {
+		tenant := f.Tenant
+		if tenant == "" {
+			tenant = "-"
+		}
+		rep.Findings = append(rep.Findings, Finding{tenant, f.Check, f.Object + ": " + f.Message, true})
 	}
 	// blast radius + semantic diff, release by release
 	releases := map[string][2][]byte{}
@@ -173,8 +177,8 @@ func Run(o Options) (*Report, error) {
 		return nil, err
 	}
 	for _, r := range rep.Reach {
-		if strings.Contains(r, "another tenant") {
-			rep.Findings = append(rep.Findings, Finding{"-", "connectivity", r, true})
+		if r.CrossTenant {
+			rep.Findings = append(rep.Findings, Finding{"-", "connectivity", r.Line, true})
 		}
 	}
 	caps, capFindings := capacity(head, o.NodeCPU, o.NodeMemory)
@@ -201,18 +205,7 @@ func load(dir, schemaRoot string) side {
 		return s
 	}
 	s.values = vals
-	s.rendered, s.err = c.RenderInstall(in, versions.KubernetesVersions[0], "")
-	if s.err == nil {
-		s.checks = c.CheckRendered("head", versions.KubernetesVersions[0], s.rendered)
-		rep, err := harness.CheckConnectivityRules(s.rendered)
-		if err != nil {
-			// the policy engine could not evaluate this revision: that is a blocking finding, not a clean result
-			rep = []string{"the policy engine could not evaluate the NetworkPolicies: " + err.Error()}
-		}
-		for _, f := range rep {
-			s.checks.Findings = append(s.checks.Findings, harness.Finding{Permutation: "head", Object: "(network)", Check: "static connectivity", Message: f})
-		}
-	}
+	s.rendered, s.findings, s.err = c.CheckInstall("head", in, versions.KubernetesVersions[:1])
 	return s
 }
 
@@ -445,7 +438,7 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintln(w, "No path opens or closes.")
 	}
 	for _, c := range r.Reach {
-		fmt.Fprintln(w, "- "+c)
+		fmt.Fprintln(w, "- "+c.Line)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "### Capacity (head)")
@@ -473,16 +466,6 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "review: tenants-changed=%d findings=%d blocking=%d\n", len(r.Changed), len(r.Findings), r.Blocking())
-}
-
-func tenantOf(object string) string {
-	if i := strings.Index(object, "/"); i >= 0 {
-		rest := object[i+1:]
-		if j := strings.Index(rest, " "); j >= 0 {
-			return rest[:j]
-		}
-	}
-	return "-"
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
