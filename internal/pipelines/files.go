@@ -47,9 +47,9 @@ var Projects = []string{"java-maven", "csharp-mono"}
 type Job struct {
 	Script      []string
 	AfterScript []string
-	Kaniko  bool
-	Timeout string
-	Cache   map[string]any
+	Kaniko      bool
+	Timeout     string
+	Cache       map[string]any
 }
 
 // ScenarioFiles are the commit of a scenario's pipeline: .gitlab-ci.yml with the jobs (one stage, tagged for the
