@@ -36,8 +36,14 @@ type Runner struct {
 	OutputLimit        int               `toml:"output_limit"`
 	Environment        []string          `toml:"environment"`
 	FeatureFlags       map[string]bool   `toml:"feature_flags"`
+	CustomBuildDir     *CustomBuildDir   `toml:"custom_build_dir"`
 	Cache              *Cache            `toml:"cache"`
 	Kubernetes         *KubernetesConfig `toml:"kubernetes"`
+}
+
+// CustomBuildDir is [runners.custom_build_dir].
+type CustomBuildDir struct {
+	Enabled *bool `toml:"enabled"`
 }
 
 // Cache is [runners.cache] (CamelCase keys, as in the runner).

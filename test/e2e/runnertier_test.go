@@ -237,6 +237,22 @@ func TestRunnerTier(t *testing.T) {
 		undecoded += len(keys)
 	}
 
+	// The runner's own config check stays quiet: it validates config.toml against its schema at every start and logs
+	// a "jsonschema:" warning for any key it reads as wrong (custom_build_dir/enabled was one, until the chart set it).
+	for _, tp := range rt.projects {
+		mgrs, err := managerPods(ctx, cs, tp.tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mgrs {
+			for _, line := range strings.Split(podLogs(ctx, cs, tp.tn.Namespace, m.Name), "\n") {
+				if strings.Contains(line, "jsonschema:") {
+					t.Errorf("%s: manager %s: the runner's config check warns: %s", tp.tn.Name, m.Name, line)
+				}
+			}
+		}
+	}
+
 	// Nothing of the jobs is left: no job pod, no job Secret.
 	orphans := 0
 	for _, tp := range rt.projects {

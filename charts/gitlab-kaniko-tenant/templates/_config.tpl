@@ -53,6 +53,10 @@ shutdown_timeout = {{ $v.runner.shutdownTimeout }}
   tls-ca-file = "/etc/gitlab-runner/certs/ca.crt"
   {{- end }}
   environment = {{ include "gitlab-kaniko-tenant.tomlStrings" $env }}
+  # A job cannot choose its build directory (GIT_CLONE_PATH): its sources stay in the builds volume the chart sizes.
+  # Set explicitly: the runner's own config check reads an absent value as null and warns at every start.
+  [runners.custom_build_dir]
+    enabled = false
   # Pinned flags first (templates/_runner.tpl): a flag set here cannot be switched by a job's variables.
   [runners.feature_flags]
     {{- range $k, $p := $pins }}
