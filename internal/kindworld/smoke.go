@@ -2,6 +2,7 @@ package kindworld
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/nodes"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // NetcheckImage is the probe image of the e2e tiers (tools/netcheck), built from this repository.
@@ -129,19 +131,16 @@ func Smoke(ctx context.Context, cs kubernetes.Interface, clusterName string, log
 		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod(name, workers[0], labels, args...), metav1.CreateOptions{}); err != nil {
 			return false, err
 		}
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		var phase corev1.PodPhase
+		err := wait.For(ctx, fmt.Sprintf("probe %v to finish", args), time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
 			p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err
 			}
-			switch p.Status.Phase {
-			case corev1.PodSucceeded:
-				return true, nil
-			case corev1.PodFailed:
-				return false, nil
-			}
-		}
-		return false, fmt.Errorf("probe %v did not finish", args)
+			phase = p.Status.Phase
+			return phase == corev1.PodSucceeded || phase == corev1.PodFailed, nil
+		})
+		return phase == corev1.PodSucceeded, err
 	}
 	client := map[string]string{"role": "client"}
 	other := map[string]string{"role": "other"}
@@ -161,12 +160,16 @@ func Smoke(ctx context.Context, cs kubernetes.Interface, clusterName string, log
 	if _, err := cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, deny, metav1.CreateOptions{}); err != nil {
 		return res, err
 	}
-	time.Sleep(3 * time.Second)
-	blocked, err := probe(client, "get", url, "5s")
-	if err != nil {
+	// Cilium enforces a new policy within seconds: probe until the connection is blocked, at most a minute (a deny
+	// that never takes effect ends the wait and is reported as not blocking)
+	err = wait.For(ctx, "the default deny to block client → server", 3*time.Second, time.Minute, func(context.Context) (bool, error) {
+		open, err := probe(client, "get", url, "5s")
+		return !open, err
+	})
+	if err != nil && !errors.Is(err, wait.ErrTimeout) {
 		return res, err
 	}
-	res.NetpolDeny = !blocked
+	res.NetpolDeny = err == nil
 	log("smoke: default deny blocks the cross-node connection: %t", res.NetpolDeny)
 	port := intstr.FromInt32(8080)
 	allow := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-client", Namespace: ns},
@@ -175,9 +178,13 @@ func Smoke(ctx context.Context, cs kubernetes.Interface, clusterName string, log
 	if _, err := cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, allow, metav1.CreateOptions{}); err != nil {
 		return res, err
 	}
-	time.Sleep(3 * time.Second)
-	reopened, err := probe(client, "get", url, "5s")
-	if err != nil {
+	reopened := false
+	err = wait.For(ctx, "the allow rule to reopen client → server", 3*time.Second, time.Minute, func(context.Context) (bool, error) {
+		var err error
+		reopened, err = probe(client, "get", url, "5s")
+		return reopened, err
+	})
+	if err != nil && !errors.Is(err, wait.ErrTimeout) {
 		return res, err
 	}
 	stillBlocked, err := probe(other, "get", url, "5s")
@@ -190,11 +197,11 @@ func Smoke(ctx context.Context, cs kubernetes.Interface, clusterName string, log
 }
 
 func waitPod(ctx context.Context, cs kubernetes.Interface, ns, name string, phase corev1.PodPhase, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+	return wait.For(ctx, fmt.Sprintf("pod %s/%s %s", ns, name, phase), time.Second, timeout, func(ctx context.Context) (bool, error) {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && p.Status.Phase == phase {
-			return nil
+		if err != nil {
+			return false, wait.Retry(err)
 		}
-	}
-	return fmt.Errorf("pod %s/%s not %s after %s", ns, name, phase, timeout)
+		return p.Status.Phase == phase, nil
+	})
 }

@@ -2,6 +2,7 @@ package wait
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,6 +24,14 @@ func Retry(err error) error {
 	}
 	return retryable{err}
 }
+
+// ErrTimeout is what errors.Is finds in the error of a wait that gave up (its timeout passed or its context ended).
+var ErrTimeout = errors.New("wait gave up")
+
+type timeoutError string
+
+func (e timeoutError) Error() string        { return string(e) }
+func (e timeoutError) Is(target error) bool { return target == ErrTimeout }
 
 // For checks cond every interval until it holds (nil), returns a non-transient error, ctx ends, or timeout passes.
 // what names the awaited state for the timeout error.
@@ -47,9 +56,9 @@ func For(ctx context.Context, what string, interval, timeout time.Duration, cond
 		select {
 		case <-ctx.Done():
 			if last != nil {
-				return fmt.Errorf("waiting for %s: gave up after %s (last: %v)", what, time.Since(start).Round(time.Second), last)
+				return timeoutError(fmt.Sprintf("waiting for %s: gave up after %s (last: %v)", what, time.Since(start).Round(time.Second), last))
 			}
-			return fmt.Errorf("waiting for %s: gave up after %s", what, time.Since(start).Round(time.Second))
+			return timeoutError(fmt.Sprintf("waiting for %s: gave up after %s", what, time.Since(start).Round(time.Second)))
 		case <-t.C:
 		}
 	}

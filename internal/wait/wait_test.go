@@ -45,3 +45,16 @@ func TestFor(t *testing.T) {
 		})
 	}
 }
+
+// TestGiveUpIsErrTimeout: a wait that runs out of time is errors.Is ErrTimeout (callers tell "not yet" from a
+// failed check); a condition's own error is not.
+func TestGiveUpIsErrTimeout(t *testing.T) {
+	err := For(context.Background(), "never", time.Millisecond, 20*time.Millisecond, func(context.Context) (bool, error) { return false, nil })
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "waiting for never: gave up after") {
+		t.Errorf("timeout: %v", err)
+	}
+	err = For(context.Background(), "broken", time.Millisecond, time.Second, func(context.Context) (bool, error) { return false, errors.New("boom") })
+	if errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("a condition's error: %v", err)
+	}
+}

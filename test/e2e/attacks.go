@@ -79,22 +79,24 @@ func runProbe(ctx context.Context, creator, admin kubernetes.Interface, pod *cor
 		return probeResult{}, err
 	}
 	defer func() { _ = admin.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) }()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		p, err := admin.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return probeResult{}, err
-		}
+	var refused string
+	p, err := waitPod(ctx, admin, ns, name, "to end or be refused its container", time.Second, 2*time.Minute, func(p *corev1.Pod) (bool, error) {
 		for _, st := range p.Status.ContainerStatuses {
 			if w := st.State.Waiting; w != nil && w.Reason == "CreateContainerConfigError" {
-				return probeResult{Refused: w.Reason + ": " + w.Message}, nil
+				refused = w.Reason + ": " + w.Message
+				return true, nil
 			}
 		}
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			raw, _ := admin.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
-			return probeResult{OK: p.Status.Phase == corev1.PodSucceeded, Log: strings.TrimSpace(string(raw))}, nil
-		}
+		return podEnded(p)
+	})
+	switch {
+	case err != nil:
+		return probeResult{}, err
+	case refused != "":
+		return probeResult{Refused: refused}, nil
 	}
-	return probeResult{}, fmt.Errorf("probe pod %s/%s did not finish in 2m", ns, name)
+	raw, _ := admin.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	return probeResult{OK: p.Status.Phase == corev1.PodSucceeded, Log: strings.TrimSpace(string(raw))}, nil
 }
 
 func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set *tenants.Set, nodeIP string) []Attack {
@@ -207,11 +209,12 @@ func runAttacks(ctx context.Context, t *testing.T, cs kubernetes.Interface, set 
 		_ = cs.CoreV1().Pods(a.Namespace).Delete(context.Background(), mgr.Name, metav1.DeleteOptions{})
 	}()
 	var ip string
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && ip == ""; time.Sleep(time.Second) {
-		p, err := cs.CoreV1().Pods(a.Namespace).Get(ctx, mgr.Name, metav1.GetOptions{})
-		if err == nil && p.Status.Phase == corev1.PodRunning {
-			ip = p.Status.PodIP
-		}
+	if p, err := waitPod(ctx, cs, a.Namespace, mgr.Name, "running", time.Second, 2*time.Minute, func(p *corev1.Pod) (bool, error) {
+		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", nil
+	}); err == nil {
+		ip = p.Status.PodIP
+	} else {
+		logf("attack 9252: %v (the probe then reaches nothing, and its control fails)", err)
 	}
 	url := "http://" + ip + ":9252/metrics"
 	attackOK, d1 = must(probe(ctx, cs, "default", map[string]string{"app": "scraper"}, b.Nodes[0], kindworld.NetcheckImage, "get", url, "5s"))
@@ -229,16 +232,17 @@ func runPod(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod) (bool
 	defer func() {
 		_ = cs.CoreV1().Pods(pod.Namespace).Delete(context.Background(), p.Name, metav1.DeleteOptions{})
 	}()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		cur, err := cs.CoreV1().Pods(pod.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
+	var code int32
+	if _, err := waitPod(ctx, cs, pod.Namespace, p.Name, "to finish its build container", time.Second, 3*time.Minute, func(cur *corev1.Pod) (bool, error) {
 		for _, st := range cur.Status.ContainerStatuses {
 			if st.Name == jobpod.BuildContainer && st.State.Terminated != nil {
-				return st.State.Terminated.ExitCode == 0, fmt.Sprintf("exit %d", st.State.Terminated.ExitCode)
+				code = st.State.Terminated.ExitCode
+				return true, nil
 			}
 		}
+		return false, nil
+	}); err != nil {
+		return false, err.Error()
 	}
-	return false, "timeout"
+	return code == 0, fmt.Sprintf("exit %d", code)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // Kaniko's trace lines that the outage scenarios read: a cache lookup that failed (or missed) and a cache upload
@@ -62,13 +63,13 @@ func scale(ctx context.Context, cs kubernetes.Interface, ns, name string, replic
 		return err
 	}
 	sel := metav1.FormatLabelSelector(d.Spec.Selector)
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+	return wait.For(ctx, fmt.Sprintf("%s/%s to have no pods after scaling to 0", ns, name), time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err == nil && len(pods.Items) == 0 {
-			return nil
+		if err != nil {
+			return false, wait.Retry(err)
 		}
-	}
-	return fmt.Errorf("%s/%s still has pods after scaling to 0", ns, name)
+		return len(pods.Items) == 0, nil
+	})
 }
 
 // outage runs the cache-outage scenario shape: a build that fills the cache, the same build with the component
@@ -199,12 +200,13 @@ func registryState(ctx context.Context, cs kubernetes.Interface, tn tenants.Tena
 
 // waitRegistry waits until the tenant's layer-cache registry is ready (or unready).
 func waitRegistry(ctx context.Context, cs kubernetes.Interface, tn tenants.Tenant, ready bool, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
-		if r, _, err := registryState(ctx, cs, tn); err == nil && r == ready {
-			return nil
+	return wait.For(ctx, fmt.Sprintf("%s's layer-cache registry to be ready=%t", tn.Name, ready), 2*time.Second, timeout, func(ctx context.Context) (bool, error) {
+		r, _, err := registryState(ctx, cs, tn)
+		if err != nil {
+			return false, wait.Retry(err)
 		}
-	}
-	return fmt.Errorf("%s's layer-cache registry did not become ready=%t within %s", tn.Name, ready, timeout)
+		return r == ready, nil
+	})
 }
 
 // scenarioLayerCacheDown: the tenant's own layer-cache registry is stopped for a whole build.
@@ -306,42 +308,38 @@ func (f *faults) killAndRerun(ctx context.Context, r *jobpod.Runner, a tenants.T
 // build ended before the marker was seen (the kill would prove nothing).
 func killAt(ctx context.Context, cs kubernetes.Interface, ns, pod, marker string, timeout time.Duration) (time.Duration, string, error) {
 	start := time.Now()
-	for deadline := start.Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
-		if err != nil {
-			return 0, "", err
-		}
+	p, err := waitPod(ctx, cs, ns, pod, fmt.Sprintf("to print %q", marker), 200*time.Millisecond, timeout, func(p *corev1.Pod) (bool, error) {
 		for _, st := range p.Status.ContainerStatuses {
 			if st.Name == "build" && st.State.Terminated != nil {
-				return 0, "", fmt.Errorf("the build ended (exit %d) before %q appeared", st.State.Terminated.ExitCode, marker)
+				return false, fmt.Errorf("the build ended (exit %d) before %q appeared", st.State.Terminated.ExitCode, marker)
 			}
 		}
 		raw, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: "build"}).DoRaw(ctx)
-		if err != nil || !strings.Contains(string(raw), marker) {
-			continue
-		}
-		zero := int64(0)
-		if err := cs.CoreV1().Pods(ns).Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-			return 0, "", err
-		}
-		if !waitGone(ctx, cs, ns, pod, time.Minute) {
-			return 0, "", fmt.Errorf("pod %s outlived its deletion", pod)
-		}
-		return time.Since(start), p.Spec.NodeName, nil
+		return err == nil && strings.Contains(string(raw), marker), nil
+	})
+	if err != nil {
+		return 0, "", err
 	}
-	return 0, "", fmt.Errorf("%q did not appear within %s", marker, timeout)
+	zero := int64(0)
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		return 0, "", err
+	}
+	if !waitGone(ctx, cs, ns, pod, time.Minute) {
+		return 0, "", fmt.Errorf("pod %s outlived its deletion", pod)
+	}
+	return time.Since(start), p.Spec.NodeName, nil
 }
 
 // waitContainersStopped waits until no container of the pod runs on the kind node (containerd's view).
 func waitContainersStopped(node, pod string, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+	return wait.For(context.Background(), fmt.Sprintf("the containers of %s to stop on %s", pod, node), 500*time.Millisecond, timeout, func(context.Context) (bool, error) {
 		ids, err := exec.Command("docker", "exec", node, "ctr", "-n", "k8s.io", "containers", "ls", "-q", `labels."io.kubernetes.pod.name"==`+pod).Output()
 		if err != nil {
-			return fmt.Errorf("listing containers on %s: %w", node, err)
+			return false, fmt.Errorf("listing containers on %s: %w", node, err)
 		}
 		tasks, err := exec.Command("docker", "exec", node, "ctr", "-n", "k8s.io", "tasks", "ls").Output()
 		if err != nil {
-			return fmt.Errorf("listing tasks on %s: %w", node, err)
+			return false, fmt.Errorf("listing tasks on %s: %w", node, err)
 		}
 		running := false
 		for _, id := range strings.Fields(string(ids)) {
@@ -351,11 +349,8 @@ func waitContainersStopped(node, pod string, timeout time.Duration) error {
 				}
 			}
 		}
-		if !running {
-			return nil
-		}
-	}
-	return fmt.Errorf("containers of %s still run on %s after %s", pod, node, timeout)
+		return !running, nil
+	})
 }
 
 // hostRef is a destination reference as the host reaches the registry (its NodePort).

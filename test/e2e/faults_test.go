@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // scenario is one fault scenario of `make e2e-faults`.
@@ -139,20 +141,13 @@ func trivialJob(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, 
 }
 
 func waitPhase(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration, phases ...corev1.PodPhase) (corev1.PodPhase, error) {
-	var last corev1.PodPhase
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return "", err
-		}
-		last = p.Status.Phase
-		for _, ph := range phases {
-			if last == ph {
-				return last, nil
-			}
-		}
+	p, err := waitPod(ctx, cs, ns, name, fmt.Sprintf("in phase %v", phases), time.Second, timeout, func(p *corev1.Pod) (bool, error) {
+		return slices.Contains(phases, p.Status.Phase), nil
+	})
+	if p == nil {
+		return "", err
 	}
-	return last, fmt.Errorf("pod %s still %s after %s", name, last, timeout)
+	return p.Status.Phase, err
 }
 
 func scenarioLoad(t *testing.T, f *faults) error {
@@ -177,18 +172,8 @@ func scenarioLoad(t *testing.T, f *faults) error {
 	}
 	// The quota's usage is counted asynchronously: wait until it shows only the layer-cache registry, so pods of
 	// earlier scenarios that are already gone do not take slots.
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(2 * time.Second) {
-		q, err := f.cs.CoreV1().ResourceQuotas(a.Namespace).Get(ctx, a.Name+"-quota", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		used := q.Status.Used[corev1.ResourcePods]
-		if used.Value() <= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("quota still counts %s pods before the load", used.String())
-		}
+	if err := waitQuotaPods(ctx, f.cs, a.Namespace, a.Name+"-quota", "at most 1 (the layer-cache registry) before the load", func(n int64) bool { return n <= 1 }); err != nil {
+		return err
 	}
 	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n", "hello.txt": "hello\n"}
 	var wg sync.WaitGroup
@@ -203,8 +188,11 @@ func scenarioLoad(t *testing.T, f *faults) error {
 				Destination: fmt.Sprintf("%s/tenant-a/load:%d", kindworld.DestRegistryHost, i), Script: "sleep 20\n" + f.script})
 		}(i)
 		if i == 19 {
-			// all 20 are admitted: the 21st must be refused by the quota while they run
-			time.Sleep(8 * time.Second)
+			// all 20 are admitted (the quota counts them and the registry): the 21st must be refused while they run
+			if err := waitQuotaPods(ctx, f.cs, a.Namespace, a.Name+"-quota", "21 (20 jobs and the registry)", func(n int64) bool { return n >= 21 }); err != nil {
+				wg.Wait()
+				return err
+			}
 			extra, err := trivialJob(ctx, f.cs, r, a.Namespace, 1099, "true")
 			if err == nil || !strings.Contains(err.Error(), "exceeded quota") {
 				if extra != nil {
@@ -258,8 +246,15 @@ func scenarioCordon(t *testing.T, f *faults) error {
 	defer func() {
 		_ = f.cs.CoreV1().Pods(a.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{})
 	}()
-	time.Sleep(15 * time.Second)
-	cur, err := f.cs.CoreV1().Pods(a.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	// the scheduler has looked at the pod and found no node for it (PodScheduled False, Unschedulable)
+	cur, err := waitPod(ctx, f.cs, a.Namespace, pod.Name, "to be found unschedulable", time.Second, 2*time.Minute, func(p *corev1.Pod) (bool, error) {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				return true, nil
+			}
+		}
+		return p.Spec.NodeName != "", nil // scheduled after all: the check below reports where
+	})
 	if err != nil {
 		return err
 	}
@@ -288,7 +283,7 @@ func scenarioUninstall(t *testing.T, f *faults) error {
 	}()
 	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + b.Name}
 	var left []string
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+	_ = wait.For(ctx, "tenant-b's release objects to be gone", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		left = nil
 		if l, _ := f.cs.CoreV1().Pods(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, fmt.Sprintf("%d pods", len(l.Items)))
@@ -308,10 +303,8 @@ func scenarioUninstall(t *testing.T, f *faults) error {
 		if l, _ := f.cs.CoreV1().ServiceAccounts(b.Namespace).List(ctx, sel); len(l.Items) > 0 {
 			left = append(left, "serviceaccounts")
 		}
-		if len(left) == 0 {
-			break
-		}
-	}
+		return len(left) == 0, nil
+	})
 	if len(left) > 0 {
 		return fmt.Errorf("after helm uninstall of tenant-b these remain: %v", left)
 	}
@@ -420,3 +413,16 @@ func listWith(ctx context.Context, nodeIP string, keys [2]string, bucket string)
 }
 
 func firstLineOf(s string) string { return strings.SplitN(s, "\n", 2)[0] }
+
+// waitQuotaPods waits until the namespace quota's used pod count satisfies ok (the quota controller counts
+// asynchronously).
+func waitQuotaPods(ctx context.Context, cs kubernetes.Interface, ns, quota, what string, ok func(int64) bool) error {
+	return wait.For(ctx, "quota "+ns+"/"+quota+" to count "+what+" pods", time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		q, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, quota, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		used := q.Status.Used[corev1.ResourcePods]
+		return ok(used.Value()), nil
+	})
+}

@@ -158,17 +158,6 @@ func installInfra(ctx context.Context, cs kubernetes.Interface, in Infra) error 
 	return nil
 }
 
-func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Spec.Replicas != nil && *d.Spec.Replicas >= 1 &&
-			d.Status.UpdatedReplicas == *d.Spec.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas && d.Status.Replicas == *d.Spec.Replicas {
-			return nil
-		}
-	}
-	return fmt.Errorf("deployment %s/%s not ready after %s", ns, name, timeout)
-}
-
 // liveCluster is what a tenant chart install's lookups see in the cluster: the API server's EndpointSlice and the
 // namespace's quotas.
 func liveCluster(t *testing.T, cs kubernetes.Interface, ns string) []*unstructured.Unstructured {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -126,14 +125,8 @@ func startBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, 
 func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, ns string, created *corev1.Pod) (BuildOutcome, error) {
 	out := BuildOutcome{Pod: created.Name}
 	var running time.Time
-	for deadline := time.Now().Add(20 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return out, fmt.Errorf("job pod %s did not finish", out.Pod)
-		}
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, out.Pod, metav1.GetOptions{})
-		if err != nil {
-			return out, err
-		}
+	var ended *corev1.ContainerStateTerminated
+	_, err := waitPod(ctx, cs, ns, out.Pod, "to finish its build container", 500*time.Millisecond, 20*time.Minute, func(p *corev1.Pod) (bool, error) {
 		out.Node = p.Spec.NodeName
 		for _, st := range p.Status.ContainerStatuses {
 			if st.Name != jobpod.BuildContainer {
@@ -142,32 +135,37 @@ func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, n
 			if st.State.Running != nil && running.IsZero() {
 				running = st.State.Running.StartedAt.Time
 			}
-			if t := st.State.Terminated; t != nil {
-				if running.IsZero() {
-					running = t.StartedAt.Time
-				}
-				out.Succeeded = t.ExitCode == 0
-				out.Pickup = running.Sub(created.CreationTimestamp.Time)
-				out.Duration = t.FinishedAt.Time.Sub(running)
-				raw, _ := cs.CoreV1().Pods(ns).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
-				out.Log = string(raw)
-				saveTrace(out.Pod, raw)
-				out.CacheHits = strings.Count(out.Log, traceCacheHit) // once per cached layer (optimize step)
-				grace := int64(0)
-				if r.Kubernetes.CleanupGracePeriodSeconds != nil {
-					grace = *r.Kubernetes.CleanupGracePeriodSeconds
-				}
-				if err := cs.CoreV1().Pods(ns).Delete(ctx, out.Pod, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
-					return out, err
-				}
-				out.PodRemoved = waitGone(ctx, cs, ns, out.Pod, time.Minute)
-				return out, nil
+			if ended = st.State.Terminated; ended != nil {
+				return true, nil
 			}
 		}
 		if p.Status.Phase == corev1.PodFailed {
-			return out, fmt.Errorf("job pod %s failed before its build container ran: %s", out.Pod, p.Status.Message)
+			return false, fmt.Errorf("job pod %s failed before its build container ran: %s", out.Pod, p.Status.Message)
 		}
+		return false, nil
+	})
+	if err != nil {
+		return out, err
 	}
+	if running.IsZero() {
+		running = ended.StartedAt.Time
+	}
+	out.Succeeded = ended.ExitCode == 0
+	out.Pickup = running.Sub(created.CreationTimestamp.Time)
+	out.Duration = ended.FinishedAt.Time.Sub(running)
+	raw, _ := cs.CoreV1().Pods(ns).GetLogs(out.Pod, &corev1.PodLogOptions{Container: jobpod.BuildContainer}).DoRaw(ctx)
+	out.Log = string(raw)
+	saveTrace(out.Pod, raw)
+	out.CacheHits = strings.Count(out.Log, traceCacheHit) // once per cached layer (optimize step)
+	grace := int64(0)
+	if r.Kubernetes.CleanupGracePeriodSeconds != nil {
+		grace = *r.Kubernetes.CleanupGracePeriodSeconds
+	}
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, out.Pod, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		return out, err
+	}
+	out.PodRemoved = waitGone(ctx, cs, ns, out.Pod, time.Minute)
+	return out, nil
 }
 
 // saveTrace keeps a job's trace in _out/e2e/traces/<pod>.log (the CI job's artifact), for reading a failed run.
@@ -179,12 +177,7 @@ func saveTrace(pod string, raw []byte) {
 }
 
 func waitGone(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) bool {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
-		if _, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return true
-		}
-	}
-	return false
+	return waitPodGone(ctx, cs, ns, name, timeout) == nil
 }
 
 // runImage runs the image a build pushed, on the tenant's node, and returns its output.
@@ -200,20 +193,15 @@ func runImage(ctx context.Context, cs kubernetes.Interface, ns, image string, to
 		return "", err
 	}
 	defer func() { _ = cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) }()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return "", err
-		}
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			raw, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
-			if p.Status.Phase == corev1.PodFailed {
-				return string(raw), fmt.Errorf("built image failed: %s", bytes.TrimSpace(raw))
-			}
-			return string(raw), err
-		}
+	p, err := waitPod(ctx, cs, ns, name, "to end", time.Second, 3*time.Minute, podEnded)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("built image %s did not run", image)
+	raw, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if p.Status.Phase == corev1.PodFailed {
+		return string(raw), fmt.Errorf("built image failed: %s", bytes.TrimSpace(raw))
+	}
+	return string(raw), err
 }
 
 func ptr[T any](v T) *T { return &v }

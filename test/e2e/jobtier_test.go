@@ -26,6 +26,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // runID makes this run's dependency layer new, so the first build of a run is really cold even when an earlier
@@ -307,16 +308,15 @@ func countObjects(ctx context.Context, cs kubernetes.Interface, nodeIP string, t
 // countOrphans counts job pods still present once pods being deleted had their grace period (at most 90 s).
 func countOrphans(ctx context.Context, cs kubernetes.Interface, set *tenants.Set) int {
 	n := 0
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(2 * time.Second) {
+	_ = wait.For(ctx, "the job pods to be gone", 2*time.Second, 90*time.Second, func(ctx context.Context) (bool, error) {
 		n = 0
 		for _, tn := range set.Sorted() {
 			pods, _ := cs.CoreV1().Pods(tn.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/component=job"})
 			n += len(pods.Items)
 		}
-		if n == 0 || time.Now().After(deadline) {
-			return n
-		}
-	}
+		return n == 0, nil
+	})
+	return n
 }
 
 func contains(l []string, s string) bool {
