@@ -545,7 +545,10 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
-	j, _, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "through-outage", 5*time.Minute)
+	// The outage must begin while the job's script runs: a pod that runs may still be cloning from GitLab, and a clone
+	// during an outage fails the job (as it would with GitLab). So this one waits for the script's third line in the
+	// trace, which reaches the forge within GitLab's 60 s trace interval; the script prints for 225 s.
+	j, err := pl.waitJob(ctx, rf.f, "through-outage", "to print its third line", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "line 3") })
 	if err != nil {
 		return err
 	}
