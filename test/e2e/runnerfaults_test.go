@@ -865,6 +865,11 @@ func scenarioCancel(ctx context.Context, rf *runnerFaults) error {
 	if err != nil {
 		return err
 	}
+	// cancel once the script runs (its first line is in the trace, within GitLab's 60 s interval; it then sleeps 600 s),
+	// so after_script has a script to follow
+	if _, err := pl.waitJob(ctx, rf.f, "canceled", "to print that it started", 5*time.Minute, func(j gitlab.Job, tr string) bool { return strings.Contains(tr, "\nstarted") }); err != nil {
+		return err
+	}
 	canceled := time.Now()
 	if err := rf.f.api.CancelJob(ctx, tp.project.ID, j.ID); err != nil {
 		return err
