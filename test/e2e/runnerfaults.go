@@ -246,7 +246,7 @@ func (p *faultPipeline) waitRunning(ctx context.Context, f *forge, cs kubernetes
 	return found, pod, err
 }
 
-// waitEnded waits until the attempt with that ID is no longer running and returns it.
+// waitEnded waits until the attempt with that ID has a final status and returns it.
 func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeout time.Duration) (gitlab.Job, error) {
 	var found gitlab.Job
 	err := wait.For(ctx, fmt.Sprintf("%s: job %d to end", p.scenario, id), 2*time.Second, timeout, func(ctx context.Context) (bool, error) {
@@ -257,7 +257,7 @@ func (p *faultPipeline) waitEnded(ctx context.Context, f *forge, id int64, timeo
 		for _, j := range jobs {
 			if j.ID == id {
 				found = j
-				return j.Status != "running" && j.Status != "pending", nil
+				return gitlabclient.Finished(j.Status), nil // canceling is not an end: the runner still reports
 			}
 		}
 		return false, nil
