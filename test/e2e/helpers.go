@@ -76,15 +76,19 @@ func (s *steps) table() string {
 	for _, d := range s.took {
 		total += d
 	}
+	width := len("total")
+	for _, n := range s.names {
+		width = max(width, len(n))
+	}
 	var b strings.Builder
 	for i, n := range s.names {
 		share := 0.0
 		if total > 0 {
 			share = 100 * s.took[i].Seconds() / total.Seconds()
 		}
-		fmt.Fprintf(&b, "  %-62s %8s %4.0f%%\n", n, s.took[i].Round(time.Second), share)
+		fmt.Fprintf(&b, "  %-*s %8s %4.0f%%\n", width, n, s.took[i].Round(time.Second), share)
 	}
-	fmt.Fprintf(&b, "  %-62s %8s\n", "total", total.Round(time.Second))
+	fmt.Fprintf(&b, "  %-*s %8s\n", width, "total", total.Round(time.Second))
 	return b.String()
 }
 
