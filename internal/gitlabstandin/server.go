@@ -387,9 +387,10 @@ func (s *Server) finishLocked(j *job, status, reason string, exitCode int) {
 // drop_running_service.rb; app/services/ci/timed_out_builds/drop_running_service.rb; Ci::Runner::ONLINE_CONTACT_TIMEOUT).
 const (
 	PendingOutdated = 24 * time.Hour // BUILD_PENDING_OUTDATED_TIMEOUT: any pending job is dropped after a day
-	// TimedOutSweep is how often GitLab's timed-out-builds worker runs (a cron every 5 minutes): a running job is
-	// dropped up to this long past its timeout. The stand-in drops it at the latest, so a live runner's own timeout
-	// (which fires at the timeout) decides, as it almost always does on GitLab.
+	// TimedOutSweep is how late past its timeout the stand-in drops a running job: GitLab's timed-out-builds worker
+	// runs on a schedule, not at the timeout (the stand-in assumes 5 minutes; the schedule was not checked against
+	// GitLab's settings). Dropping late lets a live runner's own timeout, which fires at the timeout, decide, as it
+	// almost always does on GitLab.
 	TimedOutSweep = 5 * time.Minute
 	PendingStuck  = time.Hour     // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
 	RunnerOnline  = 2 * time.Hour // a runner is online when it called within this
