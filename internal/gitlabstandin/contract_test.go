@@ -31,8 +31,9 @@ var (
 		keys: keys("id status stage name ref tag coverage allow_failure created_at started_at finished_at erased_at duration queued_duration user commit pipeline failure_reason web_url project artifacts_file artifacts runner runner_manager artifacts_expire_at archived tag_list"),
 		nested: map[string]*entity{
 			"pipeline": pipelineBasicEntity,
-			"runner":   {source: "lib/api/entities/ci/runner.rb", keys: keys("id description ip_address active paused is_shared runner_type name online status")},
+			"runner":   runnerEntity,
 		}}
+	runnerEntity  = &entity{source: "lib/api/entities/ci/runner.rb", keys: keys("id description ip_address active paused is_shared runner_type name online status")}
 	projectEntity = &entity{source: "lib/api/entities/project.rb, basic_project_details.rb, project_identity.rb",
 		keys:   keys("id description name name_with_namespace path path_with_namespace created_at default_branch tag_list topics ssh_url_to_repo http_url_to_repo web_url readme_url forks_count avatar_url star_count last_activity_at namespace visibility"),
 		nested: map[string]*entity{"namespace": {source: "lib/api/entities/namespace_basic.rb", keys: keys("id name path kind full_path parent_id avatar_url web_url")}}}
@@ -163,6 +164,7 @@ func TestStandinAnswersAreGitLabsShape(t *testing.T) {
 		{"POST /runners/:id/reset_authentication_token", w.rest("POST", fmt.Sprintf("/runners/%d/reset_authentication_token", int64(runnerAnswer["id"].(float64))), nil), resetTokenEntity},
 		{"POST /jobs/request (the job payload)", job, jobPayloadEntity},
 		{"POST /runners/reset_authentication_token (runner API)", selfReset, resetTokenEntity},
+		{"GET /projects/:id/runners", w.rest("GET", fmt.Sprintf("/projects/%d/runners", pid), nil), runnerEntity},
 		{"GET /runners/:id", w.rest("GET", fmt.Sprintf("/runners/%d", int64(runnerAnswer["id"].(float64))), nil), runnerDetailsEntity},
 		{"PUT /runners/:id", w.rest("PUT", fmt.Sprintf("/runners/%d", int64(runnerAnswer["id"].(float64))), map[string]any{"paused": false}), runnerDetailsEntity},
 		{"PUT /projects/:id", w.rest("PUT", fmt.Sprintf("/projects/%d", pid), map[string]any{"auto_cancel_pending_pipelines": "enabled"}), projectEntity},

@@ -122,19 +122,6 @@ func CompileFrom(src Source) (*Pipeline, error) {
 		// GitLab always has .pre first and .post last.
 		p.Stages = append(append([]string{".pre"}, list...), ".post")
 	}
-	defaults := map[string]any{}
-	if d, ok := doc["default"]; ok {
-		dm, ok := d.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%s: default: not a mapping", CIFile)
-		}
-		for _, k := range slices.Sorted(maps.Keys(dm)) {
-			if !slices.Contains(defaultKeywords, k) {
-				return nil, fmt.Errorf("%s: default:%s is not supported by this GitLab stand-in (supported: %s)", CIFile, k, strings.Join(defaultKeywords, ", "))
-			}
-		}
-		defaults = dm
-	}
 	names := slices.Sorted(maps.Keys(doc))
 	jobs := map[string]map[string]any{}
 	for _, name := range names {
@@ -151,10 +138,7 @@ func CompileFrom(src Source) (*Pipeline, error) {
 		jobs[name] = m
 	}
 	// extends, for hidden jobs too: a !reference reads a job as extends left it
-	extended := map[string]any{}
-	for k, v := range doc {
-		extended[k] = v
-	}
+	extended := maps.Clone(doc)
 	for _, name := range slices.Sorted(maps.Keys(jobs)) {
 		merged, err := resolveExtends(jobs, name, 0)
 		if err != nil {
@@ -167,7 +151,17 @@ func CompileFrom(src Source) (*Pipeline, error) {
 		return nil, fmt.Errorf("%s: %w", CIFile, err)
 	}
 	doc = resolved.(map[string]any)
-	if dm, ok := doc["default"].(map[string]any); ok {
+	defaults := map[string]any{}
+	if d, ok := doc["default"]; ok {
+		dm, ok := d.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: default: not a mapping", CIFile)
+		}
+		for _, k := range slices.Sorted(maps.Keys(dm)) {
+			if !slices.Contains(defaultKeywords, k) {
+				return nil, fmt.Errorf("%s: default:%s is not supported by this GitLab stand-in (supported: %s)", CIFile, k, strings.Join(defaultKeywords, ", "))
+			}
+		}
 		defaults = dm
 	}
 	global, err := variables(doc["variables"], topLevelVariableKeys)

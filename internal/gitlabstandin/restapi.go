@@ -546,34 +546,40 @@ func (s *Server) projectRunners(w http.ResponseWriter, r *http.Request) {
 	for _, id := range slices.Sorted(maps.Keys(s.runners)) {
 		rn := s.runners[id]
 		if rn.ProjectID == p.ID {
-			out = append(out, map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused,
-				"is_shared": false, "runner_type": "project_type", "online": time.Since(rn.ContactedAt) < RunnerOnline})
+			out = append(out, rn.basic())
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request) {
+// runnerOfLocked finds the runner of the request's :id, or answers 404 and returns nil. Callers hold s.mu.
+func (s *Server) runnerOfLocked(w http.ResponseWriter, r *http.Request) *runner {
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	rn := s.runners[id]
+	if rn == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+	}
+	return rn
+}
+
+func (s *Server) deleteRunner(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.runners[id] == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+	rn := s.runnerOfLocked(w, r)
+	if rn == nil {
 		return
 	}
-	delete(s.runners, id)
+	delete(s.runners, rn.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // resetRunnerToken is POST /runners/:id/reset_authentication_token: a new glrt- token; the old one stops working at
 // once (running jobs go on: they authenticate with their job tokens).
 func (s *Server) resetRunnerToken(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rn := s.runners[id]
+	rn := s.runnerOfLocked(w, r)
 	if rn == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
 		return
 	}
 	s.resetTokenLocked(rn)
@@ -614,7 +620,6 @@ func (s *Server) resetOwnRunnerToken(w http.ResponseWriter, r *http.Request) {
 // updateRunner is PUT /runners/:id; the stand-in changes paused only (and its older name, active), and refuses any
 // other attribute by name.
 func (s *Server) updateRunner(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	var body map[string]any
 	if err := readJSON(r, &body); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -622,9 +627,8 @@ func (s *Server) updateRunner(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rn := s.runners[id]
+	rn := s.runnerOfLocked(w, r)
 	if rn == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
 		return
 	}
 	for k, v := range body {
@@ -646,22 +650,26 @@ func (s *Server) updateRunner(w http.ResponseWriter, r *http.Request) {
 
 // getRunner is GET /runners/:id (Entities::Ci::RunnerDetails).
 func (s *Server) getRunner(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rn := s.runners[id]
+	rn := s.runnerOfLocked(w, r)
 	if rn == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
 		return
 	}
 	writeJSON(w, http.StatusOK, s.runnerDetailsLocked(rn))
 }
 
+// basic is a runner as GitLab's lists show it (Entities::Ci::Runner).
+func (rn *runner) basic() map[string]any {
+	return map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused, "is_shared": false,
+		"runner_type": map[bool]string{true: "project_type", false: "instance_type"}[rn.ProjectID != 0], "online": time.Since(rn.ContactedAt) < RunnerOnline}
+}
+
 // runnerDetailsLocked is a runner as GitLab's Entities::Ci::RunnerDetails shows it. Callers hold s.mu.
 func (s *Server) runnerDetailsLocked(rn *runner) map[string]any {
-	return map[string]any{"id": rn.ID, "description": rn.Description, "paused": rn.Paused, "active": !rn.Paused, "tag_list": rn.Tags,
-		"run_untagged": rn.RunUntagged, "locked": rn.Locked, "maximum_timeout": int(rn.MaximumTimeout.Seconds()), "is_shared": false,
-		"runner_type": map[bool]string{true: "project_type", false: "instance_type"}[rn.ProjectID != 0], "online": time.Since(rn.ContactedAt) < RunnerOnline}
+	out := rn.basic()
+	out["tag_list"], out["run_untagged"], out["locked"], out["maximum_timeout"] = rn.Tags, rn.RunUntagged, rn.Locked, int(rn.MaximumTimeout.Seconds())
+	return out
 }
 
 // updateSettings is PUT /application/settings; the stand-in changes runner_token_expiration_interval (seconds; 0 or
