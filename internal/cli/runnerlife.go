@@ -70,11 +70,13 @@ func (f *runnerLifeFlags) env(cmd *cobra.Command, tenant string) (runnerlife.Env
 	return runnerlife.Env{GitLab: gl, GitLabURL: f.gitlabURL, Kube: cs, Log: log}, plan, nil
 }
 
-func newRunnerCreateCmd() *cobra.Command {
+// lifecycleCmd is a gkt runner command on one tenant: the checks of env, then step (at most two minutes), whose line
+// is printed.
+func lifecycleCmd(use, short string, create bool, step func(ctx context.Context, f *runnerLifeFlags, env runnerlife.Env, plan runnerlife.Plan) (string, error)) *cobra.Command {
 	var f runnerLifeFlags
 	cmd := &cobra.Command{
-		Use:   "create TENANT",
-		Short: "Create the tenant's runner in GitLab (its tags, locked, maximum timeout from the chart) and write its glrt- token into the Secret the tenant chart mounts",
+		Use:   use + " TENANT",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, plan, err := f.env(cmd, args[0])
@@ -83,47 +85,48 @@ func newRunnerCreateCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			out, err := runnerlife.Create(ctx, env, plan, runnerlife.Target{Project: f.project, Group: f.group}, f.replace)
+			line, err := step(ctx, &f, env, plan)
 			if err != nil {
 				return err
 			}
-			expires := "never"
-			if out.TokenExpiresAt != nil {
-				expires = out.TokenExpiresAt.UTC().Format(time.RFC3339) + " (rotate before: gkt runner rotate " + plan.Tenant + ")"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "runner: tenant=%s runner=%d secret=%s/%s token-expires=%s replaced=%d\n", plan.Tenant, out.RunnerID, plan.Namespace, plan.Secret, expires, out.Replaced)
+			fmt.Fprintln(cmd.OutOrStdout(), line)
 			return nil
 		},
 	}
-	f.bind(cmd, true)
+	f.bind(cmd, create)
 	return cmd
 }
 
-func newRunnerRotateCmd() *cobra.Command {
-	var f runnerLifeFlags
-	cmd := &cobra.Command{
-		Use:   "rotate TENANT",
-		Short: "Reset the tenant runner's token in GitLab and write the new one into its Secret; the manager picks it up without a restart",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			env, plan, err := f.env(cmd, args[0])
+// expiry is a token's token_expires_at for the summary line.
+func expiry(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func newRunnerCreateCmd() *cobra.Command {
+	return lifecycleCmd("create", "Create the tenant's runner in GitLab (its tags, locked, maximum timeout from the chart) and write its glrt- token into the Secret the tenant chart mounts", true,
+		func(ctx context.Context, f *runnerLifeFlags, env runnerlife.Env, plan runnerlife.Plan) (string, error) {
+			out, err := runnerlife.Create(ctx, env, plan, runnerlife.Target{Project: f.project, Group: f.group}, f.replace)
 			if err != nil {
-				return err
+				return "", err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
-			defer cancel()
+			expires := expiry(out.TokenExpiresAt)
+			if out.TokenExpiresAt != nil {
+				expires += " (rotate before: gkt runner rotate " + plan.Tenant + ")"
+			}
+			return fmt.Sprintf("runner: tenant=%s runner=%d secret=%s/%s token-expires=%s replaced=%d", plan.Tenant, out.RunnerID, plan.Namespace, plan.Secret, expires, out.Replaced), nil
+		})
+}
+
+func newRunnerRotateCmd() *cobra.Command {
+	return lifecycleCmd("rotate", "Reset the tenant runner's token in GitLab and write the new one into its Secret; the manager picks it up without a restart", false,
+		func(ctx context.Context, _ *runnerLifeFlags, env runnerlife.Env, plan runnerlife.Plan) (string, error) {
 			id, expiresAt, err := runnerlife.Rotate(ctx, env, plan)
 			if err != nil {
-				return err
+				return "", err
 			}
-			expires := "never"
-			if expiresAt != nil {
-				expires = expiresAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "runner: tenant=%s runner=%d secret=%s/%s rotated token-expires=%s\n", plan.Tenant, id, plan.Namespace, plan.Secret, expires)
-			return nil
-		},
-	}
-	f.bind(cmd, false)
-	return cmd
+			return fmt.Sprintf("runner: tenant=%s runner=%d secret=%s/%s rotated token-expires=%s", plan.Tenant, id, plan.Namespace, plan.Secret, expiry(expiresAt)), nil
+		})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,9 +28,6 @@ type Client struct {
 // New returns a client for base (https://gitlab.example.com). ca, when set, is the PEM CA the server's certificate
 // chains to (the stand-in's private CA).
 func New(base, token string, ca []byte) (*Client, error) {
-	if base == "" || token == "" {
-		return nil, errors.New("gitlab: URL and token are required")
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if len(ca) > 0 {
 		pool := x509.NewCertPool()
@@ -118,7 +116,7 @@ func (c *Client) DeleteRunner(ctx context.Context, id int64) error {
 // starts a pipeline for the commit. It returns the commit's SHA.
 func (c *Client) Commit(ctx context.Context, projectID int64, branch, message string, files map[string]string, existing map[string]bool) (string, error) {
 	var actions []*gitlab.CommitActionOptions
-	for _, p := range slices.Sorted(mapsKeys(files)) {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		action := gitlab.FileCreate
 		if existing[p] {
 			action = gitlab.FileUpdate
@@ -130,16 +128,6 @@ func (c *Client) Commit(ctx context.Context, projectID int64, branch, message st
 		return "", fmt.Errorf("commit to project %d: %w", projectID, err)
 	}
 	return cm.ID, nil
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Finished reports whether a pipeline (or job) status is final.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 )
 
 // The Secret's marks: who wrote it, and which runner its token belongs to.
@@ -192,7 +193,7 @@ func TokenSecret(plan Plan, gitlabURL string, runnerID int64, token string, expi
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: plan.Secret, Namespace: plan.Namespace, Annotations: annotations,
-			Labels: map[string]string{ManagedByLabel: ManagedBy, "gitlab-kaniko-tenant.io/tenant": plan.Tenant}},
+			Labels: map[string]string{ManagedByLabel: ManagedBy, harness.TenantLabel: plan.Tenant}},
 		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{plan.Key: []byte(token)}}
 }
 
