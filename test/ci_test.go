@@ -155,20 +155,7 @@ var exampleTenants = []struct {
 // of platform/gitlab-kaniko-tenant reads this working tree's files.
 func compileExample(t *testing.T, example string) *gitlabstandin.Pipeline {
 	t.Helper()
-	p, err := gitlabstandin.CompileFrom(gitlabstandin.Source{
-		Local: func(file string) ([]byte, error) {
-			if file == gitlabstandin.CIFile {
-				return os.ReadFile("../ci/examples/" + example)
-			}
-			return nil, fmt.Errorf("%s: not in the example project", file)
-		},
-		Project: func(project, ref, file string) ([]byte, error) {
-			if project != "platform/gitlab-kaniko-tenant" {
-				return nil, fmt.Errorf("project %s: the examples include the platform's project only", project)
-			}
-			return os.ReadFile("../" + file)
-		},
-	})
+	p, err := standinCompile(copiedInto(t, read(t, "ci/examples/"+example)))
 	if err != nil {
 		t.Fatalf("%s: %v", example, err)
 	}
@@ -233,10 +220,7 @@ func expand(env map[string]string) map[string]string {
 func TestOldExamplesAreRefused(t *testing.T) {
 	old := "include: {project: platform/gitlab-kaniko-tenant, ref: v0.1.0, file: ci/templates/kaniko.gitlab-ci.yml}\nstages: [build, image]\n" +
 		"image:\n  stage: image\n  extends: .kaniko-build\n  variables:\n    KANIKO_DESTINATION: $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA\n"
-	_, err := gitlabstandin.CompileFrom(gitlabstandin.Source{
-		Local:   func(string) ([]byte, error) { return []byte(old), nil },
-		Project: func(_, _, file string) ([]byte, error) { return os.ReadFile("../" + file) },
-	})
+	_, err := standinCompile(copiedInto(t, old))
 	if err == nil || !strings.Contains(err.Error(), "top-level keyword image") {
 		t.Errorf("a job named image: %v, want it refused as GitLab's keyword", err)
 	}

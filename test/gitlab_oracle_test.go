@@ -59,17 +59,24 @@ func templateUsage(t *testing.T, tpl string) string {
 	return ""
 }
 
+// copiedInto is a tenant project whose .gitlab-ci.yml is yml and whose include:project of the platform at v0.1.0
+// reads this tree's Kaniko template: a user's project that copied a published example.
+func copiedInto(t *testing.T, yml string) cioracle.Project {
+	t.Helper()
+	return cioracle.Project{Files: map[string]string{gitlabstandin.CIFile: yml},
+		Includes: []cioracle.ProjectFile{{Project: platformProject, Ref: platformRef, File: pipelines.Template, Content: read(t, pipelines.Template)}}}
+}
+
 // shippedAndTestedPipelines is every pipeline the project publishes or commits in its tests.
 func shippedAndTestedPipelines(t *testing.T) []oraclePipeline {
 	t.Helper()
 	tpl := read(t, pipelines.Template)
-	platform := []cioracle.ProjectFile{{Project: platformProject, Ref: platformRef, File: pipelines.Template, Content: tpl}}
 	var out []oraclePipeline
 	out = append(out, oraclePipeline{name: "template usage (its header)", standin: true,
-		project: cioracle.Project{Files: map[string]string{".gitlab-ci.yml": templateUsage(t, tpl)}, Includes: platform}})
+		project: copiedInto(t, templateUsage(t, tpl))})
 	for _, ex := range exampleTenants {
 		out = append(out, oraclePipeline{name: "ci/examples/" + ex.example, standin: true,
-			project: cioracle.Project{Files: map[string]string{".gitlab-ci.yml": read(t, "ci/examples/"+ex.example)}, Includes: platform}})
+			project: copiedInto(t, read(t, "ci/examples/"+ex.example))})
 	}
 	out = append(out, oraclePipeline{name: "this repository's .gitlab-ci.yml", standinN: "it runs on GitLab, not on the stand-in (it uses rules, artifacts and cache:key:files, which the stand-in refuses by name)",
 		project: cioracle.Project{Files: map[string]string{".gitlab-ci.yml": read(t, ".gitlab-ci.yml"), "ci/pipeline.gitlab-ci.yml": read(t, "ci/pipeline.gitlab-ci.yml")}}})
@@ -182,8 +189,6 @@ func TestPipelinesAreValidGitLabCIAndTheStandinReadsThemAsGitLabDoes(t *testing.
 // valid pipeline differently, Compare must say so.
 func TestOracleRefusesWhatGitLabRefuses(t *testing.T) {
 	tool := oracle(t)
-	tpl := read(t, pipelines.Template)
-	platform := []cioracle.ProjectFile{{Project: platformProject, Ref: platformRef, File: pipelines.Template, Content: tpl}}
 	oldJava := "include:\n  - project: platform/gitlab-kaniko-tenant\n    ref: v0.1.0\n    file: ci/templates/kaniko.gitlab-ci.yml\nstages: [build, image]\n" +
 		"package:\n  stage: build\n  image: maven:3\n  script: [mvn package]\nimage:\n  stage: image\n  extends: .kaniko-build\n  needs: [package]\n"
 	cases := []struct{ name, yml, want string }{
@@ -196,7 +201,7 @@ func TestOracleRefusesWhatGitLabRefuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := tool.Expand(context.Background(), cioracle.Project{Files: map[string]string{".gitlab-ci.yml": c.yml}, Includes: platform})
+			_, err := tool.Expand(context.Background(), copiedInto(t, c.yml))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("gitlab-ci-local: %v, want a rejection mentioning %q", err, c.want)
 			}

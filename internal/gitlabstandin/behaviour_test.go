@@ -31,7 +31,7 @@ func (w *world) requestAs(token string, features map[string]any) *handedJob {
 
 // pipelineOf commits ci to a new project with a runner tagged x, and returns the project, the runner's token and
 // the pipeline.
-func (w *world) pipelineOf(name, ci string, opts ...func(*gitlab.CreateProjectOptions)) (*gitlab.Project, *gitlab.UserRunner, *gitlab.Pipeline) {
+func (w *world) pipelineOf(name, ci string) (*gitlab.Project, *gitlab.UserRunner, *gitlab.Pipeline) {
 	w.t.Helper()
 	ctx := context.Background()
 	p, err := w.api.CreateProject(ctx, name)
@@ -185,11 +185,10 @@ func TestStandinDoesWhatGitLabDoes(t *testing.T) {
 		if w.requestAs(rn.Token, graceful) == nil {
 			t.Fatal("the newer pipeline's job is not handed out")
 		}
-		third := w.commit(p, "j: {tags: [x], script: [c]}\n")
+		w.commit(p, "j: {tags: [x], script: [c]}\n")
 		if got := w.statuses(p, second); got != "running j:running" {
 			t.Errorf("a pipeline whose non-interruptible job started: %s, want it left running", got)
 		}
-		_ = third
 	})
 	t.Run("auto-cancel is off when the project disables it", func(t *testing.T) {
 		t.Log("GitLab: projects API auto_cancel_pending_pipelines")
@@ -283,8 +282,7 @@ func TestStandinDoesWhatGitLabDoes(t *testing.T) {
 	t.Run("pending jobs are dropped after a day, or after an hour with no online runner that can take them", func(t *testing.T) {
 		t.Log("GitLab: app/services/ci/stuck_builds/drop_pending_service.rb (BUILD_PENDING_OUTDATED_TIMEOUT 1 day, BUILD_PENDING_STUCK_TIMEOUT 1 hour)")
 		w := newWorld(t, time.Second)
-		p, rn, pl := w.pipelineOf("pending", "a: {tags: [x], script: [a]}\nb: {tags: [nobody], script: [b]}\n")
-		_ = rn
+		p, _, pl := w.pipelineOf("pending", "a: {tags: [x], script: [a]}\nb: {tags: [nobody], script: [b]}\n")
 		now := time.Now()
 		// the runner of tag x is online (it has not called yet: make it so); nobody serves tag nobody
 		w.server.mu.Lock()

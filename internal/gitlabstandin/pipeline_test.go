@@ -2,25 +2,16 @@ package gitlabstandin
 
 import (
 	"fmt"
-	"maps"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// files reads directories as a commit's files: a path goes to the directory of its longest matching prefix (in a
-// fixed order: map order would make the "" prefix win at random).
-func files(t *testing.T, dirs map[string]string) func(string) ([]byte, error) {
-	t.Helper()
-	prefixes := slices.SortedFunc(maps.Keys(dirs), func(a, b string) int { return len(b) - len(a) })
+// commitFiles reads a commit's files from a map (a missing one is an error, as in git).
+func commitFiles(files map[string]string) func(string) ([]byte, error) {
 	return func(name string) ([]byte, error) {
-		for _, prefix := range prefixes {
-			if rel, ok := strings.CutPrefix(name, prefix); ok {
-				return os.ReadFile(filepath.Join(dirs[prefix], rel))
-			}
+		if f, ok := files[name]; ok {
+			return []byte(f), nil
 		}
 		return nil, fmt.Errorf("%s: no such file", name)
 	}
@@ -35,7 +26,7 @@ func TestCompileTheExampleProjects(t *testing.T) {
 		{"csharp-mono", "tenant-b", "dotnet-builds", "gkt.local/mono-builder:6.8"},
 	} {
 		t.Run(c.project, func(t *testing.T) {
-			p, err := Compile(files(t, map[string]string{"ci/templates/": "../../ci/templates", "": "../../test/e2e/projects/" + c.project}))
+			p, err := Compile(commitFiles(projectFiles(t, c.project)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,12 +101,7 @@ func TestCompileRefusesWhatTheStandinDoesNotImplement(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Compile(func(name string) ([]byte, error) {
-				if name == CIFile {
-					return []byte(c.yml), nil
-				}
-				return nil, fmt.Errorf("%s: no such file", name)
-			})
+			_, err := Compile(commitFiles(map[string]string{CIFile: c.yml}))
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, c.wantErr)
 			}
@@ -314,12 +300,7 @@ func TestCompileFollowsGitLab(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := CompileFrom(Source{
-				Local: func(name string) ([]byte, error) {
-					if f, ok := c.files[name]; ok {
-						return []byte(f), nil
-					}
-					return nil, fmt.Errorf("%s: no such file", name)
-				},
+				Local: commitFiles(c.files),
 				Project: func(project, ref, file string) ([]byte, error) {
 					return []byte(fmt.Sprintf(".t: {script: [echo from %s@%s]}\n", project, ref)), nil
 				},

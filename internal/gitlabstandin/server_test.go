@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/gitlabclient"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
@@ -142,24 +143,14 @@ func (w *world) finish(j *handedJob, state, reason, trace string) int {
 	return code
 }
 
+// projectFiles are the e2e project's files as the e2e commits them (internal/pipelines).
 func projectFiles(t *testing.T, project string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	for prefix, dir := range map[string]string{"": "../../test/e2e/projects/" + project, "ci/templates/": "../../ci/templates"} {
-		err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-			if err != nil || info.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			raw, err := os.ReadFile(p)
-			out[prefix+filepath.ToSlash(rel)] = string(raw)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	files, err := pipelines.ProjectFiles("../..", project, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return files
 }
 
 // TestRunnerProtocol plays the runner's side of every Runner API call against the stand-in, with the example Java
