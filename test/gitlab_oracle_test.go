@@ -193,10 +193,10 @@ func TestOracleRefusesWhatGitLabRefuses(t *testing.T) {
 		"package:\n  stage: build\n  image: maven:3\n  script: [mvn package]\nimage:\n  stage: image\n  extends: .kaniko-build\n  needs: [package]\n"
 	cases := []struct{ name, yml, want string }{
 		{"the 0.2 examples: a job named image", oldJava, "'stage' property is not expected to be here"},
-		{"a job without script", "a:\n  stage: test\n", "a"},
-		{"retry 3", "a:\n  script: [x]\n  retry: 3\n", "retry"},
-		{"an unknown job keyword", "a:\n  script: [x]\n  scriptt: [y]\n", "scriptt"},
-		{"include:local of a file that is not there", "include: ci/missing.yml\na:\n  script: [x]\n", "missing.yml"},
+		{"a job without script", "a:\n  stage: test\n", "a must have script specified"},
+		{"retry 3", "a:\n  script: [x]\n  retry: 3\n", "property 'retry' must be <= 2"},
+		{"an unknown job keyword", "a:\n  script: [x]\n  scriptt: [y]\n", "'scriptt' property is not expected to be here"},
+		{"include:local of a file that is not there", "include: ci/missing.yml\na:\n  script: [x]\n", "Local include file cannot be found ci/missing.yml"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

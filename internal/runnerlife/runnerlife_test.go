@@ -139,7 +139,7 @@ func TestCreateAndRotate(t *testing.T) {
 		{"a Secret made by hand", []runtime.Object{ns, handMade}, target, gl, "is not managed by gkt runner"},
 		{"no project and no group", []runtime.Object{ns}, Target{}, gl, "exactly one of a project or a group"},
 		{"a project that does not exist", []runtime.Object{ns}, Target{Project: "nobody/nothing"}, gl, "project nobody/nothing"},
-		{"a GitLab token that is not valid", []runtime.Object{ns}, target, mustClient(t, gl, "glpat-not-valid-at-all-000000"), "project " + project.PathWithNamespace},
+		{"a GitLab token that is not valid", []runtime.Object{ns}, target, mustClient(t, gl, "glpat-not-valid-at-all-000000"), "401"},
 	}
 	for _, c := range bad {
 		t.Run("refused: "+c.name, func(t *testing.T) {
