@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
@@ -35,6 +36,16 @@ func waitPod(ctx context.Context, cs kubernetes.Interface, ns, name, what string
 // podEnded: the pod's phase is Succeeded or Failed.
 func podEnded(p *corev1.Pod) (bool, error) {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, nil
+}
+
+// buildRunning: the pod's build container (jobpod.BuildContainer) runs.
+func buildRunning(p *corev1.Pod) bool {
+	for _, c := range p.Status.ContainerStatuses {
+		if c.Name == jobpod.BuildContainer && c.State.Running != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // waitPodGone waits until the pod no longer exists.

@@ -63,10 +63,8 @@ func waitBuildsRunning(ctx context.Context, cs kubernetes.Interface, ns string, 
 		}
 		nodes = nodes[:0]
 		for _, p := range pods.Items {
-			for _, c := range p.Status.ContainerStatuses {
-				if c.Name == "build" && c.State.Running != nil {
-					nodes = append(nodes, p.Spec.NodeName)
-				}
+			if buildRunning(&p) {
+				nodes = append(nodes, p.Spec.NodeName)
 			}
 		}
 		return len(nodes) >= n, nil

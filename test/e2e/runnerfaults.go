@@ -231,14 +231,9 @@ func (p *faultPipeline) waitRunning(ctx context.Context, f *forge, cs kubernetes
 			return false, wait.Retry(err)
 		}
 		for _, pd := range pods.Items {
-			if pd.Annotations["job.runner.gitlab.com/id"] != fmt.Sprint(found.ID) {
-				continue
-			}
-			for _, c := range pd.Status.ContainerStatuses {
-				if c.Name == "build" && c.State.Running != nil {
-					pod = pd.Name
-					return true, nil
-				}
+			if pd.Annotations["job.runner.gitlab.com/id"] == fmt.Sprint(found.ID) && buildRunning(&pd) {
+				pod = pd.Name
+				return true, nil
 			}
 		}
 		return false, nil
