@@ -14,6 +14,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/schemagen"
 )
@@ -367,6 +368,59 @@ func wantSet(t *testing.T, what string, got map[string]bool, want, absent []stri
 // (annotation gitlab-kaniko-tenant.io/plan), and a tenant install, which looks that quota up, renders only when its
 // mode, namespace, job count and job size are what the plan holds room for. The modelled cluster is the bootstrap's
 // own rendered quotas, so the two charts are checked against each other, not against hand-written numbers.
+// profiles are a java and a dotnet runner profile with these limits; dotnetResources, when set, sizes dotnet's jobs.
+func profiles(java, dotnet int, dotnetResources map[string]any) map[string]any {
+	d := map[string]any{"tags": []any{"dotnet"}, "limit": dotnet}
+	if dotnetResources != nil {
+		d["resources"] = dotnetResources
+	}
+	return map[string]any{"profiles": map[string]any{"java": map[string]any{"tags": []any{"java"}, "limit": java}, "dotnet": d}}
+}
+
+// TestProfileNodesAreTheTenantsOwn: at install time a profile's nodeSelector must select some of the tenant's own
+// nodes (looked up), never only another tenant's, and never none.
+func TestProfileNodesAreTheTenantsOwn(t *testing.T) {
+	node := func(name, tenant string, labels map[string]any) *unstructured.Unstructured {
+		l := map[string]any{"kubernetes.io/hostname": name, harness.TenantLabel: tenant}
+		for k, v := range labels {
+			l[k] = v
+		}
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Node", "metadata": map[string]any{"name": name, "labels": l}}}
+	}
+	cluster := []*unstructured.Unstructured{render.APIServerEndpoints("172.18.0.9"),
+		node("node-a1", "tenant-a", map[string]any{"disk": "ssd"}), node("node-a2", "tenant-a", nil), node("node-b1", "tenant-b", map[string]any{"disk": "ssd", "gpu": "true"})}
+	c := loadChart(t, tenantChart)
+	for _, tc := range []struct {
+		name     string
+		selector map[string]any
+		wantErr  []string
+	}{
+		{"a label some of the tenant's nodes carry", map[string]any{"disk": "ssd"}, nil},
+		{"one of the tenant's nodes by name", map[string]any{"kubernetes.io/hostname": "node-a2"}, nil},
+		{"another tenant's node by name", map[string]any{"kubernetes.io/hostname": "node-b1"}, []string{"profiles.java.nodeSelector selects only nodes that are not tenant tenant-a's: node-b1 (tenant tenant-b)"}},
+		{"a label only another tenant's nodes carry", map[string]any{"gpu": "true"}, []string{"profiles.java.nodeSelector selects only nodes that are not tenant tenant-a's: node-b1 (tenant tenant-b)"}},
+		{"a label no node carries", map[string]any{"zone": "mars"}, []string{"profiles.java.nodeSelector", "selects none of tenant tenant-a's nodes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := profiles(2, 2, nil)
+			v["profiles"].(map[string]any)["java"].(map[string]any)["nodeSelector"] = tc.selector
+			v["tenant"] = map[string]any{"name": "tenant-a"}
+			_, err := c.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v1.37.0", Values: v, Cluster: cluster})
+			switch {
+			case tc.wantErr == nil && err != nil:
+				t.Fatal(err)
+			case tc.wantErr != nil && err == nil:
+				t.Fatalf("rendered; want an error containing %q", tc.wantErr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestTenantInstallFollowsThePlan(t *testing.T) {
 	boot, tenant := loadChart(t, bootstrapChart), loadChart(t, tenantChart)
 	bootstrap := func(mode string, extra map[string]any) map[string]any {
@@ -412,6 +466,11 @@ func TestTenantInstallFollowsThePlan(t *testing.T) {
 			[]string{"jobs.helper.resources.limits.memory=1Gi", "tenants.tenant-a.helper.limits.memory"}},
 		{"a surge rollout against a quota sized for recreate", bootstrap("shared", recreate), "gitlab-runners-shared", tenantValues("shared", nil),
 			[]string{"runner.rollout=surge", "for rollout recreate"}},
+		{"runner profiles within the plan (2 + 2 jobs)", bootstrap("namespace", nil), "tenant-a", tenantValues("namespace", profiles(2, 2, nil)), nil},
+		{"runner profiles whose limits together exceed the plan", bootstrap("namespace", nil), "tenant-a", tenantValues("namespace", render.MergeValues(profiles(3, 3, nil), map[string]any{"runner": map[string]any{"concurrent": 8}})),
+			[]string{"runner.concurrent/limit=6 = 6 jobs", "planned concurrency 4"}},
+		{"a runner profile bigger than the quota was sized for", bootstrap("namespace", nil), "tenant-a", tenantValues("namespace", profiles(2, 2, map[string]any{"requests": map[string]any{"cpu": "1", "memory": "2Gi", "ephemeral-storage": "10Gi"}, "limits": map[string]any{"cpu": "3", "memory": "4Gi", "ephemeral-storage": "20Gi"}})),
+			[]string{"profiles.dotnet.resources.limits.cpu=3", "tenants.tenant-a.job.limits.cpu"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,9 +146,10 @@ func TestKanikoTemplateAndExamples(t *testing.T) {
 // exampleTenants pairs each published example with the tenant chart's example values it is written for.
 var exampleTenants = []struct {
 	example, values, tenant, cacheKey, testJob string
+	runner                                     string // the [[runners]] entry whose tags the project's jobs carry
 }{
-	{"java-maven.gitlab-ci.yml", "tenant-a-java-values.yaml", "tenant-a", "java-builds", "unit-tests"},
-	{"dotnet-nuget.gitlab-ci.yml", "tenant-b-dotnet-values.yaml", "tenant-b", "dotnet-builds", "unit-tests"},
+	{"java-maven.gitlab-ci.yml", "tenant-a-java-values.yaml", "tenant-a", "java-builds", "unit-tests", "tenant-a-java"},
+	{"dotnet-nuget.gitlab-ci.yml", "tenant-b-dotnet-values.yaml", "tenant-b", "dotnet-builds", "unit-tests", "tenant-b-kubernetes"},
 }
 
 // compileExample compiles a published example as GitLab would for a project that copied it: its include:project
@@ -181,7 +182,7 @@ func TestExamplesRunUnchangedOnTheExampleTenants(t *testing.T) {
 			if len(test.Cache) != 1 || test.Cache[0].Key != ex.cacheKey {
 				t.Errorf("%s: runner cache %+v, want key %s", ex.testJob, test.Cache, ex.cacheKey)
 			}
-			platform, environment, runner := tenantJob(t, ex.tenant, ex.values)
+			platform, environment, runner := tenantJob(t, ex.tenant, ex.values, ex.runner)
 			if _, err := jobpod.Pod(runner, jobpod.Job{ProjectID: 1, JobID: 1, Image: test.Image.Name}); err != nil {
 				t.Errorf("%s: the tenant's runner refuses the job's image: %v", ex.testJob, err)
 			}
@@ -224,7 +225,7 @@ func TestOldExamplesAreRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "top-level keyword image") {
 		t.Errorf("a job named image: %v, want it refused as GitLab's keyword", err)
 	}
-	platform, environment, _ := tenantJob(t, "tenant-a", "tenant-a-java-values.yaml")
+	platform, environment, _ := tenantJob(t, "tenant-a", "tenant-a-java-values.yaml", "tenant-a-java")
 	env := maps.Clone(environment)
 	for k, v := range map[string]string{"CI_PROJECT_DIR": "/b", "CI_PROJECT_PATH": "group/app", "CI_COMMIT_SHORT_SHA": "abc", "KANIKO_DESTINATION": "gitlab.example.com:5050/group/app:abc"} {
 		env[k] = v

@@ -112,6 +112,16 @@ func startManager(t *testing.T, prepare func(dir string)) *manager {
 	if prepare != nil {
 		prepare(dir)
 	}
+	r := runManager(t, dir)
+	m.ctx, m.cmd, m.buf = r.ctx, r.cmd, r.buf
+	return m
+}
+
+// runManager starts the entrypoint in dir (written by managerScripts, with its Secrets' files and a stand-in
+// gitlab-runner in place) with `run`; the processes are ended when the test ends.
+func runManager(t *testing.T, dir string) *manager {
+	t.Helper()
+	m := &manager{buf: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	m.ctx = ctx
 	m.cmd = exec.CommandContext(ctx, shellOf(t, dir), filepath.Join(dir, "template/entrypoint.sh"), "run")
@@ -124,6 +134,17 @@ func startManager(t *testing.T, prepare func(dir string)) *manager {
 	// The watcher is a child of the shell that became gitlab-runner: end the whole process group afterwards.
 	t.Cleanup(func() { _ = exec.Command("pkill", "-f", dir).Run(); cancel(); _ = m.cmd.Wait() })
 	return m
+}
+
+// runScript runs the entrypoint in dir with arg to its end (a refusal ends it at once) and returns its output.
+func runScript(t *testing.T, dir, arg string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shellOf(t, dir), filepath.Join(dir, "template/entrypoint.sh"), arg)
+	cmd.Env = scriptEnv(dir)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func (m *manager) out() string { return m.buf.String() }

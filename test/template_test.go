@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,13 +73,13 @@ func (h templateHarness) run(t *testing.T, env map[string]string) (args []string
 // runner's environment entries (config.toml), so the template is tested against what the chart really mounts.
 func tenantAJob(t *testing.T) (platform string, environment map[string]string) {
 	t.Helper()
-	platform, environment, _ = tenantJob(t, "tenant-a", "tenant-a-java-values.yaml")
+	platform, environment, _ = tenantJob(t, "tenant-a", "tenant-a-java-values.yaml", "tenant-a-java")
 	return platform, environment
 }
 
 // tenantJob renders the tenant chart for tenant with the example values file and returns its platform file, the
 // runner's environment entries and its first [[runners]] entry.
-func tenantJob(t *testing.T, tenant, valuesFile string) (platform string, environment map[string]string, runner *jobpod.Runner) {
+func tenantJob(t *testing.T, tenant, valuesFile, runnerName string) (platform string, environment map[string]string, runner *jobpod.Runner) {
 	t.Helper()
 	c := loadChart(t, tenantChart)
 	res, err := c.Render(render.Options{ReleaseName: tenant, Namespace: tenant, KubeVersion: "v1.37.0", Values: readValues(t, tenantChart+"/ci/"+valuesFile)})
@@ -94,15 +95,19 @@ func tenantJob(t *testing.T, tenant, valuesFile string) (platform string, enviro
 	if err != nil {
 		t.Fatal(err)
 	}
+	i := slices.IndexFunc(cfg.Runners, func(r jobpod.Runner) bool { return r.Name == runnerName })
+	if i < 0 {
+		t.Fatalf("%s renders no [[runners]] entry %s", valuesFile, runnerName)
+	}
 	environment = map[string]string{}
-	for _, e := range cfg.Runners[0].Environment {
+	for _, e := range cfg.Runners[i].Environment {
 		k, v, _ := strings.Cut(e, "=")
 		environment[k] = v
 	}
 	if platform == "" || len(environment) == 0 {
 		t.Fatal("the chart rendered no platform file or no job environment")
 	}
-	return platform, environment, &cfg.Runners[0]
+	return platform, environment, &cfg.Runners[i]
 }
 
 // TestKanikoTemplateRefusesJobVariablesThatUndoThePlatform: job variables override the runner's environment, so the

@@ -18,6 +18,7 @@ type runnerLifeFlags struct {
 	repo, gitlabURL, gitlabCA string
 	kube                      tenantSource
 	project, group            string
+	profile                   string
 	tags                      []string
 	replace                   bool
 }
@@ -29,10 +30,11 @@ func (f *runnerLifeFlags) bind(cmd *cobra.Command, create bool) {
 	fl.StringVar(&f.gitlabCA, "gitlab-ca", "", "PEM file of the CA GitLab's certificate chains to (default: the system's)")
 	fl.StringVar(&f.kube.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&f.kube.context, "context", "", "kubeconfig context")
+	fl.StringVar(&f.profile, "profile", "", "the runner profile (values profiles.<name>) whose runner this is; required when the tenant has profiles")
 	if create {
 		fl.StringVar(&f.project, "project", "", "the project the runner serves (path or ID); or --group")
 		fl.StringVar(&f.group, "group", "", "the group the runner serves (path or ID); or --project")
-		fl.StringSliceVar(&f.tags, "tag", nil, "the runner's tags (default: the tenant's name)")
+		fl.StringSliceVar(&f.tags, "tag", nil, "the runner's tags (default: the tenant's name; a profile's are its values' tags)")
 		fl.BoolVar(&f.replace, "replace", false, "replace the runner the tenant's Secret already holds (it is deleted in GitLab once the new token is in place)")
 	}
 }
@@ -58,7 +60,7 @@ func (f *runnerLifeFlags) env(cmd *cobra.Command, tenant string) (runnerlife.Env
 	if err != nil {
 		return runnerlife.Env{}, runnerlife.Plan{}, err
 	}
-	plan, err := runnerlife.PlanFor(runnerlife.RepoSources(f.repo), tenant, f.tags)
+	plan, err := runnerlife.PlanFor(runnerlife.RepoSources(f.repo), tenant, f.profile, f.tags)
 	if err != nil {
 		return runnerlife.Env{}, runnerlife.Plan{}, err
 	}
@@ -116,7 +118,7 @@ func newRunnerCreateCmd() *cobra.Command {
 			if out.TokenExpiresAt != nil {
 				expires += " (rotate before: gkt runner rotate " + plan.Tenant + ")"
 			}
-			return fmt.Sprintf("runner: tenant=%s runner=%d secret=%s/%s token-expires=%s replaced=%d", plan.Tenant, out.RunnerID, plan.Namespace, plan.Secret, expires, out.Replaced), nil
+			return fmt.Sprintf("runner: tenant=%s%s runner=%d secret=%s/%s key=%s token-expires=%s replaced=%d", plan.Tenant, profileField(plan), out.RunnerID, plan.Namespace, plan.Secret, plan.Key, expires, out.Replaced), nil
 		})
 }
 
@@ -127,6 +129,14 @@ func newRunnerRotateCmd() *cobra.Command {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("runner: tenant=%s runner=%d secret=%s/%s rotated token-expires=%s", plan.Tenant, id, plan.Namespace, plan.Secret, expiry(expiresAt)), nil
+			return fmt.Sprintf("runner: tenant=%s%s runner=%d secret=%s/%s key=%s rotated token-expires=%s", plan.Tenant, profileField(plan), id, plan.Namespace, plan.Secret, plan.Key, expiry(expiresAt)), nil
 		})
+}
+
+// profileField is the summary line's profile field (none for a tenant's single runner).
+func profileField(plan runnerlife.Plan) string {
+	if plan.Profile == "" {
+		return ""
+	}
+	return " profile=" + plan.Profile
 }

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -203,6 +204,19 @@ func TestEveryCheckCatchesItsAttack(t *testing.T) {
 		{"job pod on the host's UIDs (no user namespace)", "job pods run in a user namespace", func(r *Rendered) {
 			r.JobPods["tenant-b"].Spec.HostUsers = nil
 		}},
+		{"a runner profile whose jobs run under another service account", "every runner profile keeps the tenant's isolation", func(r *Rendered) {
+			p := addProfilePod(r, "tenant-a")
+			p.Spec.ServiceAccountName = "default"
+		}},
+		{"a runner profile whose jobs leave the tenant's nodes", "every runner profile keeps the tenant's isolation", func(r *Rendered) {
+			p := addProfilePod(r, "tenant-a")
+			delete(p.Spec.NodeSelector, TenantLabel)
+			p.Spec.NodeSelector["disk"] = "ssd"
+		}},
+		{"a runner profile bigger than the plan", "every tenant's quota records the plan", func(r *Rendered) {
+			p := addProfilePod(r, "tenant-b")
+			p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("64")
+		}},
 		{"platform file not mounted", "job pods get the seccomp profile and the platform file", func(r *Rendered) {
 			c := &r.JobPods["tenant-b"].Spec.Containers[0]
 			var keep []corev1.VolumeMount
@@ -380,4 +394,12 @@ func namedPeerSelectors(t *testing.T, res *render.Result) []*metav1.LabelSelecto
 		}
 	}
 	return out
+}
+
+// addProfilePod adds a second runner profile's job pod to tenant's render, a copy of its first with the profile label.
+func addProfilePod(r *Rendered, tenant string) *corev1.Pod {
+	p := r.RunnerPods[tenant][0].DeepCopy()
+	p.Labels[ProfileLabel] = "extra"
+	r.RunnerPods[tenant] = append(r.RunnerPods[tenant], p)
+	return p
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
@@ -16,6 +17,10 @@ type BadCase struct {
 	Chart  string         `json:"chart"` // tenant | bootstrap
 	Values map[string]any `json:"values"`
 	Want   []string       `json:"want"`
+	// Cluster "bootstrap": the case is what `helm install` renders in a cluster holding the Namespaces tenant-bootstrap
+	// renders from the base (labelled as it labels tenant namespaces), so the tenant chart's lookups of namespaces
+	// answer. Empty: no cluster, as helm template and GitOps tools render (every lookup returns nothing).
+	Cluster string `json:"cluster"`
 }
 
 // BadOutcome is what happened to a bad case.
@@ -39,6 +44,9 @@ func LoadBadCases(path string) ([]BadCase, error) {
 		if c.Name == "" || len(c.Want) == 0 || (c.Chart != "tenant" && c.Chart != "bootstrap") {
 			return nil, fmt.Errorf("%s: case %d needs name, chart (tenant|bootstrap) and want", path, i)
 		}
+		if c.Cluster != "" && (c.Cluster != "bootstrap" || c.Chart != "tenant") {
+			return nil, fmt.Errorf("%s: case %q: cluster can only be \"bootstrap\", for chart tenant", path, c.Name)
+		}
 	}
 	return cases, nil
 }
@@ -50,7 +58,7 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 	for _, d := range s.dims() {
 		base.Values[d] = s.values(d)[0]
 	}
-	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4", "pinning": "nodeSelector", "userNamespaces": "on"} {
+	for d, v := range map[string]string{"mode": "namespace", "layerCache": "tenantRegistry", "runnerCache": "on", "replicas": "one", "concurrency": "twenty", "runner": "19.4", "pinning": "nodeSelector", "userNamespaces": "on", "profiles": "none"} {
 		if _, ok := s.Dimensions[d][v]; ok {
 			base.Values[d] = v
 		}
@@ -62,7 +70,13 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 		switch bc.Chart {
 		case "tenant":
 			vals := render.MergeValues(deepCopy(in.Tenants["tenant-a"]), deepCopy(bc.Values))
-			_, err = c.tenant.Render(render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v" + kubeVersion, Values: vals})
+			opts := render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v" + kubeVersion, Values: vals}
+			if bc.Cluster == "bootstrap" {
+				opts.Cluster, err = BootstrapNamespaces(c.bootstrap, in.Bootstrap, kubeVersion)
+			}
+			if err == nil {
+				_, err = c.tenant.Render(opts)
+			}
 		case "bootstrap":
 			vals := render.MergeValues(deepCopy(in.Bootstrap), deepCopy(bc.Values))
 			_, err = c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v" + kubeVersion, Values: vals})
@@ -75,6 +89,24 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 		out = append(out, o)
 	}
 	return out
+}
+
+// BootstrapNamespaces renders tenant-bootstrap with values and returns the Namespaces it creates, labels included:
+// the cluster a tenant install looks its peer namespaces up in (bad-values cases with `cluster: bootstrap`).
+func BootstrapNamespaces(boot interface {
+	Render(render.Options) (*render.Result, error)
+}, values map[string]any, kubeVersion string) ([]*unstructured.Unstructured, error) {
+	res, err := boot.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v" + kubeVersion, Values: deepCopy(values)})
+	if err != nil {
+		return nil, fmt.Errorf("modelled cluster (tenant-bootstrap): %w", err)
+	}
+	out := []*unstructured.Unstructured{}
+	for _, o := range res.Objects() {
+		if o.GetKind() == "Namespace" {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 // containsAll reports whether msg names every wanted substring (a rejection for the reason the case expects).

@@ -10,7 +10,7 @@ import (
 
 // Jobs is how many job pods a tenant's managers can run at once.
 type Jobs struct {
-	PerManager int64 // min(concurrent, limit): `concurrent` applies to each manager process
+	PerManager int64 // min(concurrent, the runner entries' limits together): `concurrent` applies to each manager process
 	Managers   int64 // manager pods in steady state (Deployment replicas; DaemonSet: 0, counted per node elsewhere)
 	// RolloutManagers is the most managers running jobs at once during a rollout: with the surge strategy every old
 	// manager drains its jobs (up to terminationGracePeriodSeconds) while its replacement already takes new ones,
@@ -38,9 +38,16 @@ func TenantJobs(res *render.Result) (Jobs, error) {
 		return Jobs{}, err
 	}
 	j := Jobs{PerManager: int64(cfg.Concurrent)}
-	if l := int64(cfg.Runners[0].Limit); l > 0 && l < j.PerManager {
-		j.PerManager = l
+	// The runner entries' limits together cap concurrent (one entry, or one per profile); a 0 limit is no cap.
+	var limits int64
+	for _, r := range cfg.Runners {
+		if r.Limit == 0 {
+			limits = j.PerManager
+			break
+		}
+		limits += int64(r.Limit)
 	}
+	j.PerManager = min(j.PerManager, limits)
 	for _, o := range res.Objects() {
 		if o.GetLabels()[ComponentLabel] != "manager" {
 			continue

@@ -75,8 +75,11 @@ type Result struct {
 type Rendered struct {
 	Bootstrap *render.Result
 	Tenants   map[string]*render.Result
-	JobPods   map[string]*corev1.Pod
-	Namespace map[string]string
+	// JobPods is the job pod of each tenant's first runner entry; RunnerPods has one per entry (one per runner
+	// profile), in config.toml's order.
+	JobPods    map[string]*corev1.Pod
+	RunnerPods map[string][]*corev1.Pod
+	Namespace  map[string]string
 	// Values are each tenant's gitlab-kaniko-tenant values as given (the chart's defaults not merged in).
 	Values map[string]map[string]any
 }
@@ -148,7 +151,7 @@ func (c *Checker) RenderInstall(in Install, kubeVersion, cacheKey string) (*Rend
 	if err != nil {
 		return nil, fmt.Errorf("tenant-bootstrap: %w", err)
 	}
-	out := &Rendered{Bootstrap: boot, Tenants: map[string]*render.Result{}, JobPods: map[string]*corev1.Pod{}, Namespace: in.Namespace, Values: in.Tenants}
+	out := &Rendered{Bootstrap: boot, Tenants: map[string]*render.Result{}, JobPods: map[string]*corev1.Pod{}, RunnerPods: map[string][]*corev1.Pod{}, Namespace: in.Namespace, Values: in.Tenants}
 	for _, name := range sortedKeys(in.Tenants) {
 		res, err := c.tenant.Render(render.Options{ReleaseName: name, Namespace: in.Namespace[name], KubeVersion: kv, APIVersions: in.APIs, Values: in.Tenants[name]})
 		if err != nil {
@@ -159,11 +162,14 @@ func (c *Checker) RenderInstall(in Install, kubeVersion, cacheKey string) (*Rend
 		if err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", name, err)
 		}
-		pod, err := jobpod.Pod(&cfg.Runners[0], jobpod.Job{ProjectID: 1, JobID: 1, TimeoutSeconds: 3600})
-		if err != nil {
-			return nil, fmt.Errorf("tenant %s job pod: %w", name, err)
+		for i := range cfg.Runners {
+			pod, err := jobpod.Pod(&cfg.Runners[i], jobpod.Job{ProjectID: 1, JobID: 1, TimeoutSeconds: 3600})
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s job pod (%s): %w", name, cfg.Runners[i].Name, err)
+			}
+			out.RunnerPods[name] = append(out.RunnerPods[name], pod)
 		}
-		out.JobPods[name] = pod
+		out.JobPods[name] = out.RunnerPods[name][0]
 	}
 	if cacheKey != "" {
 		c.renders[cacheKey] = out

@@ -80,9 +80,16 @@ func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 		return rep, err
 	}
 	base := space.Install(Permutation{Values: map[string]string{}, KubeVersion: versions.KubernetesVersions[0]})
-	helm4 := func(chart string, extra map[string]any) error {
+	helm4 := func(chart string, extra map[string]any, cluster string) error {
 		opts := render.Options{KubeVersion: "v" + versions.KubernetesVersions[0]}
 		if chart == "tenant" {
+			if cluster == "bootstrap" {
+				ns, err := BootstrapNamespaces(charts["tenant-bootstrap"][1], base.Bootstrap, versions.KubernetesVersions[0])
+				if err != nil {
+					return err
+				}
+				opts.Cluster = ns
+			}
 			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", render.MergeValues(deepCopy(base.Tenants["tenant-a"]), deepCopy(extra))
 			_, err := charts["gitlab-kaniko-tenant"][1].Render(opts)
 			return err
@@ -93,13 +100,13 @@ func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 	}
 	// the base must render, or every bad value would count as rejected
 	for _, chart := range []string{"tenant", "bootstrap"} {
-		if err := helm4(chart, nil); err != nil {
+		if err := helm4(chart, nil, ""); err != nil {
 			return rep, fmt.Errorf("helm4: the base of the bad-values cases does not render (%s): %w", chart, err)
 		}
 	}
 	for _, bc := range bad {
 		rep.Bad++
-		err := helm4(bc.Chart, bc.Values)
+		err := helm4(bc.Chart, bc.Values, bc.Cluster)
 		switch {
 		case err == nil:
 			rep.Differences = append(rep.Differences, "helm4 accepts bad value: "+bc.Name)

@@ -26,6 +26,9 @@ const TenantLabel = "gitlab-kaniko-tenant.io/tenant"
 // ComponentLabel names the component of a tenant object (manager, job, layer-cache, ...).
 const ComponentLabel = "gitlab-kaniko-tenant.io/component"
 
+// ProfileLabel names the runner profile a job pod was started for (only with the chart's `profiles`).
+const ProfileLabel = "gitlab-kaniko-tenant.io/profile"
+
 const sharedNamespace = "gitlab-runners-shared"
 
 type objCtx struct {
@@ -328,23 +331,24 @@ var globalInvariants = []globalInvariant{
 			if err != nil {
 				return err
 			}
-			ru := cfg.Runners[0]
-			k := ru.Kubernetes
-			switch {
-			case cfg.Concurrent < 1:
-				return fmt.Errorf("%s: concurrent %d", t, cfg.Concurrent)
-			case cfg.ListenAddress != ":9252":
-				return fmt.Errorf("%s: listen_address %q", t, cfg.ListenAddress)
-			case ru.Executor != "kubernetes" || ru.Token != "@RUNNER_TOKEN@" || ru.URL == "":
-				return fmt.Errorf("%s: executor/token/url not set as the runner needs", t)
-			case ru.RequestConcurrency < 2:
-				return fmt.Errorf("%s: request_concurrency %d starves concurrency", t, ru.RequestConcurrency)
-			case k == nil || k.Namespace != r.Namespace[t] || k.ServiceAccount == "":
-				return fmt.Errorf("%s: [runners.kubernetes] namespace/service_account wrong", t)
-			case k.PodLabels[TenantLabel] != t:
-				return fmt.Errorf("%s: job pods would not carry the tenant label", t)
-			case k.NamespaceOverwriteAllowed != "" || k.ServiceAccountOverwriteAllowed != "" || k.PodLabelsOverwriteAllowed != "" || k.NodeSelectorOverwriteAllowed != "" || k.BearerTokenOverwriteAllowed:
-				return fmt.Errorf("%s: an isolation-relevant overwrite is allowed", t)
+			for _, ru := range cfg.Runners {
+				k := ru.Kubernetes
+				switch {
+				case cfg.Concurrent < 1:
+					return fmt.Errorf("%s: concurrent %d", t, cfg.Concurrent)
+				case cfg.ListenAddress != ":9252":
+					return fmt.Errorf("%s: listen_address %q", t, cfg.ListenAddress)
+				case ru.Executor != "kubernetes" || !tokenPlaceholder.MatchString(ru.Token) || ru.URL == "":
+					return fmt.Errorf("%s (%s): executor/token/url not set as the runner needs", t, ru.Name)
+				case ru.RequestConcurrency < 2:
+					return fmt.Errorf("%s: request_concurrency %d starves concurrency", t, ru.RequestConcurrency)
+				case k == nil || k.Namespace != r.Namespace[t] || k.ServiceAccount == "":
+					return fmt.Errorf("%s: [runners.kubernetes] namespace/service_account wrong", t)
+				case k.PodLabels[TenantLabel] != t:
+					return fmt.Errorf("%s: job pods would not carry the tenant label", t)
+				case k.NamespaceOverwriteAllowed != "" || k.ServiceAccountOverwriteAllowed != "" || k.PodLabelsOverwriteAllowed != "" || k.NodeSelectorOverwriteAllowed != "" || k.BearerTokenOverwriteAllowed:
+					return fmt.Errorf("%s: an isolation-relevant overwrite is allowed", t)
+				}
 			}
 		}
 		return nil
@@ -355,17 +359,36 @@ var globalInvariants = []globalInvariant{
 			if err != nil {
 				return err
 			}
-			ff := cfg.Runners[0].FeatureFlags
-			for _, p := range PinnedFeatureFlags {
-				got, set := ff[p.Name]
-				if !p.exists(cfg) {
-					continue
+			for _, ru := range cfg.Runners {
+				ff := ru.FeatureFlags
+				for _, p := range PinnedFeatureFlags {
+					got, set := ff[p.Name]
+					if !p.exists(cfg) {
+						continue
+					}
+					if !set {
+						return fmt.Errorf("%s (%s): %s is not set in [runners.feature_flags], so a job's variables decide it (%s)", t, ru.Name, p.Name, p.Why)
+					}
+					if want := p.Value(cfg); got != want {
+						return fmt.Errorf("%s: %s = %t, want %t (%s)", t, p.Name, got, want, p.Why)
+					}
 				}
-				if !set {
-					return fmt.Errorf("%s: %s is not set in [runners.feature_flags], so a job's variables decide it (%s)", t, p.Name, p.Why)
-				}
-				if want := p.Value(cfg); got != want {
-					return fmt.Errorf("%s: %s = %t, want %t (%s)", t, p.Name, got, want, p.Why)
+			}
+		}
+		return nil
+	}},
+	{"every runner profile keeps the tenant's isolation; only its size, images and nodes differ", func(r *Rendered) error {
+		for _, t := range sortedKeys(r.RunnerPods) {
+			pods := r.RunnerPods[t]
+			for _, pod := range pods[1:] {
+				for _, d := range jobpod.ShapeDiff(pods[0], pod) {
+					field, _, _ := strings.Cut(d, ":")
+					switch {
+					case field == "build.resources", strings.HasPrefix(field, "label "+ProfileLabel):
+					case field == "nodeSelector" && onlyAdds(pods[0].Spec.NodeSelector, pod.Spec.NodeSelector):
+					default:
+						return fmt.Errorf("tenant %s: runner profile %s's job pod differs from profile %s's in %s", t, pod.Labels[ProfileLabel], pods[0].Labels[ProfileLabel], d)
+					}
 				}
 			}
 		}
@@ -410,14 +433,16 @@ var globalInvariants = []globalInvariant{
 			if jobs.Strategy != "no manager rendered" && steady > p.Concurrency {
 				return fmt.Errorf("tenant %s: its managers run %d jobs (%s), the plan holds %d", t, steady, jobs, p.Concurrency)
 			}
-			for _, c := range r.JobPods[t].Spec.Containers {
-				if c.Name != "build" {
-					continue
-				}
-				for name, q := range c.Resources.Limits {
-					planned, err := resource.ParseQuantity(p.Job[string(name)])
-					if err != nil || q.Cmp(planned) > 0 {
-						return fmt.Errorf("tenant %s: the build container's %s limit %s is above the plan's %q", t, name, q.String(), p.Job[string(name)])
+			for _, pod := range r.RunnerPods[t] {
+				for _, c := range pod.Spec.Containers {
+					if c.Name != "build" {
+						continue
+					}
+					for name, q := range c.Resources.Limits {
+						planned, err := resource.ParseQuantity(p.Job[string(name)])
+						if err != nil || q.Cmp(planned) > 0 {
+							return fmt.Errorf("tenant %s: the build container's %s limit %s is above the plan's %q", t, name, q.String(), p.Job[string(name)])
+						}
 					}
 				}
 			}
@@ -434,16 +459,26 @@ var globalInvariants = []globalInvariant{
 			if jobs.Strategy == "DaemonSet" || jobs.Strategy == "no manager rendered" {
 				continue // per node; the bootstrap derives nodes × concurrency
 			}
-			pod := r.JobPods[t]
 			ns := r.Namespace[t]
 			if need[ns] == nil {
 				need[ns] = map[string]int64{}
 			}
-			for _, c := range pod.Spec.Containers { // init containers run before them: they do not add up
-
-				for name, q := range c.Resources.Limits {
-					need[ns]["limits."+string(name)] += q.MilliValue() * jobs.Peak()
+			// any job may be the biggest runner entry's (profiles differ in size); init containers run before the
+			// containers: they do not add up
+			biggest := map[string]int64{}
+			for _, pod := range r.RunnerPods[t] {
+				perJob := map[string]int64{}
+				for _, c := range pod.Spec.Containers {
+					for name, q := range c.Resources.Limits {
+						perJob["limits."+string(name)] += q.MilliValue()
+					}
 				}
+				for k, v := range perJob {
+					biggest[k] = max(biggest[k], v)
+				}
+			}
+			for k, v := range biggest {
+				need[ns][k] += v * jobs.Peak()
 			}
 			need[ns]["pods"] += 1000 * jobs.Peak()
 		}
@@ -597,6 +632,26 @@ type RunnerCallSite struct {
 	When                 func(cfg *jobpod.Config) bool // nil: always
 	// Optional: the runner works without it (it only loses a detail of the job log), so the Role may leave it out.
 	Optional bool
+}
+
+// tokenPlaceholder is a runner entry's token in the rendered config.toml: the single runner's, or a profile's.
+var tokenPlaceholder = regexp.MustCompile(`^@RUNNER_TOKEN(:[a-z0-9]([-a-z0-9]*[a-z0-9])?)?@$`)
+
+// onlyAdds reports whether two profiles' node selectors differ only by labels each adds to the tenant's: no key with
+// two values, and neither leaves out the tenant label or the daemonset manager's node.
+func onlyAdds(a, b map[string]string) bool {
+	for _, pair := range [][2]map[string]string{{a, b}, {b, a}} {
+		for k, v := range pair[0] {
+			w, ok := pair[1][k]
+			switch {
+			case ok && w != v:
+				return false
+			case !ok && (k == TenantLabel || k == "kubernetes.io/hostname"):
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func servicesAllowed(cfg *jobpod.Config) bool {

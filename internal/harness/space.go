@@ -258,12 +258,13 @@ func (s *Space) Install(p Permutation) Install {
 }
 
 // BootstrapConcurrency is the tenant-bootstrap `concurrency` of a tenant's chart values: the jobs of all its managers
-// together (runner.replicas × runner.concurrent, capped by runner.limit), per node in daemonset mode. The install
+// together (runner.replicas × runner.concurrent, capped by runner.limit or the runner profiles' limits together), per
+// node in daemonset mode. The install
 // derives it, so the quota always matches what the tenant's managers can run.
 func BootstrapConcurrency(tenantValues map[string]any) int64 {
 	runner, _ := tenantValues["runner"].(map[string]any)
-	num := func(key string, def int64) int64 {
-		switch v := runner[key].(type) {
+	num := func(m map[string]any, key string, def int64) int64 {
+		switch v := m[key].(type) {
 		case int:
 			return int64(v)
 		case int64:
@@ -273,14 +274,22 @@ func BootstrapConcurrency(tenantValues map[string]any) int64 {
 		}
 		return def
 	}
-	perManager := num("concurrent", 20) // the chart's default
-	if l := num("limit", 0); l > 0 && l < perManager {
-		perManager = l
+	perManager := num(runner, "concurrent", 20) // the chart's default
+	limits := num(runner, "limit", 20)
+	if profiles, ok := tenantValues["profiles"].(map[string]any); ok && len(profiles) > 0 {
+		limits = 0 // the profiles' limits together replace runner.limit
+		for _, p := range profiles {
+			pm, _ := p.(map[string]any)
+			limits += num(pm, "limit", 0)
+		}
+	}
+	if limits > 0 && limits < perManager {
+		perManager = limits
 	}
 	if tenantValues["mode"] == "daemonset" {
 		return perManager
 	}
-	return perManager * num("replicas", 1)
+	return perManager * num(runner, "replicas", 1)
 }
 
 func clone(m map[string]string) map[string]string {

@@ -62,7 +62,7 @@ func TestInstallTimeLookupsAreFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"EndpointSlice in _helpers.tpl", "ResourceQuota in _validate.tpl"}
+	want := []string{"EndpointSlice in _helpers.tpl", "Namespace in _validate-peers.tpl", "Node in _validate-profiles.tpl", "ResourceQuota in _validate.tpl"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("lookups %v, want %v", got, want)
 	}

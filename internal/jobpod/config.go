@@ -214,8 +214,9 @@ type Capabilities struct {
 	Drop []string `toml:"drop"`
 }
 
-// Parse decodes config.toml strictly. The tenant chart renders exactly one [[runners]] section, and the model
-// describes that one: any other count is an error here, so no caller indexes an empty list.
+// Parse decodes config.toml strictly. The tenant chart renders one [[runners]] section, or one per runner profile,
+// each with its own name: none, or two with one name, is an error here, so no caller indexes an empty list and a
+// runner is found by its name.
 func Parse(data []byte) (*Config, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -227,8 +228,15 @@ func Parse(data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("config.toml: %w", err)
 	}
-	if len(c.Runners) != 1 {
-		return nil, fmt.Errorf("config.toml has %d [[runners]] sections, want exactly one", len(c.Runners))
+	if len(c.Runners) == 0 {
+		return nil, fmt.Errorf("config.toml has no [[runners]] section")
+	}
+	seen := map[string]bool{}
+	for _, r := range c.Runners {
+		if seen[r.Name] {
+			return nil, fmt.Errorf("config.toml has two [[runners]] named %q", r.Name)
+		}
+		seen[r.Name] = true
 	}
 	return &c, nil
 }

@@ -101,16 +101,21 @@ func TestParseRejectsUnknownKeys(t *testing.T) {
 	}
 }
 
-func TestParseWantsExactlyOneRunner(t *testing.T) {
+func TestParseWantsNamedRunners(t *testing.T) {
 	for _, c := range []struct {
-		name, toml string
+		name, toml, err string
 	}{
-		{"no [[runners]]", "concurrent = 1\n"},
-		{"two [[runners]]", "concurrent = 1\n[[runners]]\n  name = \"a\"\n[[runners]]\n  name = \"b\"\n"},
+		{"no [[runners]]", "concurrent = 1\n", "no [[runners]] section"},
+		{"two [[runners]] with one name", "concurrent = 1\n[[runners]]\n  name = \"a\"\n[[runners]]\n  name = \"a\"\n", `two [[runners]] named "a"`},
+		{"two profiles", "concurrent = 1\n[[runners]]\n  name = \"a\"\n[[runners]]\n  name = \"b\"\n", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := Parse([]byte(c.toml)); err == nil || !strings.Contains(err.Error(), "want exactly one") {
+			cfg, err := Parse([]byte(c.toml))
+			switch {
+			case c.err == "" && (err != nil || len(cfg.Runners) != 2):
 				t.Fatalf("got %v", err)
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Fatalf("got %v, want %q", err, c.err)
 			}
 		})
 	}

@@ -29,6 +29,8 @@ type clusterKind struct {
 var installTimeKinds = map[string]clusterKind{
 	"discovery.k8s.io/v1/EndpointSlice": {schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}, true},
 	"v1/ResourceQuota":                  {schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}, true},
+	"v1/Namespace":                      {schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, false},
+	"v1/Node":                           {schema.GroupVersionResource{Version: "v1", Resource: "nodes"}, false},
 }
 
 func newClusterLookups(objs []*unstructured.Unstructured) (*clusterLookups, error) {
@@ -44,6 +46,18 @@ func newClusterLookups(objs []*unstructured.Unstructured) (*clusterLookups, erro
 		rt = append(rt, o.DeepCopy())
 	}
 	return &clusterLookups{client: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), lists, rt...), known: installTimeKinds}, nil
+}
+
+// ClusterLookups answers `lookup` from objs the way helm install does against a cluster holding them: Helm's
+// engine.ClientProvider (Helm 3 and Helm 4 share its method), for renderers other than Chart.Render (render4).
+func ClusterLookups(objs []*unstructured.Unstructured) (interface {
+	GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error)
+}, error) {
+	l, err := newClusterLookups(objs)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // GetClientFor is Helm's engine.ClientProvider.

@@ -71,6 +71,9 @@ func Load(dir string) (*Chart, error) {
 // Name is the chart's name.
 func (c *Chart) Name() string { return c.c.Metadata.Name }
 
+// Defaults are the chart's own values (values.yaml), shared: callers copy before they change them.
+func (c *Chart) Defaults() map[string]any { return c.c.Values }
+
 // Options describe one render.
 type Options struct {
 	ReleaseName string

@@ -47,7 +47,17 @@ func (c *Chart) Render(opts render.Options) (*render.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := engine.Render(c.c, vals)
+	var files map[string]string
+	if opts.Cluster != nil {
+		// helm install: `lookup` answers from the modelled cluster, as in render.Chart.Render
+		lookups, lerr := render.ClusterLookups(opts.Cluster)
+		if lerr != nil {
+			return nil, lerr
+		}
+		files, err = engine.RenderWithClientProvider(c.c, vals, lookups)
+	} else {
+		files, err = engine.Render(c.c, vals)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,11 @@ func TestReview(t *testing.T) {
 		{"bootstrap change touches only tenant-b", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "tenants", "bootstrap.yaml"), "adminGroup: {name: tenant-b-admins, role: view}", "adminGroup: {name: tenant-b-admins, role: edit}")
 		}, "review: tenants-changed=1 ", []string{"**Blast radius:** 1 tenant(s) change: tenant-b."}},
+		{"tenant-a names tenant-b's namespace as peers", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "tenants", "tenant-a.yaml"), "s3:\n  endpoint:", "monitoring:\n  namespace: tenant-b\ns3:\n  egress:\n    to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tenant-b}}}]\n  endpoint:")
+		}, "review: tenants-changed=1 ", []string{"**blocking** `peer namespace of another tenant` (tenant-a)",
+			"monitoring.namespace=tenant-b is tenant tenant-b's namespace: the chart selects a peer named here only if it is no tenant's namespace",
+			"s3.egress.to[0].namespaceSelector.matchLabels.kubernetes.io/metadata.name=tenant-b is tenant tenant-b's namespace: nothing there admits traffic"}},
 		{"a value the schema rejects blocks", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "tenants", "tenant-a.yaml"), "  concurrent: 20\n", "  concurrent: 0\n")
 		}, "blocking=1", []string{"**blocking** `render`", "/runner/concurrent"}},

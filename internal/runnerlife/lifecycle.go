@@ -64,10 +64,10 @@ func Create(ctx context.Context, env Env, plan Plan, target Target, replace bool
 	if err != nil {
 		return out, err
 	}
-	if existing != nil {
-		id, _ := strconv.ParseInt(existing.Annotations[RunnerIDAnnot], 10, 64)
+	if existing != nil && existing.Annotations[plan.annot(RunnerIDAnnot)] != "" {
+		id, _ := strconv.ParseInt(existing.Annotations[plan.annot(RunnerIDAnnot)], 10, 64)
 		if !replace {
-			return out, fmt.Errorf("Secret %s/%s already holds the token of runner %d: rotate it (gkt runner rotate %s), or replace the runner (--replace)", plan.Namespace, plan.Secret, id, plan.Tenant)
+			return out, fmt.Errorf("Secret %s/%s already holds the token of runner %d (key %s): rotate it (gkt runner rotate %s%s), or replace the runner (--replace)", plan.Namespace, plan.Secret, id, plan.Key, plan.Tenant, plan.profileFlag())
 		}
 		out.Replaced = id
 	}
@@ -131,11 +131,11 @@ func Rotate(ctx context.Context, env Env, plan Plan) (int64, *time.Time, error) 
 		return 0, nil, err
 	}
 	if s == nil {
-		return 0, nil, fmt.Errorf("Secret %s/%s does not exist: create the runner first (gkt runner create %s)", plan.Namespace, plan.Secret, plan.Tenant)
+		return 0, nil, fmt.Errorf("Secret %s/%s does not exist: create the runner first (gkt runner create %s%s)", plan.Namespace, plan.Secret, plan.Tenant, plan.profileFlag())
 	}
-	id, err := strconv.ParseInt(s.Annotations[RunnerIDAnnot], 10, 64)
+	id, err := strconv.ParseInt(s.Annotations[plan.annot(RunnerIDAnnot)], 10, 64)
 	if err != nil || id <= 0 {
-		return 0, nil, fmt.Errorf("Secret %s/%s names no runner (annotation %s): recreate it with gkt runner create --replace", plan.Namespace, plan.Secret, RunnerIDAnnot)
+		return 0, nil, fmt.Errorf("Secret %s/%s names no runner (annotation %s): create it with gkt runner create %s%s", plan.Namespace, plan.Secret, plan.annot(RunnerIDAnnot), plan.Tenant, plan.profileFlag())
 	}
 	t, _, err := env.GitLab.API.Runners.ResetRunnerAuthenticationToken(id, gitlab.WithContext(ctx))
 	if err != nil {
@@ -185,11 +185,11 @@ func ownSecret(ctx context.Context, cs kubernetes.Interface, plan Plan) (*corev1
 }
 
 // TokenSecret is the token Secret as this package writes it: the token under the plan's key, marked as gkt's with
-// the runner it belongs to.
+// the runner it belongs to (per runner profile: annotations suffixed .<profile>; other profiles' keys are kept).
 func TokenSecret(plan Plan, gitlabURL string, runnerID int64, token string, expires *time.Time) *corev1.Secret {
-	annotations := map[string]string{RunnerIDAnnot: strconv.FormatInt(runnerID, 10), GitLabURLAnnot: gitlabURL}
+	annotations := map[string]string{plan.annot(RunnerIDAnnot): strconv.FormatInt(runnerID, 10), GitLabURLAnnot: gitlabURL}
 	if expires != nil {
-		annotations[TokenExpiryAnnot] = expires.UTC().Format(time.RFC3339)
+		annotations[plan.annot(TokenExpiryAnnot)] = expires.UTC().Format(time.RFC3339)
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: plan.Secret, Namespace: plan.Namespace, Annotations: annotations,
@@ -213,7 +213,7 @@ func writeSecret(ctx context.Context, env Env, plan Plan, existing *corev1.Secre
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	delete(s.Annotations, TokenExpiryAnnot)
+	delete(s.Annotations, plan.annot(TokenExpiryAnnot))
 	for k, v := range annotations {
 		s.Annotations[k] = v
 	}
@@ -222,4 +222,12 @@ func writeSecret(ctx context.Context, env Env, plan Plan, existing *corev1.Secre
 	}
 	_, err := env.Kube.CoreV1().Secrets(plan.Namespace).Update(ctx, s, metav1.UpdateOptions{})
 	return err
+}
+
+// profileFlag is the --profile flag naming the plan's runner profile in a suggested command.
+func (p Plan) profileFlag() string {
+	if p.Profile == "" {
+		return ""
+	}
+	return " --profile " + p.Profile
 }

@@ -1,9 +1,13 @@
 package runnerlife
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,8 +20,10 @@ import (
 // Plan is where a tenant's runner token goes and what the runner is, as the tenant's reviewed values render it.
 type Plan struct {
 	Tenant, Namespace string
-	Secret, Key       string // the token Secret the manager mounts, and the key in it
-	Tags              []string
+	// Profile is the runner profile (values `profiles`) whose runner this is; empty for a tenant's single runner.
+	Profile     string
+	Secret, Key string // the token Secret the manager mounts, and the key in it
+	Tags        []string
 	// MaximumTimeout is the runner's maximum job timeout in GitLab, in seconds: the chart's
 	// runner.terminationGracePeriodSeconds, how long a manager may finish its jobs on a rollout, so that no job
 	// GitLab hands this runner outlives a rollout (at least GitLab's minimum, 10 minutes).
@@ -31,6 +37,9 @@ type Sources struct {
 	Bootstrap []string // tenant-bootstrap's values files (the tenants)
 	// TenantValues is the tenant chart's values file of a tenant; %s is the tenant's name.
 	TenantValues string
+	// Overlays are further values files of a tenant (%s: its name), merged on top in order when they exist, as
+	// `helm -f values.yaml -f overlay.yaml` does.
+	Overlays []string
 }
 
 // RepoSources are the repository's reviewed values: tenants/bootstrap.yaml and tenants/<tenant>.yaml.
@@ -42,9 +51,20 @@ func RepoSources(repoRoot string) Sources {
 // GitLab's lower bound of a runner's maximum_timeout (Ci::Runner validation: at least 10 minutes).
 const minMaximumTimeout = 600
 
+// annot is an annotation of the Secret for this plan's runner: one set per runner profile, since the profiles of a
+// tenant share its Secret (one key each).
+func (p Plan) annot(base string) string {
+	if p.Profile == "" {
+		return base
+	}
+	return base + "." + p.Profile
+}
+
 // PlanFor reads tenant's plan: its namespace from tenant-bootstrap's values, the Secret, key and grace period from
-// its tenant chart values as the chart renders them. tags, when set, replace the default (the tenant's name).
-func PlanFor(src Sources, tenant string, tags []string) (Plan, error) {
+// its tenant chart values as the chart renders them. A tenant with runner profiles has one runner per profile:
+// profile names it (its tags are the profile's `tags`); without profiles it must be empty. tags, when set, replace
+// the default of a single runner (the tenant's name).
+func PlanFor(src Sources, tenant, profile string, tags []string) (Plan, error) {
 	set, err := tenants.FromValues(filepath.Join(src.Charts, "tenant-bootstrap"), src.Bootstrap)
 	if err != nil {
 		return Plan{}, fmt.Errorf("reading the tenants: %w", err)
@@ -66,6 +86,22 @@ func PlanFor(src Sources, tenant string, tags []string) (Plan, error) {
 	if err := yaml.Unmarshal(raw, &values); err != nil {
 		return Plan{}, fmt.Errorf("%s: %w", valuesFile, err)
 	}
+	for _, o := range src.Overlays {
+		file := fmt.Sprintf(o, tenant)
+		raw, err := os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		var overlay map[string]any
+		if err == nil {
+			err = yaml.Unmarshal(raw, &overlay)
+		}
+		if err != nil {
+			return Plan{}, fmt.Errorf("%s: %w", file, err)
+		}
+		values = render.MergeValues(values, overlay)
+		valuesFile += " + " + file
+	}
 	// the manager is what mounts the token: render it on, whatever the reviewed values say for a render-only review
 	values["managerDisabled"] = false
 	chart, err := render.Load(filepath.Join(src.Charts, "gitlab-kaniko-tenant"))
@@ -76,10 +112,30 @@ func PlanFor(src Sources, tenant string, tags []string) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("rendering tenant %s: %w", tenant, err)
 	}
-	p := Plan{Tenant: tenant, Namespace: tn.Namespace, Tags: tags,
+	p := Plan{Tenant: tenant, Namespace: tn.Namespace, Profile: profile, Tags: tags,
 		Description: fmt.Sprintf("gitlab-kaniko-tenant: tenant %s (namespace %s)", tenant, tn.Namespace)}
+	profiles, _ := values["profiles"].(map[string]any)
+	switch {
+	case profile == "" && len(profiles) > 0:
+		return Plan{}, fmt.Errorf("tenant %s has runner profiles %v: name the profile whose runner this is (--profile)", tenant, slices.Sorted(maps.Keys(profiles)))
+	case profile != "" && profiles[profile] == nil:
+		return Plan{}, fmt.Errorf("tenant %s has no runner profile %q (its profiles: %v, in %s)", tenant, profile, slices.Sorted(maps.Keys(profiles)), valuesFile)
+	case profile != "" && len(tags) > 0:
+		return Plan{}, fmt.Errorf("tenant %s profile %s: its tags are profiles.%s.tags in %s, not a flag", tenant, profile, profile, valuesFile)
+	case profile != "":
+		pv, _ := profiles[profile].(map[string]any)
+		raw, _ := pv["tags"].([]any)
+		for _, t := range raw {
+			p.Tags = append(p.Tags, fmt.Sprint(t))
+		}
+		p.Description = fmt.Sprintf("gitlab-kaniko-tenant: tenant %s profile %s (namespace %s)", tenant, profile, tn.Namespace)
+	}
 	if len(p.Tags) == 0 {
 		p.Tags = []string{tenant}
+	}
+	tokenPath := "token" // templates/_manager-pod.tpl: token, or token-<profile> per runner profile
+	if profile != "" {
+		tokenPath = "token-" + profile
 	}
 	for _, o := range res.Objects() {
 		if o.GetKind() != "Deployment" && o.GetKind() != "DaemonSet" {
@@ -91,9 +147,14 @@ func PlanFor(src Sources, tenant string, tags []string) (Plan, error) {
 		}
 		spec := d.Spec.Template.Spec
 		for _, v := range spec.Volumes {
-			// templates/_manager-pod.tpl: the volume runner-token, the token at items[0]
-			if v.Secret != nil && len(v.Secret.Items) > 0 && v.Name == "runner-token" {
-				p.Secret, p.Key = v.Secret.SecretName, v.Secret.Items[0].Key
+			// templates/_manager-pod.tpl: the volume runner-token, one item per runner
+			if v.Secret == nil || v.Name != "runner-token" {
+				continue
+			}
+			for _, it := range v.Secret.Items {
+				if it.Path == tokenPath {
+					p.Secret, p.Key = v.Secret.SecretName, it.Key
+				}
 			}
 		}
 		if spec.TerminationGracePeriodSeconds != nil && p.Secret != "" {

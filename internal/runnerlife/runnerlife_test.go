@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,14 +52,14 @@ func forge(t *testing.T) (*gitlabclient.Client, string) {
 
 // TestPlanOfTheReviewedTenants: the plan comes from the repository's reviewed values as the chart renders them.
 func TestPlanOfTheReviewedTenants(t *testing.T) {
-	p, err := PlanFor(RepoSources("../.."), "tenant-a", nil)
+	p, err := PlanFor(RepoSources("../.."), "tenant-a", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Namespace != "tenant-a" || p.Secret != "tenant-a-runner-token" || p.Key != "runner-token" || p.MaximumTimeout != 3600 || strings.Join(p.Tags, ",") != "tenant-a" {
 		t.Errorf("plan %+v", p)
 	}
-	if _, err := PlanFor(RepoSources("../.."), "tenant-z", nil); err == nil || !strings.Contains(err.Error(), `tenant "tenant-z" is not in`) {
+	if _, err := PlanFor(RepoSources("../.."), "tenant-z", "", nil); err == nil || !strings.Contains(err.Error(), `tenant "tenant-z" is not in`) {
 		t.Errorf("an unknown tenant: %v", err)
 	}
 }
@@ -73,7 +74,7 @@ func TestCreateAndRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gl.DeleteProject(context.Background(), project.ID) })
-	plan, err := PlanFor(RepoSources("../.."), "tenant-a", nil)
+	plan, err := PlanFor(RepoSources("../.."), "tenant-a", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +200,100 @@ func runnersOf(t *testing.T, gl *gitlabclient.Client, projectID int64) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// profileSources are the reviewed values with an overlay giving tenant-a the runner profiles of the chart's example
+// (java, dotnet), as a second `-f` file.
+func profileSources(t *testing.T) Sources {
+	t.Helper()
+	src := RepoSources("../..")
+	dir := t.TempDir()
+	profiles := "profiles:\n  java: {tags: [tenant-a, java], limit: 6}\n  dotnet: {tags: [tenant-a-dotnet, dotnet], limit: 4}\n"
+	if err := os.WriteFile(filepath.Join(dir, "tenant-a-profiles.yaml"), []byte(profiles), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src.Overlays = []string{filepath.Join(dir, "%s-profiles.yaml")}
+	return src
+}
+
+// TestProfilesGetOneRunnerEach: with runner profiles each profile is its own GitLab runner (its tags, its key of the
+// tenant's one Secret); creating one keeps the other's key, rotating one leaves the other's token working; naming no
+// profile, an unknown one, or tags beside a profile is refused before anything changes.
+func TestProfilesGetOneRunnerEach(t *testing.T) {
+	ctx := context.Background()
+	src := profileSources(t)
+	for _, bad := range []struct {
+		name, profile string
+		tags          []string
+		want          string
+	}{
+		{"no profile named", "", nil, "has runner profiles [dotnet java]: name the profile"},
+		{"an unknown profile", "go", nil, `has no runner profile "go"`},
+		{"tags beside a profile", "java", []string{"x"}, "its tags are profiles.java.tags"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			if _, err := PlanFor(src, "tenant-a", bad.profile, bad.tags); err == nil || !strings.Contains(err.Error(), bad.want) {
+				t.Errorf("got %v, want %q", err, bad.want)
+			}
+		})
+	}
+	plans := map[string]Plan{}
+	for _, name := range []string{"java", "dotnet"} {
+		p, err := PlanFor(src, "tenant-a", name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans[name] = p
+	}
+	if j, d := plans["java"], plans["dotnet"]; j.Secret != d.Secret || j.Key != "runner-token-java" || d.Key != "runner-token-dotnet" ||
+		strings.Join(j.Tags, ",") != "tenant-a,java" || strings.Join(d.Tags, ",") != "tenant-a-dotnet,dotnet" || !strings.Contains(d.Description, "profile dotnet") {
+		t.Fatalf("plans %+v %+v", j, d)
+	}
+	gl, url := forge(t)
+	project, err := gl.CreateProject(ctx, fmt.Sprintf("runnerlife-profiles-%d", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gl.DeleteProject(context.Background(), project.ID) })
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-a"}})
+	env := Env{GitLab: gl, GitLabURL: url, Kube: cs, Log: t.Logf}
+	ids := map[string]int64{}
+	for _, name := range []string{"java", "dotnet"} {
+		c, err := Create(ctx, env, plans[name], Target{Project: project.PathWithNamespace}, false)
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		ids[name] = c.RunnerID
+		t.Cleanup(func() { _, _ = gl.API.Runners.DeleteRegisteredRunnerByID(c.RunnerID) })
+	}
+	secret := func() *corev1.Secret {
+		s, err := cs.CoreV1().Secrets("tenant-a").Get(ctx, plans["java"].Secret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := secret()
+	java, dotnet := string(s.Data["runner-token-java"]), string(s.Data["runner-token-dotnet"])
+	for name, tok := range map[string]string{"java": java, "dotnet": dotnet} {
+		if id, err := gl.VerifyRunner(ctx, tok); err != nil || id != ids[name] {
+			t.Errorf("profile %s's key verifies as runner %d (%v), want %d", name, id, err, ids[name])
+		}
+		if s.Annotations[RunnerIDAnnot+"."+name] != fmt.Sprint(ids[name]) {
+			t.Errorf("annotations %v lack %s.%s=%d", s.Annotations, RunnerIDAnnot, name, ids[name])
+		}
+	}
+	if _, err := Create(ctx, env, plans["java"], Target{Project: project.PathWithNamespace}, false); err == nil || !strings.Contains(err.Error(), "key runner-token-java") {
+		t.Errorf("a second create of profile java: %v", err)
+	}
+	if _, _, err := Rotate(ctx, env, plans["dotnet"]); err != nil {
+		t.Fatal(err)
+	}
+	s = secret()
+	if string(s.Data["runner-token-java"]) != java || string(s.Data["runner-token-dotnet"]) == dotnet {
+		t.Errorf("rotating dotnet changed java's token or left dotnet's: java %t, dotnet %t", string(s.Data["runner-token-java"]) == java, string(s.Data["runner-token-dotnet"]) == dotnet)
+	}
+	if id, err := gl.VerifyRunner(ctx, java); err != nil || id != ids["java"] {
+		t.Errorf("java's token after dotnet's rotation: runner %d, %v", id, err)
+	}
 }

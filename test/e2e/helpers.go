@@ -42,9 +42,27 @@ type runnerTier struct {
 	rw       kindworld.RunnerWorld
 	archive  string
 	run      string
-	projects []*tenantProject
-	pull     bool // the official images instead of the ones built here (GKT_E2E_MODE=pull)
+	projects []*tenantProject // one per tenant: its example project
+	// extra are the projects of tenants' further runner profiles (profileProjects), in a tier with profiles.
+	extra []*tenantProject
+	pull  bool // the official images instead of the ones built here (GKT_E2E_MODE=pull)
+	// profiles: tenants with a profiles overlay (values/<tenant>-profiles.yaml) install their runner profiles
+	// (the runner tier, make e2e and make demo); the other suites install the single runner.
+	profiles bool
 	steps    steps
+}
+
+// profileValues are the tenant's runner profiles overlay when the tier installs profiles (nil otherwise).
+func (rt *runnerTier) profileValues(t *testing.T, tenant string) map[string]any {
+	t.Helper()
+	if !rt.profiles {
+		return nil
+	}
+	v, err := tenantProfiles(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // steps records where a run's time went, in order, for the demo's closing table.
@@ -139,14 +157,14 @@ func values(t *testing.T, files ...string) map[string]any {
 func (rt *runnerTier) tenantValues(t *testing.T, tp *tenantProject, extra map[string]any, overlays ...string) map[string]any {
 	t.Helper()
 	vals := values(t, append([]string{"values/" + tp.tn.Name + ".yaml"}, overlays...)...)
-	vals = render.MergeValues(vals, runnerValues(rt.f, rt.rw, tp.exampleProject, rt.pull))
+	vals = render.MergeValues(vals, runnerValues(rt.f, rt.rw, tp.exampleProject, rt.pull, rt.profileValues(t, tp.tn.Name)))
 	if extra != nil {
 		vals = render.MergeValues(vals, extra)
 	}
 	return vals
 }
 
-// project is the tenant's example project.
+// project is the tenant's example project (its first one: with profiles a tenant may have more).
 func (rt *runnerTier) project(tenant string) *tenantProject {
 	for _, tp := range rt.projects {
 		if tp.tn.Name == tenant {

@@ -34,7 +34,7 @@ func TestHostilePipelines(t *testing.T) {
 		}
 		cases = keep
 	}
-	rt := setupRunnerTier(t)
+	rt := setupRunnerTier(t, false)
 	ctx := context.Background()
 	var tp *tenantProject
 	for _, p := range rt.projects {

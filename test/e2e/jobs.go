@@ -51,6 +51,29 @@ func runnerConfig(ctx context.Context, cs kubernetes.Interface, ns, tenant strin
 	return &cfg.Runners[0], nil
 }
 
+// runnerEntry reads the installed config.toml's [[runners]] entry of a runner profile ("" : the tenant's single
+// runner), by the name the chart gives it.
+func runnerEntry(ctx context.Context, cs kubernetes.Interface, ns, tenant, profile string) (*jobpod.Runner, error) {
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, tenant+"-runner", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := jobpod.Parse([]byte(cm.Data["config.template.toml"]))
+	if err != nil {
+		return nil, err
+	}
+	name := tenant + "-kubernetes"
+	if profile != "" {
+		name = tenant + "-" + profile
+	}
+	for i := range cfg.Runners {
+		if cfg.Runners[i].Name == name {
+			return &cfg.Runners[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%s/%s-runner has no [[runners]] entry %s", ns, tenant, name)
+}
+
 // traceCacheHit is Kaniko's trace line for a layer taken from the cache.
 const traceCacheHit = "Using caching version of cmd"
 

@@ -34,7 +34,7 @@ import (
 //
 // The platform is put back in namespace mode at the end, whatever happened.
 func TestModes(t *testing.T) {
-	rt := setupRunnerTier(t)
+	rt := setupRunnerTier(t, false)
 	ctx := context.Background()
 	t.Cleanup(func() { rt.switchMode(context.Background(), t, defaultPlan, nil) })
 

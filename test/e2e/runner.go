@@ -4,7 +4,11 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,10 +26,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
@@ -39,6 +45,21 @@ type exampleProject struct {
 	Restored    string // the line its test job prints when the runner cache brought the dependencies back
 	Source      string // the file a code-only change edits ("version 1" → "version N")
 	Greeting    string // what the built image prints, before the version
+	// Profile is the tenant's runner profile the project's jobs are tagged for (values/<tenant>-profiles.yaml), in a
+	// runner tier with profiles; empty: the tenant's single runner, or its profile serving the tenant's own tag.
+	Profile string
+	// Rename replaces a word in every file of the project (the C# project, tenant-b's, committed for tenant-a's dotnet
+	// profile: its tags and greeting).
+	Rename [2]string
+}
+
+// key names a project's pipelines in the summaries: its tenant, and the profile when it is not the tenant's first
+// project.
+func (ex exampleProject) key() string {
+	if ex.Rename[0] != "" {
+		return ex.Tenant + "/" + ex.Profile
+	}
+	return ex.Tenant
 }
 
 // exampleProjects: tenant-a builds a real Maven project, tenant-b a real C# project (Mono: Debian has no .NET SDK).
@@ -49,6 +70,16 @@ var exampleProjects = []exampleProject{
 		Restored: "restored from the package cache", Source: "src/Program.cs", Greeting: "hello from tenant-b (c#, "},
 }
 
+// profileProjects are the extra projects of a runner tier with runner profiles: tenant-a's dotnet profile builds the
+// C# project (tagged tenant-a-dotnet), beside its java profile building the Maven project (tagged tenant-a).
+var profileProjects = []exampleProject{
+	{Tenant: "tenant-a", Profile: "dotnet", Dir: "csharp-mono", Builder: kindworld.MonoBuilderImage, BuilderRepo: "builders/mono:6.8", CacheKey: "dotnet-builds",
+		Restored: "restored from the package cache", Source: "src/Program.cs", Greeting: "hello from tenant-a-dotnet (c#, ", Rename: [2]string{"tenant-b", "tenant-a-dotnet"}},
+}
+
+// profilesOverlay is the values file that gives a tenant its runner profiles in a runner tier with profiles.
+const profilesOverlay = "values/%s-profiles.yaml"
+
 // tenantProject is an example project created in the forge for its tenant, with the runner that serves it.
 type tenantProject struct {
 	exampleProject
@@ -56,6 +87,8 @@ type tenantProject struct {
 	project  *gitlab.Project
 	runner   e2eRunner
 	existing map[string]bool
+	// profile is the runner profile whose runner serves the project (empty: the tenant has none).
+	profile string
 }
 
 // e2eRunner is the tenant's runner as gkt runner create made it.
@@ -64,9 +97,27 @@ type e2eRunner struct {
 	Token string
 }
 
-// e2eSources are the e2e's values, as gkt runner reads a repository's (internal/runnerlife).
-func e2eSources() runnerlife.Sources {
-	return runnerlife.Sources{Charts: filepath.Join(repo, "charts"), Bootstrap: defaultPlan, TenantValues: "values/%s.yaml"}
+// e2eSources are the e2e's values, as gkt runner reads a repository's (internal/runnerlife); with profiles, a
+// tenant's profiles overlay is merged on top where it has one.
+func e2eSources(profiles bool) runnerlife.Sources {
+	src := runnerlife.Sources{Charts: filepath.Join(repo, "charts"), Bootstrap: defaultPlan, TenantValues: "values/%s.yaml"}
+	if profiles {
+		src.Overlays = []string{profilesOverlay}
+	}
+	return src
+}
+
+// tenantProfiles are the runner profiles a tenant's overlay gives it (nil: none).
+func tenantProfiles(tenant string) (map[string]any, error) {
+	raw, err := os.ReadFile(fmt.Sprintf(profilesOverlay, tenant))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var v map[string]any
+	if err == nil {
+		err = yaml.Unmarshal(raw, &v)
+	}
+	return v, err
 }
 
 // tokenPlan is where the tenant's runner token lives now (its namespace follows the platform's plan).
@@ -76,19 +127,36 @@ func tokenPlan(tn tenants.Tenant) runnerlife.Plan {
 
 // createProjects creates each tenant's project and project runner (tagged with the tenant's name) and the Secrets a
 // user creates before installing the chart: the runner token and, for a private CA, GitLab's CA.
-func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set *tenants.Set, run string) ([]*tenantProject, error) {
+func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set *tenants.Set, run string, profiles bool) ([]*tenantProject, error) {
 	var out []*tenantProject
-	for _, ex := range exampleProjects {
+	examples := exampleProjects
+	if profiles {
+		examples = append(slices.Clone(examples), profileProjects...)
+	}
+	for _, ex := range examples {
 		tn, ok := set.Tenants[ex.Tenant]
 		if !ok {
 			return nil, fmt.Errorf("no tenant %s in the e2e tenants", ex.Tenant)
 		}
-		p, err := f.api.CreateProject(ctx, fmt.Sprintf("gkt-e2e-%s-%s", ex.Dir, run))
+		p, err := f.api.CreateProject(ctx, fmt.Sprintf("gkt-e2e-%s-%s-%s", ex.Tenant, ex.Dir, run))
 		if err != nil {
 			return nil, err
 		}
+		profile := ""
+		if profiles {
+			pv, err := tenantProfiles(tn.Name)
+			if err != nil {
+				return nil, err
+			}
+			if pv != nil {
+				// the project's profile: its own, or the one carrying the tenant's own tag
+				if profile = ex.Profile; profile == "" {
+					profile = profileWithTag(pv, tn.Name)
+				}
+			}
+		}
 		// the runner and its token Secret, as gkt runner create makes them (the e2e's values stand for tenants/)
-		plan, err := runnerlife.PlanFor(e2eSources(), tn.Name, nil)
+		plan, err := runnerlife.PlanFor(e2eSources(profiles), tn.Name, profile, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -122,9 +190,24 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 		if _, err := cs.AppsV1().Deployments(tn.Namespace).Patch(ctx, tn.Name+"-runner", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return nil, err
 		}
-		out = append(out, &tenantProject{exampleProject: ex, tn: tn, project: p, runner: r, existing: map[string]bool{}})
+		out = append(out, &tenantProject{exampleProject: ex, tn: tn, project: p, runner: r, existing: map[string]bool{}, profile: profile})
 	}
 	return out, nil
+}
+
+// profileWithTag is the profile of an overlay's `profiles` whose tags hold tag ("" when none does).
+func profileWithTag(overlay map[string]any, tag string) string {
+	profiles, _ := overlay["profiles"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		p, _ := profiles[name].(map[string]any)
+		tags, _ := p["tags"].([]any)
+		for _, t := range tags {
+			if t == tag {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // userSecrets creates, in the tenant's namespace, the Secrets a user creates before installing the tenant chart: for
@@ -151,7 +234,7 @@ func userSecrets(ctx context.Context, cs kubernetes.Interface, f *forge, tn tena
 // where the forge is, and the images the world built. Everything else stays the example values.
 // pull (GKT_E2E_MODE=pull, or auto where a registry answers) uses the official runner, helper and Kaniko images of the
 // same versions instead of the ones built from source.
-func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject, pull bool) map[string]any {
+func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject, pull bool, profiles map[string]any) map[string]any {
 	gitlab := map[string]any{"url": f.URL, "egress": map[string]any{"to": f.Egress, "ports": f.Ports}}
 	if len(f.CA) > 0 {
 		gitlab["caSecret"] = "gitlab-ca"
@@ -162,19 +245,19 @@ func runnerValues(f *forge, rw kindworld.RunnerWorld, ex exampleProject, pull bo
 	if pull {
 		runnerRepo, runnerTag, helperRepo, helperTag, kaniko = rw.UpstreamImages()
 	}
-	return map[string]any{
+	return render.MergeValues(map[string]any{
 		"managerDisabled": false,
 		"gitlab":          gitlab,
 		"runner":          map[string]any{"image": map[string]any{"repository": runnerRepo, "tag": runnerTag}},
 		"jobs": map[string]any{"image": kaniko, "allowedImages": []any{ex.Builder},
 			"helper": map[string]any{"image": map[string]any{"repository": helperRepo, "tag": helperTag}}},
-	}
+	}, profiles)
 }
 
 // pushBuilders pushes the builder images from the runner-tier archive to the destination registry (NodePort), where
 // the projects' Dockerfiles take their FROM.
 func pushBuilders(archive, nodeIP string) error {
-	for _, ex := range exampleProjects {
+	for _, ex := range append(slices.Clone(exampleProjects), profileProjects...) {
 		dst, err := name.ParseReference(nodeIP+":30500/"+ex.BuilderRepo, name.Insecure)
 		if err != nil {
 			return err
@@ -288,6 +371,11 @@ func runPipeline(ctx context.Context, cs kubernetes.Interface, f *forge, tp *ten
 	if err != nil {
 		return nil, err
 	}
+	if from, to := tp.Rename[0], tp.Rename[1]; from != "" {
+		for name, content := range files {
+			files[name] = strings.ReplaceAll(content, from, to)
+		}
+	}
 	if version > 1 {
 		files = map[string]string{tp.Source: files[tp.Source]}
 	}
@@ -321,7 +409,7 @@ func runPipeline(ctx context.Context, cs kubernetes.Interface, f *forge, tp *ten
 			return run, err
 		}
 		run.Traces[j.Name] = tr
-		saveTrace(fmt.Sprintf("%s-v%d-%s-%d", tp.tn.Name, version, j.Name, j.ID), []byte(tr))
+		saveTrace(fmt.Sprintf("%s-v%d-%s-%d", strings.ReplaceAll(tp.key(), "/", "-"), version, j.Name, j.ID), []byte(tr))
 	}
 	return run, nil
 }

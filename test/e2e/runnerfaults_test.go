@@ -60,7 +60,7 @@ func TestRunnerFaults(t *testing.T) {
 		{"drain: the tenant's node drained mid-job; the job is retried after the node returns, never run elsewhere", scenarioDrain},
 		{"cancel: a running job canceled in GitLab; the runner cancels gracefully (canceling), after_script runs, the job ends canceled and its pod and Secrets are gone", scenarioCancel},
 	}
-	rt := setupRunnerTier(t)
+	rt := setupRunnerTier(t, false)
 	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled"}}}
 	ctx := context.Background()
 	passed := 0

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
@@ -29,7 +30,7 @@ import (
 // setupRunnerTier builds the runner tier's images from the source tarballs, installs the platform with every
 // tenant's manager enabled (token Secret created first, as a user does), and creates the projects and runners in
 // the forge: a real GitLab when GITLAB_URL and GITLAB_TOKEN are set, else the stand-in in the cluster.
-func setupRunnerTier(t *testing.T) *runnerTier {
+func setupRunnerTier(t *testing.T, profiles bool) *runnerTier {
 	t.Helper()
 	real, err := realGitLab()
 	if err != nil {
@@ -39,7 +40,7 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 	if err != nil {
 		t.Fatalf("runner tier: %v: the runner, its helper and Kaniko are built from these source tarballs (see docs/testing.md)", err)
 	}
-	rt := &runnerTier{rw: rw, run: fmt.Sprint(time.Now().Unix())}
+	rt := &runnerTier{rw: rw, run: fmt.Sprint(time.Now().Unix()), profiles: profiles}
 	pull := false
 	setupStart := time.Now()
 	var inside time.Duration // the runner tier's own steps within the platform's set-up
@@ -66,13 +67,20 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 				}
 			}
 			logf("forge: %s (stand-in: %t)", rt.f.URL, rt.f.Standin)
-			rt.projects, err = createProjects(ctx, p.cs, rt.f, p.set, rt.run)
+			all, err := createProjects(ctx, p.cs, rt.f, p.set, rt.run, profiles)
+			for _, tp := range all {
+				if tp.key() == tp.tn.Name {
+					rt.projects = append(rt.projects, tp)
+				} else {
+					rt.extra = append(rt.extra, tp)
+				}
+			}
 			return err
 		},
 		TenantValues: func(tenant string) map[string]any {
 			for _, ex := range exampleProjects {
 				if ex.Tenant == tenant {
-					return runnerValues(rt.f, rw, ex, pull)
+					return runnerValues(rt.f, rw, ex, pull, rt.profileValues(t, tenant))
 				}
 			}
 			return nil
@@ -84,7 +92,7 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 		// A real GitLab keeps what the test created: delete the projects and runners afterwards. (The stand-in is
 		// left as it is, so `make demo` can be looked at.)
 		t.Cleanup(func() {
-			for _, tp := range rt.projects {
+			for _, tp := range append(slices.Clone(rt.projects), rt.extra...) {
 				_ = rt.f.api.DeleteRunner(context.Background(), tp.runner.ID)
 				_ = rt.f.api.DeleteProject(context.Background(), tp.project.ID)
 			}
@@ -102,26 +110,27 @@ func setupRunnerTier(t *testing.T) *runnerTier {
 // forge and runs them with its Kubernetes executor: a Maven project (tenant-a) and a C# project (tenant-b), each
 // twice (v1, then a code-only change). Every assertion below can fail; see docs/testing.md for the list.
 func TestRunnerTier(t *testing.T) {
-	rt := setupRunnerTier(t)
+	rt := setupRunnerTier(t, true)
 	ctx := context.Background()
 	cs, set := rt.p.cs, rt.p.set
-	runs := map[string][]*pipelineRun{}
+	all := append(slices.Clone(rt.projects), rt.extra...)
+	runs := map[string][]*pipelineRun{} // by project key: tenant, or tenant/profile
 	var mu sync.Mutex
 	step := time.Now()
 	for version := 1; version <= 2; version++ {
 		var wg sync.WaitGroup
-		for _, tp := range rt.projects {
+		for _, tp := range all {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				r, err := runPipeline(ctx, cs, rt.f, tp, version)
 				if err != nil {
-					t.Errorf("%s v%d: %v", tp.tn.Name, version, err)
+					t.Errorf("%s v%d: %v", tp.key(), version, err)
 					return
 				}
-				logf("%s v%d: pipeline %d %s in %s", tp.tn.Name, version, r.Pipeline.ID, r.Pipeline.Status, r.Wall.Round(time.Second))
+				logf("%s v%d: pipeline %d %s in %s", tp.key(), version, r.Pipeline.ID, r.Pipeline.Status, r.Wall.Round(time.Second))
 				mu.Lock()
-				runs[tp.tn.Name] = append(runs[tp.tn.Name], r)
+				runs[tp.key()] = append(runs[tp.key()], r)
 				mu.Unlock()
 			}()
 		}
@@ -129,14 +138,21 @@ func TestRunnerTier(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
-		step = rt.steps.since(fmt.Sprintf("pipelines v%d (both tenants at once: %s)", version, map[int]string{1: "cold caches", 2: "a code-only change, warm caches"}[version]), step)
+		step = rt.steps.since(fmt.Sprintf("pipelines v%d (every project at once: %s)", version, map[int]string{1: "cold caches", 2: "a code-only change, warm caches"}[version]), step)
 	}
 
 	var jobs, succeeded, restored, layerHits int
 	var pickups []time.Duration
-	for _, tp := range rt.projects {
-		for _, r := range runs[tp.tn.Name] {
-			what := fmt.Sprintf("%s v%d", tp.tn.Name, r.Version)
+	profilesRan := map[string]map[string]bool{} // tenant → profiles whose job pods ran its jobs
+	profileCaches := 0                          // second pipelines that restored their profile's cache folder
+	for _, tp := range all {
+		// the [[runners]] entry serving the project: its job size and cache folder (a profile's, or the tenant's)
+		entry, err := runnerEntry(ctx, cs, tp.tn.Namespace, tp.tn.Name, tp.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs[tp.key()] {
+			what := fmt.Sprintf("%s v%d", tp.key(), r.Version)
 			if r.Pipeline.Status != "success" {
 				t.Errorf("%s: pipeline %s (%s)", what, r.Pipeline.Status, r.Pipeline.YamlErrors)
 			}
@@ -160,6 +176,15 @@ func TestRunnerTier(t *testing.T) {
 					seen.Pod.Spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
 					// runner 17.9 has no seccomp key: the chart sets it through a pod_spec patch (issue 21)
 					t.Errorf("%s: job %s's pod has no RuntimeDefault seccomp profile: %+v", what, j.Name, seen.Pod.Spec.SecurityContext)
+				case tp.profile != "" && seen.Pod.Labels[harness.ProfileLabel] != tp.profile:
+					t.Errorf("%s: job %s ran in a pod of profile %q, want %q (its tags are the profile's)", what, j.Name, seen.Pod.Labels[harness.ProfileLabel], tp.profile)
+				case tp.profile != "" && buildMemoryLimit(seen.Pod) != entry.Kubernetes.MemoryLimit:
+					t.Errorf("%s: job %s's build container has memory limit %s, want profile %s's %s", what, j.Name, buildMemoryLimit(seen.Pod), tp.profile, entry.Kubernetes.MemoryLimit)
+				case tp.profile != "":
+					if profilesRan[tp.tn.Name] == nil {
+						profilesRan[tp.tn.Name] = map[string]bool{}
+					}
+					profilesRan[tp.tn.Name][tp.profile] = true
 				}
 			}
 			pickups = append(pickups, r.queuedToRunning()...)
@@ -174,9 +199,13 @@ func TestRunnerTier(t *testing.T) {
 			} else {
 				t.Errorf("%s: the test job did not restore the runner cache (want %q and %q in its trace):\n%s", what, "Successfully extracted cache", tp.Restored, tail(test, 40))
 			}
-			prefix := fmt.Sprintf("cache/project/%d/%s", tp.project.ID, tp.CacheKey)
+			// the runner's Shared layout: <path>/project/<id>/<key>, path the profile's folder (cache/java-builds, ...)
+			prefix := fmt.Sprintf("%s/project/%d/%s", entry.Cache.Path, tp.project.ID, tp.CacheKey)
 			if n, err := countObjects(ctx, cs, rt.p.nodeIP, tp.tn, tp.tn.Bucket, prefix); err != nil || n == 0 {
 				t.Errorf("%s: no runner-cache object under s3://%s/%s (%d, %v)", what, tp.tn.Bucket, prefix, n, err)
+			} else if tp.profile != "" && strings.Contains(test, "Successfully extracted cache") {
+				profileCaches++
+				logf("%s: cache restored from s3://%s/%s (%d objects), profile %s's folder", what, tp.tn.Bucket, prefix, n, tp.profile)
 			}
 			// Kaniko hits the layer cache on the code-only change, and the image it pushed runs.
 			hits := strings.Count(r.Traces["build-image"], traceCacheHit)
@@ -195,14 +224,14 @@ func TestRunnerTier(t *testing.T) {
 	}
 
 	// The model of the job pod matches what the real runner created (the Kaniko job: the runner's default image).
-	for _, tp := range rt.projects {
-		r := runs[tp.tn.Name][0]
+	for _, tp := range all {
+		r := runs[tp.key()][0]
 		j := r.job("build-image")
 		seen := r.Pods[fmt.Sprint(j.ID)]
 		if seen == nil {
 			continue // reported above
 		}
-		cfg, err := runnerConfig(ctx, cs, tp.tn.Namespace, tp.tn.Name)
+		cfg, err := runnerEntry(ctx, cs, tp.tn.Namespace, tp.tn.Name, tp.profile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +240,7 @@ func TestRunnerTier(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range jobpod.Compare(predicted, seen.Pod) {
-			t.Errorf("%s: model vs the real runner's job pod: %s", tp.tn.Name, d)
+			t.Errorf("%s: model vs the real runner's job pod: %s", tp.key(), d)
 		}
 	}
 
@@ -266,9 +295,9 @@ func TestRunnerTier(t *testing.T) {
 	step = rt.steps.since("checks: job pods against the model, config.toml keys, leftovers", step)
 	metrics := scrapeManagers(ctx, t, rt)
 	jobsRun := map[string]int{}
-	for tenant, rs := range runs {
+	for _, rs := range runs {
 		for _, r := range rs {
-			jobsRun[tenant] += len(r.Jobs)
+			jobsRun[r.tp.tn.Name] += len(r.Jobs)
 		}
 	}
 	obs := observability(ctx, t, rt, jobsRun)
@@ -307,11 +336,45 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
 Where the time went (this run):
 %[6]s`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig, timeline, rt.steps.table())
 	}
+	pipelinesRun := 0
+	for _, rs := range runs {
+		pipelinesRun += len(rs)
+	}
 	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s config-keys-undecoded=%d orphans=%d\n",
-		rt.rw.Runner.Version, forgeName, len(rt.projects), len(runs["tenant-a"])+len(runs["tenant-b"]), jobs, succeeded, cold.Seconds(), warm.Seconds(),
-		ratio(warm, cold), p50.Seconds(), restored, len(rt.projects), layerHits, metrics, undecoded, orphans)
+		rt.rw.Runner.Version, forgeName, len(rt.projects), pipelinesRun, jobs, succeeded, cold.Seconds(), warm.Seconds(),
+		ratio(warm, cold), p50.Seconds(), restored, len(all), layerHits, metrics, undecoded, orphans)
+	fmt.Printf("profiles: %s\n", profileLine(profilesRan, profileCaches, all))
 	fmt.Printf("observability: %s\n", obs)
 	fmt.Printf("userns: %s\n", usernsLine)
+}
+
+// profileLine is the runner profiles' summary: per tenant the profiles whose job pods (their label and size) ran its
+// jobs, and how many second pipelines restored their cache from their profile's folder.
+func profileLine(ran map[string]map[string]bool, cachesRestored int, projects []*tenantProject) string {
+	var parts []string
+	for _, tenant := range slices.Sorted(maps.Keys(ran)) {
+		parts = append(parts, fmt.Sprintf("%s profiles=%d (%s)", tenant, len(ran[tenant]), strings.Join(slices.Sorted(maps.Keys(ran[tenant])), ", ")))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none")
+	}
+	withProfile := 0
+	for _, tp := range projects {
+		if tp.profile != "" {
+			withProfile++
+		}
+	}
+	return fmt.Sprintf("%s profile-caches-restored=%d/%d", strings.Join(parts, "; "), cachesRestored, withProfile)
+}
+
+// buildMemoryLimit is a job pod's build container memory limit, as config.toml writes it.
+func buildMemoryLimit(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		if c.Name == "build" {
+			return c.Resources.Limits.Memory().String()
+		}
+	}
+	return ""
 }
 
 // javaBuild is the Java project's pipeline time, cold (v1) and warm (v2): commit to pipeline finished.

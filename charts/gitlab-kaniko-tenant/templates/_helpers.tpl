@@ -49,6 +49,8 @@
 
 {{- define "gitlab-kaniko-tenant.tenantLabelKey" -}}gitlab-kaniko-tenant.io/tenant{{- end -}}
 {{- define "gitlab-kaniko-tenant.componentLabelKey" -}}gitlab-kaniko-tenant.io/component{{- end -}}
+{{- /* The runner profile a job pod was started for (only with `profiles`). */ -}}
+{{- define "gitlab-kaniko-tenant.profileLabelKey" -}}gitlab-kaniko-tenant.io/profile{{- end -}}
 
 {{/* Selector labels of one component: tenant + component + instance. Immutable once installed. */}}
 {{- define "gitlab-kaniko-tenant.selectorLabels" -}}

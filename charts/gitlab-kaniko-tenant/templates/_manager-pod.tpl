@@ -102,8 +102,10 @@ spec:
         secretName: {{ include "gitlab-kaniko-tenant.tokenSecret" . }}
         defaultMode: 0400
         items:
-          - key: {{ .Values.runner.token.key }}
-            path: token
+          {{- range (include "gitlab-kaniko-tenant.runnerProfiles" . | fromJsonArray) }}
+          - key: {{ .tokenKey }}
+            path: {{ .tokenPath }}
+          {{- end }}
     {{- if .Values.runnerCache.enabled }}
     - name: s3
       secret:

@@ -105,7 +105,7 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- if and $v.nodePinning.enabled (hasKey $v.nodePinning.nodeSelector $v.nodePinning.labelKey) -}}
 {{- fail (printf "nodePinning.nodeSelector.%s is the tenant's own pinning label, which the chart sets to %q; remove it (to pin elsewhere, change nodePinning.labelKey)" $v.nodePinning.labelKey $tenant) -}}
 {{- end -}}
-{{- $chartEnv := list "GKT_TENANT" "KANIKO_CACHE_REPO" "KANIKO_INSECURE_REGISTRIES" "KANIKO_DESTINATION_REGISTRY" "KANIKO_CACHE_ENABLED" -}}
+{{- $chartEnv := list "GKT_TENANT" "GKT_PROFILE" "KANIKO_CACHE_REPO" "KANIKO_INSECURE_REGISTRIES" "KANIKO_DESTINATION_REGISTRY" "KANIKO_CACHE_ENABLED" -}}
 {{- range $i, $e := $v.extraJobEnvironment -}}
 {{- if has (regexReplaceAll "=.*$" $e "") $chartEnv -}}
 {{- fail (printf "extraJobEnvironment[%d] sets %s, which the chart sets from the tenant's values (a later entry would win in the runner); change the value it comes from instead" $i (regexReplaceAll "=.*$" $e "")) -}}
@@ -132,6 +132,7 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- fail (printf "extraJobEnvironment[%d] (%s) looks like a secret; config.toml is a ConfigMap, so secrets belong in GitLab CI variables" $i (regexReplaceAll "=.*$" $e "=…")) -}}
 {{- end -}}
 {{- end -}}
+{{- include "gitlab-kaniko-tenant.validateProfiles" . -}}
 {{- include "gitlab-kaniko-tenant.validatePlan" . -}}
 {{- /* Capacity against the tenant's ResourceQuota (installed by tenant-bootstrap). Only at install time. */ -}}
 {{- $quota := lookup "v1" "ResourceQuota" .Release.Namespace (printf "%s-quota" $tenant) -}}
@@ -140,18 +141,19 @@ configmap.yaml so that every install, upgrade, template and lint runs them.
 {{- range $res := list "cpu" "memory" "ephemeral-storage" -}}
 {{- $key := printf "limits.%s" $res -}}
 {{- if hasKey $hard $key -}}
-{{- $perJob := add (include "gitlab-kaniko-tenant.milli" (index $v.jobs.resources.limits $res) | int64) (include "gitlab-kaniko-tenant.milli" (index $v.jobs.helper.resources.limits $res) | int64) -}}
-{{- /* concurrent applies to each manager; limit caps it; a surge rollout runs the old and the new managers at once */ -}}
-{{- $perManager := int $v.runner.concurrent -}}
-{{- if and (gt (int $v.runner.limit) 0) (lt (int $v.runner.limit) $perManager) -}}{{- $perManager = int $v.runner.limit -}}{{- end -}}
+{{- $build := get (include "gitlab-kaniko-tenant.biggestJobLimits" $ | fromJson) $res -}}
+{{- $perJob := add (include "gitlab-kaniko-tenant.milli" $build.q | int64) (include "gitlab-kaniko-tenant.milli" (index $v.jobs.helper.resources.limits $res) | int64) -}}
+{{- /* concurrent applies to each manager; limit (or the profiles' limits) caps it; a surge rollout runs the old and the new managers at once */ -}}
+{{- $perManager := include "gitlab-kaniko-tenant.jobsPerManager" $ | int -}}
 {{- $managers := mul (int $v.runner.replicas) (ternary 2 1 (eq $v.runner.rollout "surge")) -}}
 {{- $need := mul $perJob (mul $perManager $managers) -}}
 {{- if gt $need (include "gitlab-kaniko-tenant.milli" (index $hard $key) | int64) -}}
-{{- fail (printf "%d managers (runner.replicas=%d, x2 during a runner.rollout=%s upgrade) x %d jobs each (runner.concurrent/limit) x per-job %s limits (build %v + helper %v) exceeds the namespace quota %s=%v, so jobs would fail with \"exceeded quota\"; lower runner.concurrent or the job limits, use runner.rollout=recreate, or raise the quota in tenant-bootstrap (rollout: surge sizes it for this)" $managers (int $v.runner.replicas) $v.runner.rollout $perManager $res (index $v.jobs.resources.limits $res) (index $v.jobs.helper.resources.limits $res) $key (index $hard $key)) -}}
+{{- fail (printf "%d managers (runner.replicas=%d, x2 during a runner.rollout=%s upgrade) x %d jobs each (runner.concurrent/limit%s) x per-job %s limits (build %v from %s + helper %v) exceeds the namespace quota %s=%v, so jobs would fail with \"exceeded quota\"; lower runner.concurrent or the job limits, use runner.rollout=recreate, or raise the quota in tenant-bootstrap (rollout: surge sizes it for this)" $managers (int $v.runner.replicas) $v.runner.rollout $perManager (ternary ", profiles' limits" "" (not (empty $v.profiles))) $res $build.q $build.key (index $v.jobs.helper.resources.limits $res) $key (index $hard $key)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- include "gitlab-kaniko-tenant.validatePeers" . -}}
 {{- end -}}
 
 {{/*
@@ -185,8 +187,7 @@ share: the plan can. Nothing is looked up in `helm template` and GitOps renders 
 {{- if ne $p.mode $v.mode -}}
 {{- fail (printf "mode=%s, but tenant-bootstrap plans tenant %s as mode %s: its quota, namespace and node pool were sized for that mode; set the same mode in both charts" $v.mode $tenant $p.mode) -}}
 {{- end -}}
-{{- $perManager := int $v.runner.concurrent -}}
-{{- if and (gt (int $v.runner.limit) 0) (lt (int $v.runner.limit) $perManager) -}}{{- $perManager = int $v.runner.limit -}}{{- end -}}
+{{- $perManager := include "gitlab-kaniko-tenant.jobsPerManager" . | int -}}
 {{- if eq $v.mode "daemonset" -}}
 {{- if gt $perManager (int $p.concurrency) -}}
 {{- fail (printf "runner.concurrent/limit=%d jobs per node, but tenant-bootstrap planned concurrency %d per node for tenant %s (the quota holds %d nodes x %d jobs); lower runner.concurrent or raise tenants.%s.concurrency" $perManager (int $p.concurrency) $tenant (int $p.nodes) (int $p.concurrency) $tenant) -}}
@@ -200,7 +201,11 @@ share: the plan can. Nothing is looked up in `helm template` and GitOps renders 
 {{- fail (printf "runner.rollout=surge runs the draining managers' jobs beside the new managers' jobs, but tenant-bootstrap sized tenant %s's quota for rollout %s (1 x concurrency); set runner.rollout=%s or tenants.%s.rollout=surge" $tenant $p.rollout $p.rollout $tenant) -}}
 {{- end -}}
 {{- end -}}
-{{- range $set := list (list "jobs.resources.limits" $v.jobs.resources.limits $p.job "job") (list "jobs.helper.resources.limits" $v.jobs.helper.resources.limits $p.helper "helper") -}}
+{{- $sets := list (list "jobs.helper.resources.limits" $v.jobs.helper.resources.limits $p.helper "helper") -}}
+{{- range $r := include "gitlab-kaniko-tenant.runnerProfiles" . | fromJsonArray -}}
+{{- $sets = prepend $sets (list (ternary (printf "profiles.%s.resources.limits" $r.name) "jobs.resources.limits" (ne $r.name "")) $r.resources.limits $p.job "job") -}}
+{{- end -}}
+{{- range $set := $sets -}}
 {{- range $k := list "cpu" "memory" "ephemeral-storage" -}}
 {{- $want := index (index $set 1) $k -}}
 {{- $have := index (index $set 2) $k -}}
