@@ -148,8 +148,8 @@ type InstallFinding struct {
 }
 
 // CheckInstall is the one install check that gkt review, gkt tenant new and the harness share: it renders in for
-// each Kubernetes version, runs every object and install check, the peer namespaces (PeerNamespaceFindings) and the
-// connectivity rules, and returns the first version's render with every finding (typed: tenant, check,
+// each Kubernetes version, runs every object and install check, the peer namespaces (PeerNamespaceFindings), the
+// runner profiles' tags across tenants (ProfileTagFindings) and the connectivity rules, and returns the first version's render with every finding (typed: tenant, check,
 // cross-tenant). A policy engine that cannot evaluate the NetworkPolicies is a finding, not a clean result. A render
 // error is returned as the error.
 func (c *Checker) CheckInstall(name string, in Install, kubeVersions []string) (*Rendered, []InstallFinding, error) {
@@ -164,6 +164,7 @@ func (c *Checker) CheckInstall(name string, in Install, kubeVersions []string) (
 			first = r
 			// the install-time peer check of the tenant chart, from the tenants file (the same for every version)
 			out = append(out, PeerNamespaceFindings(name, r.Bootstrap.Objects(), in.Namespace, c.withDefaults(in.Tenants))...)
+			out = append(out, ProfileTagFindings(name, in.Tenants)...)
 		}
 		for _, f := range c.CheckRendered(name, v, r).Findings {
 			out = append(out, InstallFinding{Finding: f})
