@@ -191,11 +191,20 @@ func waitBuild(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, n
 	return out, nil
 }
 
-// saveTrace keeps a job's trace in _out/e2e/traces/<pod>.log (the CI job's artifact), for reading a failed run.
+// traceRun names this test process's trace directory: each run keeps its own traces (the runner tier, the modes and
+// the hostile runs name their files alike), and _out/e2e/traces/latest points at the newest.
+var traceRun = time.Now().UTC().Format("20060102-150405")
+
+// saveTrace keeps a job's trace in _out/e2e/traces/<run>/<pod>.log (the CI job's artifact), for reading a failed run.
 func saveTrace(pod string, raw []byte) {
-	dir := filepath.Join(repo, "_out", "e2e", "traces")
+	root := filepath.Join(repo, "_out", "e2e", "traces")
+	dir := filepath.Join(root, traceRun)
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, pod+".log"), raw, 0o644)
+		if target, _ := os.Readlink(filepath.Join(root, "latest")); target != traceRun {
+			_ = os.Remove(filepath.Join(root, "latest"))
+			_ = os.Symlink(traceRun, filepath.Join(root, "latest"))
+		}
 	}
 }
 

@@ -210,7 +210,7 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
   kubectl get networkpolicy -A | grep tenant                     # default deny + per-component policies
   kubectl -n tenant-a get resourcequota,limitrange               # sized from the tenant's concurrency
   kubectl -n registry port-forward svc/registry 5000             # the destination registry with tenant-a/app and tenant-b/app
-  ls _out/e2e/traces/                                            # every job's Kaniko trace (timestamps: seconds since start)
+  ls _out/e2e/traces/latest/                                     # every job's Kaniko trace (timestamps: seconds since start)
 `, summaryTable(results), w.Kubeconfig)
 	}
 	fmt.Printf("e2e: tenants=%d builds=%d cold=%.0fs warm=%.0fs warm/cold=%.2f pickup-p50=%.1fs attacks-blocked=%d/%d orphans=%d\n",

@@ -331,7 +331,7 @@ Look around (the cluster stays up; make demo again reuses it, make e2e-clean rem
   kubectl -n tenant-a get deploy,pods -l gitlab-kaniko-tenant.io/component=manager   # the real runner manager
   kubectl -n tenant-a logs deploy/tenant-a-runner | grep -i job                       # the jobs it ran
   kubectl -n gitlab-standin logs deploy/gitlab-standin | grep -E 'pending|running|success'
-  ls _out/e2e/traces/                                  # every job's trace as the runner sent it
+  ls _out/e2e/traces/latest/                           # every job's trace as the runner sent it
   open %[5]s   # the jobs on a timeline: queued, running, how they ended
 Where the time went (this run):
 %[6]s`, demoTable(runs), rt.rw.Runner.Version, rt.rw.Kaniko.Version, rt.p.w.Kubeconfig, timeline, rt.steps.table())
