@@ -14,7 +14,6 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/review"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -169,7 +168,7 @@ func checkWith(repo, cache, bootPath string, boot []byte, valuesPath string, val
 	if err != nil {
 		return err
 	}
-	in, err := review.LoadInstall(tmp, filepath.Join(repo, "charts"))
+	in, err := harness.LoadInstall(tmp, filepath.Join(repo, "charts"))
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -199,7 +198,8 @@ func load(dir, schemaRoot string) side {
 		s.err = err
 		return s
 	}
-	in, vals, err := loadInstall(dir, filepath.Join(dir, "charts"))
+	in, err := harness.LoadInstall(dir, filepath.Join(dir, "charts"))
+	vals := in.Tenants
 	if err != nil {
 		s.err = err
 		return s
@@ -207,51 +207,6 @@ func load(dir, schemaRoot string) side {
 	s.values = vals
 	s.rendered, s.findings, s.err = c.CheckInstall("head", in, versions.KubernetesVersions[:1])
 	return s
-}
-
-// LoadInstall reads tenants/bootstrap.yaml and tenants/<tenant>.yaml of a tree, placed as chartsDir's
-// tenant-bootstrap resolves them.
-func LoadInstall(dir, chartsDir string) (harness.Install, error) {
-	in, _, err := loadInstall(dir, chartsDir)
-	return in, err
-}
-
-func loadInstall(dir, chartsDir string) (harness.Install, map[string]map[string]any, error) {
-	in := harness.Install{Tenants: map[string]map[string]any{}, Namespace: map[string]string{}}
-	bootstrapFile := filepath.Join(dir, "tenants", "bootstrap.yaml")
-	bf, err := os.Open(bootstrapFile)
-	if err != nil {
-		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
-	}
-	defer bf.Close()
-	boot, err := render.ValuesFromYAML(bf)
-	if err != nil {
-		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
-	}
-	in.Bootstrap = boot
-	// Where each tenant lives is what tenant-bootstrap itself resolves (defaults.mode, per-tenant namespace and mode,
-	// the shared namespace): the one plan gkt nodes, gkt s3 and the e2e read too.
-	set, err := tenants.FromValues(filepath.Join(chartsDir, "tenant-bootstrap"), []string{bootstrapFile})
-	if err != nil {
-		return in, nil, fmt.Errorf("tenants/bootstrap.yaml: %w", err)
-	}
-	vals := map[string]map[string]any{}
-	for _, t := range set.Sorted() {
-		f, err := os.Open(filepath.Join(dir, "tenants", t.Name+".yaml"))
-		if err != nil {
-			return in, nil, fmt.Errorf("tenant %s is in tenants/bootstrap.yaml but tenants/%s.yaml is missing", t.Name, t.Name)
-		}
-		v, err := render.ValuesFromYAML(f)
-		f.Close()
-		if err != nil {
-			return in, nil, fmt.Errorf("tenants/%s.yaml: %w", t.Name, err)
-		}
-		in.Tenants[t.Name] = v
-		vals[t.Name] = v
-		in.Namespace[t.Name] = t.Namespace
-	}
-	in.APIs = []string{"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/ServiceMonitor"}
-	return in, vals, nil
 }
 
 // export writes the tree of a git ref into dir (charts and tenants only).

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/cachedir"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 )
 
 // repo makes a git repository with the project's charts and tenants committed, so a test can change the working
@@ -103,7 +104,7 @@ func TestReview(t *testing.T) {
 // tenant's own `mode` and rendered them in their own namespaces).
 func TestLoadInstallHonoursDefaultsMode(t *testing.T) {
 	dir := repo(t)
-	in, err := LoadInstall(dir, filepath.Join(dir, "charts"))
+	in, err := harness.LoadInstall(dir, filepath.Join(dir, "charts"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestLoadInstallHonoursDefaultsMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	in, err = LoadInstall(dir, filepath.Join(dir, "charts"))
+	in, err = harness.LoadInstall(dir, filepath.Join(dir, "charts"))
 	if err != nil {
 		t.Fatal(err)
 	}
