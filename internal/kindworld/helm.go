@@ -89,6 +89,36 @@ func (r Release) Uninstall(log Progress) error {
 	return nil
 }
 
+// Rollback rolls the release back to revision and waits for its objects (Timeout, default 3 minutes).
+func (r Release) Rollback(revision int) error {
+	cfg, err := r.config()
+	if err != nil {
+		return err
+	}
+	rb := action.NewRollback(cfg)
+	rb.Version, rb.Wait, rb.Timeout = revision, true, r.Timeout
+	if rb.Timeout == 0 {
+		rb.Timeout = 3 * time.Minute
+	}
+	if err := rb.Run(r.Name); err != nil {
+		return fmt.Errorf("helm rollback %s/%s to %d: %w", r.Namespace, r.Name, revision, err)
+	}
+	return nil
+}
+
+// Revision is the release's deployed revision.
+func (r Release) Revision() (int, error) {
+	cfg, err := r.config()
+	if err != nil {
+		return 0, err
+	}
+	rel, err := action.NewGet(cfg).Run(r.Name)
+	if err != nil {
+		return 0, fmt.Errorf("release %s/%s: %w", r.Namespace, r.Name, err)
+	}
+	return rel.Version, nil
+}
+
 // Apply installs the release, or upgrades it when it exists.
 func (r Release) Apply(log Progress) error {
 	cfg, err := r.config()

@@ -413,7 +413,7 @@ func completeImage(nodeIP, dest string) error {
 func scenarioUpgradeRollback(t *testing.T, f *faults) error {
 	ctx := context.Background()
 	a := f.set.Tenants["tenant-a"]
-	rev, err := currentRevision(f.w.Kubeconfig, a.Namespace, a.Name)
+	rev, err := (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Namespace: a.Namespace, Name: a.Name}).Revision()
 	if err != nil {
 		return err
 	}
@@ -441,7 +441,7 @@ func scenarioUpgradeRollback(t *testing.T, f *faults) error {
 	if err := before.kept(after, "upgrade"); err != nil {
 		return err
 	}
-	if err := rollback(f.w.Kubeconfig, a.Namespace, a.Name, rev); err != nil {
+	if err := (kindworld.Release{Kubeconfig: f.w.Kubeconfig, Namespace: a.Namespace, Name: a.Name}).Rollback(rev); err != nil {
 		return err
 	}
 	rolledBack = true

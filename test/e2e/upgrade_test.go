@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	helm3action "helm.sh/helm/v3/pkg/action"
-	helm3cli "helm.sh/helm/v3/pkg/cli"
 	action4 "helm.sh/helm/v4/pkg/action"
 	loader4 "helm.sh/helm/v4/pkg/chart/v2/loader"
 	cli4 "helm.sh/helm/v4/pkg/cli"
@@ -221,7 +219,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	if err := before.kept(after, "upgrade"); err != nil {
 		t.Error(err)
 	}
-	if err := rollback(kubeconfig, ns, "tenant-up", 1); err != nil {
+	if err := (kindworld.Release{Kubeconfig: kubeconfig, Namespace: ns, Name: "tenant-up"}).Rollback(1); err != nil {
 		t.Fatal(err)
 	}
 	back := snap(ctx, t, cs, ns)
@@ -325,48 +323,12 @@ func helm3Config(t *testing.T, cs kubernetes.Interface, ns, release string, vals
 	return ""
 }
 
+// uninstall removes a release (kindworld.Release, the one Helm set-up) and waits for its objects to be gone.
 func uninstall(t *testing.T, kubeconfig, ns, name string) {
-	s := helm3cli.New()
-	s.KubeConfig = kubeconfig
-	s.SetNamespace(ns)
-	cfg := new(helm3action.Configuration)
-	if err := cfg.Init(s.RESTClientGetter(), ns, "secret", func(string, ...interface{}) {}); err != nil {
+	t.Helper()
+	if err := (kindworld.Release{Kubeconfig: kubeconfig, Namespace: ns, Name: name, Timeout: 2 * time.Minute}).Uninstall(logf); err != nil {
 		t.Fatal(err)
 	}
-	un := helm3action.NewUninstall(cfg)
-	un.Wait, un.Timeout, un.IgnoreNotFound = true, 2*time.Minute, true
-	if _, err := un.Run(name); err != nil {
-		t.Fatalf("helm uninstall %s/%s: %v", ns, name, err)
-	}
-}
-
-func rollback(kubeconfig, ns, name string, revision int) error {
-	s := helm3cli.New()
-	s.KubeConfig = kubeconfig
-	s.SetNamespace(ns)
-	cfg := new(helm3action.Configuration)
-	if err := cfg.Init(s.RESTClientGetter(), ns, "secret", func(string, ...interface{}) {}); err != nil {
-		return err
-	}
-	rb := helm3action.NewRollback(cfg)
-	rb.Version, rb.Wait, rb.Timeout = revision, true, 3*time.Minute
-	return rb.Run(name)
-}
-
-// currentRevision is the deployed revision of a release.
-func currentRevision(kubeconfig, ns, name string) (int, error) {
-	s := helm3cli.New()
-	s.KubeConfig = kubeconfig
-	s.SetNamespace(ns)
-	cfg := new(helm3action.Configuration)
-	if err := cfg.Init(s.RESTClientGetter(), ns, "secret", func(string, ...interface{}) {}); err != nil {
-		return 0, err
-	}
-	rel, err := helm3action.NewGet(cfg).Run(name)
-	if err != nil {
-		return 0, fmt.Errorf("release %s/%s: %w", ns, name, err)
-	}
-	return rel.Version, nil
 }
 
 func helm4Install(kubeconfig, ns, name, chartDir string, vals map[string]any) error {
