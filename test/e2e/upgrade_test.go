@@ -21,6 +21,7 @@ import (
 	cli4 "helm.sh/helm/v4/pkg/cli"
 	kube4 "helm.sh/helm/v4/pkg/kube"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
@@ -30,6 +31,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/s3provision"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/wait"
 )
 
 // previousRelease is the release of a chart the upgrade starts from, found from the history of its Chart.yaml
@@ -195,6 +197,9 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	}
 	prev := previousRelease(t, "charts/gitlab-kaniko-tenant")
 	ns := "tenant-up"
+	// Nothing of the check stays on the cluster: both releases, their namespaces and the control plane's label
+	// (a rolled-back release left running kept a layer-cache Deployment that never became ready).
+	t.Cleanup(func() { cleanupUpgradeCheck(t, cs, kubeconfig, "tenant-up", "tenant-up4") })
 	upgradeTenant(ctx, t, cs, ns)
 	rel := kindworld.Release{Kubeconfig: kubeconfig, Name: "tenant-up", Namespace: ns, Wait: true, Timeout: 5 * time.Minute}
 	uninstall(t, kubeconfig, ns, "tenant-up")
@@ -295,6 +300,40 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		logf("helm 4 client: installed the same %d objects and %d pods; config.toml identical", len(h4.uids), len(h4.pods))
 	}
 	uninstall(t, kubeconfig, ns4, "tenant-up")
+}
+
+// cleanupUpgradeCheck removes what TestUpgradeFromPreviousRelease created: the tenant-up releases, their namespaces
+// (waiting until they are gone) and the control plane's upgrade-check label. The S3 bucket and its keys stay, as
+// after an uninstall (documented in docs/operations.md).
+func cleanupUpgradeCheck(t *testing.T, cs kubernetes.Interface, kubeconfig string, namespaces ...string) {
+	ctx := context.Background()
+	for _, ns := range namespaces {
+		if err := (kindworld.Release{Kubeconfig: kubeconfig, Namespace: ns, Name: "tenant-up", Timeout: 2 * time.Minute}).Uninstall(logf); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("cleanup: namespace %s: %v", ns, err)
+			continue
+		}
+		if err := wait.For(ctx, "namespace "+ns+" gone", 2*time.Second, 3*time.Minute, func(ctx context.Context) (bool, error) {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		}); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "gitlab-kaniko-tenant.io/upgrade-check"})
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	for _, n := range nodes.Items {
+		delete(n.Labels, "gitlab-kaniko-tenant.io/upgrade-check")
+		if _, err := cs.CoreV1().Nodes().Update(ctx, &n, metav1.UpdateOptions{}); err != nil {
+			t.Errorf("cleanup: node %s: %v", n.Name, err)
+		}
+	}
+	logf("upgrade check: releases, namespaces %v and the node label removed", namespaces)
 }
 
 // helm3Config is the config.toml the Helm 3 SDK renders for the working-tree tenant chart.
