@@ -141,10 +141,10 @@ e2e-runner: e2e-host ## Runner tier alone: the GitLab stand-in, or a real GitLab
 	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | $(LINES) -E '^\[e2e|^e2e:|^observability:|^userns:|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-hostile
-e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hostile/cases.yaml): each refused or blocked, each with a control (one summary line)
+e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hostile/cases.yaml): each refused or blocked, each with a control (one summary line); some: make e2e-hostile RUN=KUBERNETES_NODE
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 60m -run TestHostilePipelines -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | $(LINES) -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
+	@$(GO) test -tags e2e -count=1 -timeout 60m -parallel 64 -run 'TestHostilePipelines$(if $(RUN),/cases/$(RUN))' -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | $(LINES) -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^hostile:' _out/e2e/hostile.log | tail -1; exit $$status
 
 .PHONY: e2e-modes

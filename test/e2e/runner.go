@@ -332,6 +332,13 @@ func watchJobPods(ctx context.Context, cs kubernetes.Interface, ns string) *podW
 	return w
 }
 
+// Pod is the job's pod as last seen so far (nil: none yet).
+func (w *podWatch) Pod(jobID int64) *jobPodSeen {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pods[fmt.Sprint(jobID)]
+}
+
 // Stop ends the watch and returns the pods seen by job id.
 func (w *podWatch) Stop() map[string]*jobPodSeen {
 	close(w.stop)
