@@ -118,14 +118,14 @@ e2e-clean: ## Delete the e2e cluster and every cached artifact
 e2e: e2e-host ## Runner tier (the real gitlab-runner from the chart, real Java and C# pipelines from the GitLab stand-in or GITLAB_URL) + job tier (isolation attacks); summary lines
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | $(LINES) -E '^\[|^e2e:|^profiles:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
-	  status=$${PIPESTATUS[0]}; grep -E '^(e2e|profiles|observability|userns):' _out/e2e/e2e.log; exit $$status
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | $(LINES) -E '^\[|^e2e:|^profiles:|^phases:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
+	  status=$${PIPESTATUS[0]}; grep -E '^(e2e|profiles|phases|observability|userns):' _out/e2e/e2e.log; exit $$status
 
 .PHONY: demo
 demo: e2e-host ## The main job: offline kind cluster, two tenants whose real runners run Java and C# pipelines with Kaniko, summary (idempotent)
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^profiles:|^observability:|^userns:|^==|^  |^tenant|^Look|^Where|^metrics|_test.go|^(---|FAIL|ok)' ; \
+	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^profiles:|^phases:|^observability:|^userns:|^==|^  |^tenant|^Look|^Where|^metrics|_test.go|^(---|FAIL|ok)' ; \
 	  exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-upgrade

@@ -16,7 +16,17 @@ type Job struct {
 	Label                     string // e.g. "v1 build-image"
 	Status                    string // success, failed, canceled, …
 	Queued, Started, Finished time.Time
+	// Phases, when known (from the trace's sections), are drawn inside the running bar: where the job's time went.
+	Phases []Phase
 }
+
+// Phase is a part of a job's run (internal/jobtrace phase names get their own colour; others are grey).
+type Phase struct {
+	Name       string
+	Start, End time.Time
+}
+
+var phaseColour = map[string]string{"pod": "#7b61ff", "sources": "#1f8fd6", "cache-restore": "#f2b705", "script": "#10a37f", "cache-upload": "#f25c05", "other": "#8a8f98"}
 
 // Layout of the picture, in pixels.
 const (
@@ -66,6 +76,9 @@ func SVG(title string, jobs []Job) ([]byte, error) {
 	for i, l := range legend {
 		fmt.Fprintf(&b, `<rect x="%d" y="34" width="14" height="10" fill="%s"/><text x="%d" y="43">%s</text>`+"\n", 10+i*170, l.colour, 28+i*170, l.what)
 	}
+	for i, n := range []string{"pod", "sources", "cache-restore", "script", "cache-upload", "other"} {
+		fmt.Fprintf(&b, `<rect x="%d" y="48" width="14" height="6" fill="%s"/><text x="%d" y="55" font-size="10">%s</text>`+"\n", 10+i*110, phaseColour[n], 28+i*110, n)
+	}
 	y := topMargin
 	for i, j := range jobs {
 		if i == 0 || j.Lane != jobs[i-1].Lane {
@@ -82,6 +95,17 @@ func SVG(title string, jobs []Job) ([]byte, error) {
 		fmt.Fprintf(&b, `<rect class="running" data-status="%s" x="%.1f" y="%d" width="%.1f" height="16" fill="%s"><title>%s %s: queued %.0fs, ran %.0fs, %s</title></rect>`+"\n",
 			html.EscapeString(j.Status), x(j.Started), y+3, math.Max(x(j.Finished)-x(j.Started), 0.5), colour,
 			html.EscapeString(j.Lane), html.EscapeString(j.Label), j.Started.Sub(j.Queued).Seconds(), j.Finished.Sub(j.Started).Seconds(), html.EscapeString(j.Status))
+		for _, p := range j.Phases {
+			if p.End.Before(p.Start) || p.Start.Before(j.Queued) {
+				continue
+			}
+			c, ok := phaseColour[p.Name]
+			if !ok {
+				c = phaseColour["other"]
+			}
+			fmt.Fprintf(&b, `<rect class="phase" data-phase="%s" x="%.1f" y="%d" width="%.1f" height="5" fill="%s"><title>%s: %.0fs</title></rect>`+"\n",
+				html.EscapeString(p.Name), x(p.Start), y+14, math.Max(x(p.End)-x(p.Start), 0.5), c, html.EscapeString(p.Name), p.End.Sub(p.Start).Seconds())
+		}
 		y += rowH
 	}
 	// time axis: about ten ticks at a round step

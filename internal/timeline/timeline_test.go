@@ -79,3 +79,55 @@ func TestSVGDrawsEachJobWhereAndAsItRan(t *testing.T) {
 		}
 	}
 }
+
+// TestSVGDrawsPhasesInsideTheRunningBar: each phase is a segment within its job's running bar, in order, as long as
+// it lasted, coloured by phase.
+func TestSVGDrawsPhasesInsideTheRunningBar(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	phases := []Phase{{"pod", at(2), at(6)}, {"cache-restore", at(6), at(9)}, {"script", at(9), at(25)}, {"cache-upload", at(25), at(30)}}
+	raw, err := SVG("phases", []Job{{Lane: "tenant-a", Label: "v2 test", Status: "success", Queued: at(0), Started: at(2), Finished: at(30), Phases: phases}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Rects []struct {
+			Class string `xml:"class,attr"`
+			Phase string `xml:"data-phase,attr"`
+			X     string `xml:"x,attr"`
+			W     string `xml:"width,attr"`
+			Fill  string `xml:"fill,attr"`
+		} `xml:"rect"`
+	}
+	if err := xml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var bar [2]float64
+	var got []string
+	var xs, ws []float64
+	for _, r := range doc.Rects {
+		x, _ := strconv.ParseFloat(r.X, 64)
+		w, _ := strconv.ParseFloat(r.W, 64)
+		switch r.Class {
+		case "running":
+			bar = [2]float64{x, x + w}
+		case "phase":
+			got = append(got, r.Phase)
+			xs, ws = append(xs, x), append(ws, w)
+			if r.Fill != phaseColour[r.Phase] {
+				t.Errorf("phase %s: fill %s, want %s", r.Phase, r.Fill, phaseColour[r.Phase])
+			}
+		}
+	}
+	if strings.Join(got, ",") != "pod,cache-restore,script,cache-upload" {
+		t.Fatalf("phases drawn %v", got)
+	}
+	for i := range xs {
+		if xs[i] < bar[0]-0.01 || xs[i]+ws[i] > bar[1]+0.01 || (i > 0 && xs[i] < xs[i-1]) {
+			t.Errorf("phase %s at %.1f+%.1f is not inside the bar %v in order", got[i], xs[i], ws[i], bar)
+		}
+	}
+	if ratio := ws[2] / ws[0]; ratio < 3.9 || ratio > 4.1 { // script 16 s, pod 4 s
+		t.Errorf("script/pod widths %.2f, want 4", ratio)
+	}
+}

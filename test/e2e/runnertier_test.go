@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobtrace"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/timeline"
@@ -344,6 +345,9 @@ Where the time went (this run):
 		rt.rw.Runner.Version, forgeName, len(rt.projects), pipelinesRun, jobs, succeeded, cold.Seconds(), warm.Seconds(),
 		ratio(warm, cold), p50.Seconds(), restored, len(all), layerHits, metrics, undecoded, orphans)
 	fmt.Printf("profiles: %s\n", profileLine(profilesRan, profileCaches, all))
+	for _, l := range phaseLines(runs) {
+		fmt.Println(l)
+	}
 	fmt.Printf("observability: %s\n", obs)
 	fmt.Printf("userns: %s\n", usernsLine)
 }
@@ -375,6 +379,46 @@ func buildMemoryLimit(p *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// phaseLines are, per project, where its pipelines' time went, cold (v1) and warm (v2), from the job traces'
+// sections (internal/jobtrace; pending is GitLab's queued time), and what the runner cache cost and saved its test
+// job: cost = the warm job's cache restore + upload, saving = how much shorter the warm script ran.
+func phaseLines(runs map[string][]*pipelineRun) []string {
+	var out []string
+	for _, key := range slices.Sorted(maps.Keys(runs)) {
+		byVersion := map[int]jobtrace.Phases{}
+		test := map[int]jobtrace.Phases{}
+		for _, r := range runs[key] {
+			total := jobtrace.Phases{}
+			for _, j := range r.Jobs {
+				p := jobtrace.PhasesOf(jobtrace.TopLevel(jobtrace.Sections(r.Traces[j.Name])))
+				p["pending"] = time.Duration(j.QueuedDuration * float64(time.Second))
+				total.Add(p)
+				if j.Name == "test" {
+					test[r.Version] = p
+				}
+			}
+			byVersion[r.Version] = total
+		}
+		line := fmt.Sprintf("phases: %s cold: %s | warm: %s", key, withPending(byVersion[1]), withPending(byVersion[2]))
+		if cold, warm := test[1], test[2]; cold != nil && warm != nil {
+			cost := warm[jobtrace.PhaseCacheFetch] + warm[jobtrace.PhaseCacheUpload]
+			line += fmt.Sprintf(" | test job's cache: cost=%.0fs (restore %.0fs + upload %.0fs) saving=%.0fs (script %.0fs → %.0fs)", cost.Seconds(),
+				warm[jobtrace.PhaseCacheFetch].Seconds(), warm[jobtrace.PhaseCacheUpload].Seconds(),
+				(cold[jobtrace.PhaseScript] - warm[jobtrace.PhaseScript]).Seconds(), cold[jobtrace.PhaseScript].Seconds(), warm[jobtrace.PhaseScript].Seconds())
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// withPending is a pipeline's phases with GitLab's queued time first.
+func withPending(p jobtrace.Phases) string {
+	if p == nil {
+		return "—"
+	}
+	return fmt.Sprintf("pending=%.0fs %s", p["pending"].Seconds(), p)
 }
 
 // javaBuild is the Java project's pipeline time, cold (v1) and warm (v2): commit to pipeline finished.
@@ -455,8 +499,12 @@ func writeTimeline(runs map[string][]*pipelineRun) (string, error) {
 				if j.StartedAt == nil || j.FinishedAt == nil {
 					return "", fmt.Errorf("%s v%d job %s has no start or end time", tenant, r.Version, j.Name)
 				}
+				var phases []timeline.Phase
+				for _, sec := range jobtrace.TopLevel(jobtrace.Sections(r.Traces[j.Name])) {
+					phases = append(phases, timeline.Phase{Name: jobtrace.PhaseOf(sec.Name), Start: sec.Start, End: sec.End})
+				}
 				jobs = append(jobs, timeline.Job{Lane: tenant, Label: fmt.Sprintf("v%d %s", r.Version, j.Name), Status: j.Status,
-					Queued: j.StartedAt.Add(-time.Duration(j.QueuedDuration * float64(time.Second))), Started: *j.StartedAt, Finished: *j.FinishedAt})
+					Queued: j.StartedAt.Add(-time.Duration(j.QueuedDuration * float64(time.Second))), Started: *j.StartedAt, Finished: *j.FinishedAt, Phases: phases})
 			}
 		}
 	}
