@@ -63,3 +63,22 @@ func For(ctx context.Context, what string, interval, timeout time.Duration, cond
 		}
 	}
 }
+
+// Every calls observe every interval for d (a fixed-length observation, such as sampling readiness through an
+// outage, not a wait for a state); it returns ctx's error if ctx ends first.
+func Every(ctx context.Context, interval, d time.Duration, observe func(ctx context.Context)) error {
+	end := time.NewTimer(d)
+	defer end.Stop()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		observe(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-end.C:
+			return nil
+		case <-t.C:
+		}
+	}
+}

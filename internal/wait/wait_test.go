@@ -58,3 +58,25 @@ func TestGiveUpIsErrTimeout(t *testing.T) {
 		t.Errorf("a condition's error: %v", err)
 	}
 }
+
+// TestEvery: observe runs at the start and every interval for the duration, and a cancelled context ends it early
+// with its error.
+func TestEvery(t *testing.T) {
+	n := 0
+	if err := Every(context.Background(), 10*time.Millisecond, 55*time.Millisecond, func(context.Context) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	if n < 2 {
+		t.Errorf("observed %d times in 55 ms at a 10 ms interval, want several", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := 0
+	err := Every(ctx, 5*time.Millisecond, time.Hour, func(context.Context) {
+		if m++; m == 3 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || m != 3 {
+		t.Errorf("after cancel: %v, %d observations; want context.Canceled after 3", err, m)
+	}
+}

@@ -560,7 +560,7 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 		return fmt.Errorf("the stand-in still answers during the outage")
 	}
 	unready := 0
-	for time.Since(outageStart) < 185*time.Second {
+	if err := wait.Every(ctx, 5*time.Second, 185*time.Second-time.Since(outageStart), func(ctx context.Context) {
 		if pods, err := managerPods(ctx, rf.p.cs, tp.tn); err == nil && len(pods) == 1 {
 			for _, c := range pods[0].Status.Conditions {
 				if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
@@ -568,7 +568,8 @@ func scenarioGitLabOutage(ctx context.Context, rf *runnerFaults) error {
 				}
 			}
 		}
-		time.Sleep(5 * time.Second)
+	}); err != nil {
+		return err
 	}
 	if err := wait.For(ctx, "the stand-in to answer again", 2*time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) { return rf.f.admin.reachable(ctx), nil }); err != nil {
 		return err
