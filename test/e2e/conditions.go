@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,5 +70,42 @@ func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name strin
 		}
 		return d.Status.ObservedGeneration >= d.Generation && d.Spec.Replicas != nil && *d.Spec.Replicas >= 1 &&
 			d.Status.UpdatedReplicas == *d.Spec.Replicas && d.Status.ReadyReplicas == *d.Spec.Replicas && d.Status.Replicas == *d.Spec.Replicas, nil
+	})
+}
+
+func waitPhase(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration, phases ...corev1.PodPhase) (corev1.PodPhase, error) {
+	p, err := waitPod(ctx, cs, ns, name, fmt.Sprintf("in phase %v", phases), time.Second, timeout, func(p *corev1.Pod) (bool, error) {
+		return slices.Contains(phases, p.Status.Phase), nil
+	})
+	if p == nil {
+		return "", err
+	}
+	return p.Status.Phase, err
+}
+
+// scale sets a Deployment's replicas and waits until that many pods run (0: until its pods are gone).
+func scale(ctx context.Context, cs kubernetes.Interface, ns, name string, replicas int32) error {
+	s, err := cs.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.Spec.Replicas = replicas
+	if _, err := cs.AppsV1().Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	if replicas > 0 {
+		return waitDeployment(ctx, cs, ns, name, 3*time.Minute)
+	}
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	sel := metav1.FormatLabelSelector(d.Spec.Selector)
+	return wait.For(ctx, fmt.Sprintf("%s/%s to have no pods after scaling to 0", ns, name), time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return false, wait.Retry(err)
+		}
+		return len(pods.Items) == 0, nil
 	})
 }

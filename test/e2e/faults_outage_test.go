@@ -45,33 +45,6 @@ COPY --from=build /probe /probe
 	}
 }
 
-// scale sets a Deployment's replicas and waits until that many pods run (0: until its pods are gone).
-func scale(ctx context.Context, cs kubernetes.Interface, ns, name string, replicas int32) error {
-	s, err := cs.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	s.Spec.Replicas = replicas
-	if _, err := cs.AppsV1().Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
-		return err
-	}
-	if replicas > 0 {
-		return waitDeployment(ctx, cs, ns, name, 3*time.Minute)
-	}
-	d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	sel := metav1.FormatLabelSelector(d.Spec.Selector)
-	return wait.For(ctx, fmt.Sprintf("%s/%s to have no pods after scaling to 0", ns, name), time.Second, 2*time.Minute, func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return false, wait.Retry(err)
-		}
-		return len(pods.Items) == 0, nil
-	})
-}
-
 // outage runs the cache-outage scenario shape: a build that fills the cache, the same build with the component
 // down (it must succeed, and its trace must say the cache was not used), the component back, and the same build
 // again (it must hit the cache).

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,25 +128,6 @@ func TestFaults(t *testing.T) {
 		t.Errorf("lost %s", l)
 	}
 	fmt.Printf("faults: scenarios=%d passed=%d orphans=%d lost-jobs=%d (builds %d; durations %s)\n", ran, passed, orphans, len(lost), len(f.jobs.last), strings.Join(durations, " "))
-}
-
-// trivialJob runs a job pod from the model whose build container runs a shell command (no Kaniko).
-func trivialJob(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, ns string, id int64, cmd string) (*corev1.Pod, error) {
-	pod, err := jobpod.Pod(r, jobpod.Job{ProjectID: 5, JobID: id, TimeoutSeconds: 600, Command: []string{"/busybox/sh", "-c", cmd}})
-	if err != nil {
-		return nil, err
-	}
-	return cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
-}
-
-func waitPhase(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration, phases ...corev1.PodPhase) (corev1.PodPhase, error) {
-	p, err := waitPod(ctx, cs, ns, name, fmt.Sprintf("in phase %v", phases), time.Second, timeout, func(p *corev1.Pod) (bool, error) {
-		return slices.Contains(phases, p.Status.Phase), nil
-	})
-	if p == nil {
-		return "", err
-	}
-	return p.Status.Phase, err
 }
 
 func scenarioLoad(t *testing.T, f *faults) error {

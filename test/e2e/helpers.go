@@ -173,3 +173,12 @@ func (rt *runnerTier) project(tenant string) *tenantProject {
 	}
 	return nil
 }
+
+func contains(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

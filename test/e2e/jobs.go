@@ -237,3 +237,12 @@ func runImage(ctx context.Context, cs kubernetes.Interface, ns, image string, to
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// trivialJob runs a job pod from the model whose build container runs a shell command (no Kaniko).
+func trivialJob(ctx context.Context, cs kubernetes.Interface, r *jobpod.Runner, ns string, id int64, cmd string) (*corev1.Pod, error) {
+	pod, err := jobpod.Pod(r, jobpod.Job{ProjectID: 5, JobID: id, TimeoutSeconds: 600, Command: []string{"/busybox/sh", "-c", cmd}})
+	if err != nil {
+		return nil, err
+	}
+	return cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+}

@@ -13,10 +13,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnerlife"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -466,4 +468,83 @@ func waitNoRunnerObjects(ctx context.Context, cs kubernetes.Interface, ns string
 		return err == nil && len(left) == 0, wait.Retry(err)
 	})
 	return runnerObjects(ctx, cs, ns)
+}
+
+// setupRunnerTier builds the runner tier's images from the source tarballs, installs the platform with every
+// tenant's manager enabled (token Secret created first, as a user does), and creates the projects and runners in
+// the forge: a real GitLab when GITLAB_URL and GITLAB_TOKEN are set, else the stand-in in the cluster.
+func setupRunnerTier(t *testing.T, profiles bool) *runnerTier {
+	t.Helper()
+	real, err := realGitLab()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, err := kindworld.LocateRunnerSources(thirdparty.DefaultDir(repo))
+	if err != nil {
+		t.Fatalf("runner tier: %v: the runner, its helper and Kaniko are built from these source tarballs (see docs/testing.md)", err)
+	}
+	rt := &runnerTier{rw: rw, run: fmt.Sprint(time.Now().Unix()), profiles: profiles}
+	pull := false
+	setupStart := time.Now()
+	var inside time.Duration // the runner tier's own steps within the platform's set-up
+	rt.p = setupPlatform(t, platformOptions{
+		BeforeTenants: func(ctx context.Context, p *platform) error {
+			// The stand-in and the builders are always built here; the runner, helper and Kaniko too, for the key
+			// checker's source and for the build mode.
+			imagesStart := time.Now()
+			if rt.archive, err = p.w.LoadRunnerTier(rw, repo); err != nil {
+				return err
+			}
+			rt.steps.add("runner-tier images (runner, helper, Kaniko, stand-in, builders): built or reused, loaded", time.Since(imagesStart))
+			forgeStart := time.Now()
+			defer func() {
+				rt.steps.add("forge, projects, runners and token Secrets (gkt runner create)", time.Since(forgeStart))
+				inside = time.Since(imagesStart)
+			}()
+			if pull = p.w.ResolveMode() == "pull"; pull {
+				logf("runner tier: pull mode: the official gitlab-runner %s, helper and Kaniko %s images", rw.Runner.Version, rw.Kaniko.Version)
+			}
+			if rt.f = real; rt.f == nil {
+				if rt.f, err = deployStandin(ctx, p.cs, p.nodeIP); err != nil {
+					return err
+				}
+			}
+			logf("forge: %s (stand-in: %t)", rt.f.URL, rt.f.Standin)
+			all, err := createProjects(ctx, p.cs, rt.f, p.set, rt.run, profiles)
+			for _, tp := range all {
+				if tp.key() == tp.tn.Name {
+					rt.projects = append(rt.projects, tp)
+				} else {
+					rt.extra = append(rt.extra, tp)
+				}
+			}
+			return err
+		},
+		TenantValues: func(tenant string) map[string]any {
+			for _, ex := range exampleProjects {
+				if ex.Tenant == tenant {
+					return runnerValues(rt.f, rw, ex, pull, rt.profileValues(t, tenant))
+				}
+			}
+			return nil
+		},
+	})
+	rt.pull = pull
+	rt.steps.add("cluster and platform: node image, kind, Cilium, MinIO, tenant-bootstrap, both tenants' charts", time.Since(setupStart)-inside)
+	if !rt.f.Standin {
+		// A real GitLab keeps what the test created: delete the projects and runners afterwards. (The stand-in is
+		// left as it is, so `make demo` can be looked at.)
+		t.Cleanup(func() {
+			for _, tp := range append(slices.Clone(rt.projects), rt.extra...) {
+				_ = rt.f.api.DeleteRunner(context.Background(), tp.runner.ID)
+				_ = rt.f.api.DeleteProject(context.Background(), tp.project.ID)
+			}
+		})
+	}
+	pushStart := time.Now()
+	if err := pushBuilders(rt.archive, rt.p.nodeIP); err != nil {
+		t.Fatal(err)
+	}
+	rt.steps.since("builder images pushed to the destination registry", pushStart)
+	return rt
 }
