@@ -118,45 +118,45 @@ e2e-clean: ## Delete the e2e cluster and every cached artifact
 e2e: e2e-host ## Runner tier (the real gitlab-runner from the chart, real Java and C# pipelines from the GitLab stand-in or GITLAB_URL) + job tier (isolation attacks); summary lines
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | $(LINES) -E '^\[|^e2e:|^profiles:|^phases:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|_test.go' ; \
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run 'TestRunnerTier|TestJobTier' -v ./test/e2e 2>&1 | tee _out/e2e/e2e.log | $(LINES) -E '^\[|^e2e:|^profiles:|^phases:|^observability:|^userns:|^(---|===|FAIL|ok|PASS)|\.go:[0-9]+: ' ; \
 	  status=$${PIPESTATUS[0]}; grep -E '^(e2e|profiles|phases|observability|userns):' _out/e2e/e2e.log; exit $$status
 
 .PHONY: demo
 demo: e2e-host ## The main job: offline kind cluster, two tenants whose real runners run Java and C# pipelines with Kaniko, summary (idempotent)
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^profiles:|^phases:|^observability:|^userns:|^==|^  |^tenant|^Look|^Where|^metrics|_test.go|^(---|FAIL|ok)' ; \
+	@GKT_DEMO=1 $(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/demo.log | $(LINES) -vE '^\s+(\x1b|INFO|WARN|I1|W1)' | $(LINES) -E '^\[|^e2e:|^profiles:|^phases:|^observability:|^userns:|^==|^  |^tenant|^Look|^Where|^metrics|\.go:[0-9]+: |^(---|FAIL|ok)' ; \
 	  exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-upgrade
 e2e-upgrade: e2e-host ## Upgrade check on the e2e cluster: previous release -> working tree -> rollback, plus a Helm 4 client install
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | $(LINES) -E '^\[e2e|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+	@$(GO) test -tags e2e -count=1 -timeout 30m -run TestUpgradeFromPreviousRelease -v ./test/e2e 2>&1 | tee _out/e2e/upgrade.log | $(LINES) -E '^\[e2e|\.go:[0-9]+: |^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-runner
 e2e-runner: e2e-host ## Runner tier alone: the GitLab stand-in, or a real GitLab with GITLAB_URL + GITLAB_TOKEN
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | $(LINES) -E '^\[e2e|^e2e:|^observability:|^userns:|_test.go|^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestRunnerTier -v ./test/e2e 2>&1 | tee _out/e2e/runner.log | $(LINES) -E '^\[e2e|^e2e:|^profiles:|^phases:|^observability:|^userns:|\.go:[0-9]+: |^(---|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 .PHONY: e2e-hostile
 e2e-hostile: e2e-host ## Hostile pipelines through the real runner (test/e2e/hostile/cases.yaml): each refused or blocked, each with a control (one summary line); some: make e2e-hostile RUN=KUBERNETES_NODE
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 60m -parallel 64 -run 'TestHostilePipelines$(if $(RUN),/cases/$(RUN))' -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | $(LINES) -E '^\[e2e|^hostile:|_test.go|^(---|FAIL|ok)'; \
+	@$(GO) test -tags e2e -count=1 -timeout 60m -parallel 64 -run 'TestHostilePipelines$(if $(RUN),/cases/$(RUN))' -v ./test/e2e 2>&1 | tee _out/e2e/hostile.log | $(LINES) -E '^\[e2e|^hostile:|\.go:[0-9]+: |^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^hostile:' _out/e2e/hostile.log | tail -1; exit $$status
 
 .PHONY: e2e-modes
 e2e-modes: e2e-host ## The weaker modes through the real runner: namespace mode blocks every weakness case, shared mode (one namespace, taints) and daemonset mode (a manager per node; a node joins the group) run the pipelines, and shared mode shows each weakness live (one summary line)
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestModes -v ./test/e2e 2>&1 | tee _out/e2e/modes.log | $(LINES) -E '^\[e2e|^modes:|_test.go|^(---|FAIL|ok)'; \
+	@$(GO) test -tags e2e -count=1 -timeout 90m -run TestModes -v ./test/e2e 2>&1 | tee _out/e2e/modes.log | $(LINES) -E '^\[e2e|^modes:|\.go:[0-9]+: |^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^modes:' _out/e2e/modes.log | tail -1; exit $$status
 
 .PHONY: e2e-faults
 e2e-faults: e2e-host ## Fault scenarios: the real runner (TestRunnerFaults: load, killed manager, upgrade, GitLab outage, token rotation, cache outage, drain, cancel), then the job tier's (TestFaults); one scenario: make e2e-faults RUN='TestRunnerFaults/killed'
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
-	@$(GO) test -tags e2e -count=1 -timeout 120m -run '$(or $(RUN),TestFaults|TestRunnerFaults)' -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | $(LINES) -E '^\[e2e|_test.go|^faults:|^(---|FAIL|ok)'; \
+	@$(GO) test -tags e2e -count=1 -timeout 120m -run '$(or $(RUN),TestFaults|TestRunnerFaults)' -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | $(LINES) -E '^\[e2e|\.go:[0-9]+: |^faults:|^(---|FAIL|ok)'; \
 	  status=$${PIPESTATUS[0]}; grep '^faults:' _out/e2e/faults.log; exit $$status
