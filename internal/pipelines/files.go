@@ -50,6 +50,7 @@ type Job struct {
 	Kaniko      bool
 	Timeout     string
 	Cache       map[string]any
+	Variables   map[string]string
 }
 
 // ScenarioFiles are the commit of a scenario's pipeline: .gitlab-ci.yml with the jobs (one stage, tagged for the
@@ -76,6 +77,13 @@ func ScenarioFiles(repoRoot, tenant, scenario string, jobs map[string]Job) (map[
 		}
 		if j.AfterScript != nil {
 			job["after_script"] = j.AfterScript
+		}
+		if j.Variables != nil {
+			vars := map[string]any{}
+			for k, v := range j.Variables {
+				vars[k] = v
+			}
+			job["variables"] = vars
 		}
 		pipeline[name] = job
 	}

@@ -116,6 +116,13 @@ var scenarios = map[string]func(p Params) map[string]Job{
 			"hangs": {Script: []string{"echo this job outlives its timeout", "sleep 600"}, Timeout: "20s"},
 		}
 	},
+	// A job of one runner profile asks, through its variables, for another profile's size and name: the runner
+	// allows no resource overwrite and pins the profile label, so its pod stays its own profile's.
+	"profile-overreach": func(Params) map[string]Job {
+		return map[string]Job{"overreach": {Script: []string{`echo "GKT_PROFILE=$GKT_PROFILE"`},
+			Variables: map[string]string{"KUBERNETES_MEMORY_LIMIT": "2Gi", "KUBERNETES_MEMORY_REQUEST": "512Mi", "KUBERNETES_CPU_LIMIT": "1",
+				"KUBERNETES_POD_LABELS_1": "gitlab-kaniko-tenant.io/profile=dotnet", "GKT_PROFILE": "dotnet"}}}
+	},
 	"observability-saturated": func(p Params) map[string]Job {
 		jobs := map[string]Job{}
 		for i := range p.Held {

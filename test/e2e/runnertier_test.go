@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobpod"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/jobtrace"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/kindworld"
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/timeline"
 )
@@ -143,6 +145,36 @@ func TestRunnerTier(t *testing.T) {
 				t.Errorf("%s: the built image %s printed %q (err %v), want %q", what, image, got, err, want)
 			}
 		}
+	}
+
+	// A hostile job of the java profile asks through its variables for the dotnet profile's size, label and name: its
+	// pod is still the java profile's (no resource overwrite is allowed, the profile label is pinned).
+	if java := rt.project("tenant-a"); java.profile != "" {
+		entry, err := runnerEntry(ctx, cs, java.tn.Namespace, java.tn.Name, java.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watch := watchJobPods(ctx, cs, java.tn.Namespace)
+		p, err := startPipeline(ctx, rt.f, java, "profile-overreach", pipelines.Scenario("profile-overreach", pipelines.Params{}))
+		var jobs []gitlab.Job
+		if err == nil {
+			jobs, _, err = p.finish(ctx, rt.f, 10*time.Minute)
+		}
+		pods := watch.Stop()
+		switch {
+		case err != nil:
+			t.Errorf("profile overreach: %v", err)
+		case len(jobs) != 1 || pods[fmt.Sprint(jobs[0].ID)] == nil:
+			t.Errorf("profile overreach: jobs %v, no pod seen", jobs)
+		default:
+			pod := pods[fmt.Sprint(jobs[0].ID)].Pod
+			if got := pod.Labels[harness.ProfileLabel]; got != java.profile || buildMemoryLimit(pod) != entry.Kubernetes.MemoryLimit {
+				t.Errorf("profile overreach: the job's pod has profile %q and memory limit %s, want %s's %s", got, buildMemoryLimit(pod), java.profile, entry.Kubernetes.MemoryLimit)
+			} else {
+				logf("profile overreach: job %d (%s) asked for dotnet's size, label and name; its pod is profile %s with %s", jobs[0].ID, jobs[0].Status, got, buildMemoryLimit(pod))
+			}
+		}
+		step = rt.steps.since("a job asking for the other profile's size", step)
 	}
 
 	// The model of the job pod matches what the real runner created (the Kaniko job: the runner's default image).
