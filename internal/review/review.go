@@ -307,7 +307,6 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 			findings = append(findings, Finding{t, "capacity", "config.toml unreadable, capacity not checked: " + err.Error(), true})
 			continue
 		}
-		k := cfg.Runners[0].Kubernetes
 		jobs, err := harness.TenantJobs(r.Tenants[t])
 		if err != nil {
 			findings = append(findings, Finding{t, "capacity", "manager count unreadable, capacity not checked: " + err.Error(), true})
@@ -322,15 +321,24 @@ func capacity(s side, nodeCPU, nodeMem string) ([]string, []Finding) {
 		conc := steady
 		lim := map[string]resource.Quantity{}
 		req := map[string]resource.Quantity{}
-		for name, pair := range map[string][4]string{
-			"cpu":    {k.CPULimit, k.HelperCPULimit, k.CPURequest, k.HelperCPURequest},
-			"memory": {k.MemoryLimit, k.HelperMemoryLimit, k.MemoryRequest, k.HelperMemoryRequest},
-		} {
-			l := resource.MustParse(pair[0])
-			l.Add(resource.MustParse(pair[1]))
-			rq := resource.MustParse(pair[2])
-			rq.Add(resource.MustParse(pair[3]))
-			lim[name], req[name] = mul(l, peak), mul(rq, steady)
+		// per job: the biggest [[runners]] entry's (runner profiles differ in size; any job may be the biggest)
+		for _, ru := range cfg.Runners {
+			k := ru.Kubernetes
+			for name, pair := range map[string][4]string{
+				"cpu":    {k.CPULimit, k.HelperCPULimit, k.CPURequest, k.HelperCPURequest},
+				"memory": {k.MemoryLimit, k.HelperMemoryLimit, k.MemoryRequest, k.HelperMemoryRequest},
+			} {
+				l := resource.MustParse(pair[0])
+				l.Add(resource.MustParse(pair[1]))
+				rq := resource.MustParse(pair[2])
+				rq.Add(resource.MustParse(pair[3]))
+				if l, rq = mul(l, peak), mul(rq, steady); l.Cmp(lim[name]) > 0 {
+					lim[name] = l
+				}
+				if rq.Cmp(req[name]) > 0 {
+					req[name] = rq
+				}
+			}
 		}
 		quota := map[string]string{}
 		for _, o := range r.Bootstrap.Objects() {
