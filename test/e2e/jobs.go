@@ -38,27 +38,28 @@ func templateScript(path string) (string, error) {
 	return strings.Join(job.Script, "\n"), nil
 }
 
-// runnerConfig reads the config.toml the tenant chart rendered, from the cluster (the installed ConfigMap).
-func runnerConfig(ctx context.Context, cs kubernetes.Interface, ns, tenant string) (*jobpod.Runner, error) {
+// installedConfig reads the config.toml the tenant chart rendered, from the cluster (the installed ConfigMap).
+func installedConfig(ctx context.Context, cs kubernetes.Interface, ns, tenant string) (*jobpod.Config, error) {
 	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, tenant+"-runner", metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := jobpod.Parse([]byte(cm.Data["config.template.toml"]))
+	return jobpod.Parse([]byte(cm.Data["config.template.toml"]))
+}
+
+// runnerConfig is the installed config.toml's first [[runners]] entry (the tenant's single runner).
+func runnerConfig(ctx context.Context, cs kubernetes.Interface, ns, tenant string) (*jobpod.Runner, error) {
+	cfg, err := installedConfig(ctx, cs, ns, tenant)
 	if err != nil {
 		return nil, err
 	}
 	return &cfg.Runners[0], nil
 }
 
-// runnerEntry reads the installed config.toml's [[runners]] entry of a runner profile ("" : the tenant's single
+// runnerEntry is the installed config.toml's [[runners]] entry of a runner profile ("": the tenant's single
 // runner), by the name the chart gives it.
 func runnerEntry(ctx context.Context, cs kubernetes.Interface, ns, tenant, profile string) (*jobpod.Runner, error) {
-	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, tenant+"-runner", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := jobpod.Parse([]byte(cm.Data["config.template.toml"]))
+	cfg, err := installedConfig(ctx, cs, ns, tenant)
 	if err != nil {
 		return nil, err
 	}
