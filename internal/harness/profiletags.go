@@ -26,8 +26,8 @@ func ProfileTagFindings(name string, values map[string]map[string]any) []Install
 		}
 		tenantOf[t] = tenant
 		owners[tenant] = append(owners[tenant], "tenant "+tenant+"'s name (its single runner's tag)")
-		for _, p := range profileNames(values[t]) {
-			for _, tag := range profileTags(values[t], p) {
+		for _, p := range ProfileNames(values[t]) {
+			for _, tag := range ProfileTags(values[t], p) {
 				owners[tag] = append(owners[tag], fmt.Sprintf("tenant %s's profile %s", tenant, p))
 			}
 		}
@@ -35,8 +35,8 @@ func ProfileTagFindings(name string, values map[string]map[string]any) []Install
 	var out []InstallFinding
 	for _, t := range sortedKeys(values) {
 		tenant := tenantOf[t]
-		for _, p := range profileNames(values[t]) {
-			for _, tag := range profileTags(values[t], p) {
+		for _, p := range ProfileNames(values[t]) {
+			for _, tag := range ProfileTags(values[t], p) {
 				var others []string
 				for _, o := range owners[tag] {
 					if !strings.HasPrefix(o, "tenant "+tenant+"'s ") {
@@ -55,7 +55,8 @@ func ProfileTagFindings(name string, values map[string]map[string]any) []Install
 	return out
 }
 
-func profileNames(v map[string]any) []string {
+// ProfileNames are the runner profiles (values `profiles`) of a tenant's chart values, sorted; none without profiles.
+func ProfileNames(v map[string]any) []string {
 	profiles, _ := v["profiles"].(map[string]any)
 	var out []string
 	for p := range profiles {
@@ -65,7 +66,8 @@ func profileNames(v map[string]any) []string {
 	return out
 }
 
-func profileTags(v map[string]any, profile string) []string {
+// ProfileTags are a runner profile's GitLab tags as the tenant's chart values give them.
+func ProfileTags(v map[string]any, profile string) []string {
 	profiles, _ := v["profiles"].(map[string]any)
 	p, _ := profiles[profile].(map[string]any)
 	raw, _ := p["tags"].([]any)
@@ -74,4 +76,14 @@ func profileTags(v map[string]any, profile string) []string {
 		out = append(out, fmt.Sprint(t))
 	}
 	return out
+}
+
+// ProfileWithTag is the runner profile of a tenant's chart values whose tags hold tag ("" when none does).
+func ProfileWithTag(v map[string]any, tag string) string {
+	for _, p := range ProfileNames(v) {
+		if slices.Contains(ProfileTags(v, p), tag) {
+			return p
+		}
+	}
+	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/tenants"
 )
@@ -114,20 +114,16 @@ func PlanFor(src Sources, tenant, profile string, tags []string) (Plan, error) {
 	}
 	p := Plan{Tenant: tenant, Namespace: tn.Namespace, Profile: profile, Tags: tags,
 		Description: fmt.Sprintf("gitlab-kaniko-tenant: tenant %s (namespace %s)", tenant, tn.Namespace)}
-	profiles, _ := values["profiles"].(map[string]any)
+	profiles := harness.ProfileNames(values)
 	switch {
 	case profile == "" && len(profiles) > 0:
-		return Plan{}, fmt.Errorf("tenant %s has runner profiles %v: name the profile whose runner this is (--profile)", tenant, slices.Sorted(maps.Keys(profiles)))
-	case profile != "" && profiles[profile] == nil:
-		return Plan{}, fmt.Errorf("tenant %s has no runner profile %q (its profiles: %v, in %s)", tenant, profile, slices.Sorted(maps.Keys(profiles)), valuesFile)
+		return Plan{}, fmt.Errorf("tenant %s has runner profiles %v: name the profile whose runner this is (--profile)", tenant, profiles)
+	case profile != "" && !slices.Contains(profiles, profile):
+		return Plan{}, fmt.Errorf("tenant %s has no runner profile %q (its profiles: %v, in %s)", tenant, profile, profiles, valuesFile)
 	case profile != "" && len(tags) > 0:
 		return Plan{}, fmt.Errorf("tenant %s profile %s: its tags are profiles.%s.tags in %s, not a flag", tenant, profile, profile, valuesFile)
 	case profile != "":
-		pv, _ := profiles[profile].(map[string]any)
-		raw, _ := pv["tags"].([]any)
-		for _, t := range raw {
-			p.Tags = append(p.Tags, fmt.Sprint(t))
-		}
+		p.Tags = harness.ProfileTags(values, profile)
 		p.Description = fmt.Sprintf("gitlab-kaniko-tenant: tenant %s profile %s (namespace %s)", tenant, profile, tn.Namespace)
 	}
 	if len(p.Tags) == 0 {

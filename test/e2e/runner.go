@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/pipelines"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/runnerlife"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/thirdparty"
@@ -153,7 +153,7 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 			if pv != nil {
 				// the project's profile: its own, or the one carrying the tenant's own tag
 				if profile = ex.Profile; profile == "" {
-					profile = profileWithTag(pv, tn.Name)
+					profile = harness.ProfileWithTag(pv, tn.Name)
 				}
 			}
 		}
@@ -195,21 +195,6 @@ func createProjects(ctx context.Context, cs kubernetes.Interface, f *forge, set 
 		out = append(out, &tenantProject{exampleProject: ex, tn: tn, project: p, runner: r, existing: map[string]bool{}, profile: profile})
 	}
 	return out, nil
-}
-
-// profileWithTag is the profile of an overlay's `profiles` whose tags hold tag ("" when none does).
-func profileWithTag(overlay map[string]any, tag string) string {
-	profiles, _ := overlay["profiles"].(map[string]any)
-	for _, name := range slices.Sorted(maps.Keys(profiles)) {
-		p, _ := profiles[name].(map[string]any)
-		tags, _ := p["tags"].([]any)
-		for _, t := range tags {
-			if t == tag {
-				return name
-			}
-		}
-	}
-	return ""
 }
 
 // userSecrets creates, in the tenant's namespace, the Secrets a user creates before installing the tenant chart: for
