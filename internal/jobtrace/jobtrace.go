@@ -3,6 +3,7 @@ package jobtrace
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 type Section struct {
 	Name       string
 	Start, End time.Time
+	opened     int // the marker's position in the trace
 }
 
 // Duration is the section's length (the trace's timestamps are whole seconds).
@@ -24,35 +26,24 @@ var marker = regexp.MustCompile(`section_(start|end):(\d+):([A-Za-z0-9_.-]+)`)
 // Sections are the trace's closed sections in the order they started. A section that never ends (a job cut off) is
 // left out; nested sections are kept as they are.
 func Sections(trace string) []Section {
-	open := map[string]time.Time{}
-	var order []string
+	open := map[string]Section{}
 	var out []Section
-	for _, m := range marker.FindAllStringSubmatch(trace, -1) {
+	for i, m := range marker.FindAllStringSubmatch(trace, -1) {
 		sec, _ := strconv.ParseInt(m[2], 10, 64)
 		at := time.Unix(sec, 0)
 		switch m[1] {
 		case "start":
-			open[m[3]] = at
-			order = append(order, m[3])
+			open[m[3]] = Section{Name: m[3], Start: at, opened: i}
 		case "end":
-			if start, ok := open[m[3]]; ok {
-				out = append(out, Section{Name: m[3], Start: start, End: at})
+			if s, ok := open[m[3]]; ok {
+				s.End = at
+				out = append(out, s)
 				delete(open, m[3])
 			}
 		}
 	}
-	// by start, as the runner opened them
-	rank := map[string]int{}
-	for i, n := range order {
-		if _, ok := rank[n]; !ok {
-			rank[n] = i
-		}
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && rank[out[j].Name] < rank[out[j-1].Name]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	// by start, as the runner opened them (a nested section ends before the one around it)
+	slices.SortFunc(out, func(a, b Section) int { return a.opened - b.opened })
 	return out
 }
 
