@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -52,8 +53,8 @@ func LoadBadCases(path string) ([]BadCase, error) {
 }
 
 // RunBad renders every bad case on top of the permutation base values (tenant-a, namespace mode, the chart's default
-// runner version, user namespaces on, newest Kubernetes version).
-func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOutcome {
+// runner version, user namespaces on, newest Kubernetes version), on workers goroutines; outcomes keep the cases' order.
+func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string, workers int) []BadOutcome {
 	base := Permutation{Values: map[string]string{}, KubeVersion: kubeVersion}
 	for _, d := range s.dims() {
 		base.Values[d] = s.values(d)[0]
@@ -64,31 +65,53 @@ func (c *Checker) RunBad(s *Space, cases []BadCase, kubeVersion string) []BadOut
 		}
 	}
 	in := s.Install(base)
-	var out []BadOutcome
-	for _, bc := range cases {
-		var err error
-		switch bc.Chart {
-		case "tenant":
-			vals := render.MergeValues(deepCopy(in.Tenants["tenant-a"]), deepCopy(bc.Values))
-			opts := render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v" + kubeVersion, Values: vals}
-			if bc.Cluster == "bootstrap" {
-				opts.Cluster, err = BootstrapNamespaces(c.bootstrap, in.Bootstrap, kubeVersion)
+	// The modelled cluster of `cluster: bootstrap` cases is the same for every case: rendered once.
+	cluster := sync.OnceValues(func() ([]*unstructured.Unstructured, error) {
+		return BootstrapNamespaces(c.bootstrap, in.Bootstrap, kubeVersion)
+	})
+	out := make([]BadOutcome, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i] = c.runBadCase(in, cases[i], kubeVersion, cluster)
 			}
-			if err == nil {
-				_, err = c.tenant.Render(opts)
-			}
-		case "bootstrap":
-			vals := render.MergeValues(deepCopy(in.Bootstrap), deepCopy(bc.Values))
-			_, err = c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v" + kubeVersion, Values: vals})
-		}
-		o := BadOutcome{Case: bc}
-		if err != nil {
-			o.Err = err.Error()
-			o.Rejected = containsAll(o.Err, bc.Want)
-		}
-		out = append(out, o)
+		}()
 	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return out
+}
+
+// runBadCase renders one bad case; cluster gives the modelled cluster for `cluster: bootstrap` cases.
+func (c *Checker) runBadCase(in Install, bc BadCase, kubeVersion string, cluster func() ([]*unstructured.Unstructured, error)) BadOutcome {
+	var err error
+	switch bc.Chart {
+	case "tenant":
+		vals := render.MergeValues(deepCopy(in.Tenants["tenant-a"]), deepCopy(bc.Values))
+		opts := render.Options{ReleaseName: "tenant-a", Namespace: "tenant-a", KubeVersion: "v" + kubeVersion, Values: vals}
+		if bc.Cluster == "bootstrap" {
+			opts.Cluster, err = cluster()
+		}
+		if err == nil {
+			_, err = c.tenant.Render(opts)
+		}
+	case "bootstrap":
+		vals := render.MergeValues(deepCopy(in.Bootstrap), deepCopy(bc.Values))
+		_, err = c.bootstrap.Render(render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: "v" + kubeVersion, Values: vals})
+	}
+	o := BadOutcome{Case: bc}
+	if err != nil {
+		o.Err = err.Error()
+		o.Rejected = containsAll(o.Err, bc.Want)
+	}
+	return o
 }
 
 // BootstrapNamespaces renders tenant-bootstrap with values and returns the Namespaces it creates, labels included:

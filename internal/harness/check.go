@@ -92,9 +92,13 @@ type Checker struct {
 	// renders caches installs across Kubernetes versions when both charts are version-independent (RunMatrix
 	// turns it on; tests that tamper with a render leave it off).
 	renders map[string]*Rendered
-	// verdicts memoizes kubeconform per (version, exact object bytes): the same input always gets the same verdict,
-	// and most objects repeat across permutations. Shared by the workers.
+	// verdicts memoizes kubeconform per (schema, exact object bytes): the same input always gets the same verdict,
+	// and most objects repeat across permutations. A valid verdict is keyed by the schema file's digest, so it holds
+	// for every Kubernetes version whose schema for the kind is identical (most kinds); a refusal is keyed by the
+	// version, so its message names that version's schema. Shared by the workers.
 	verdicts *sync.Map
+	// schemaIDs: Kubernetes version → schema file name → digest of its content (k8sschema.Identities).
+	schemaIDs map[string]map[string]string
 }
 
 // NewChecker loads the charts and builds a strict offline kubeconform validator per Kubernetes version.
@@ -111,7 +115,11 @@ func NewChecker(chartsDir, schemaRoot string, kubeVersions []string) (*Checker, 
 	if err != nil {
 		return nil, err
 	}
-	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}, verdicts: &sync.Map{}}
+	ids, err := k8sschema.Identities(schemaRoot, kubeVersions)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}, verdicts: &sync.Map{}, schemaIDs: ids}
 	for _, v := range kubeVersions {
 		val, err := validator.New([]string{k8sschema.Location(schemaRoot)}, validator.Opts{Strict: true, KubernetesVersion: v})
 		if err != nil {
@@ -262,22 +270,9 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 	for _, it := range all {
 		id := fmt.Sprintf("%s/%s %s/%s", it.chart, it.tenant, it.o.GetKind(), it.o.GetName())
 		res.Objects++
-		b, _ := json.Marshal(it.o.Object)
-		key := kubeVersion + "\x00" + string(b)
-		msg, seen := c.verdicts.Load(key)
-		if !seen {
-			verdict := ""
-			if vr := val.ValidateResource(resource.Resource{Path: id, Bytes: b}); vr.Status != validator.Valid {
-				verdict = fmt.Sprint(vr.Err)
-				for _, ve := range vr.ValidationErrors {
-					verdict += "; " + ve.Path + ": " + ve.Msg
-				}
-			}
-			c.verdicts.Store(key, verdict)
-			msg = verdict
-		}
+		msg := c.verdict(val, kubeVersion, id, it.o)
 		if msg != "" {
-			add(it.tenant, id, "schema "+kubeVersion, msg.(string))
+			add(it.tenant, id, "schema "+kubeVersion, msg)
 		}
 		ctx := newObjCtx(it.chart, it.tenant, it.o, r, c.psa, minor(kubeVersion), podLabels)
 		for _, inv := range invariants {
@@ -297,6 +292,33 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 	res.Invalid = len(bad)
 	sort.Slice(res.Findings, func(i, j int) bool { return res.Findings[i].String() < res.Findings[j].String() })
 	return res
+}
+
+// verdict is kubeconform's verdict on o for kubeVersion: "" when valid, else its message (memoized, see verdicts).
+func (c *Checker) verdict(val validator.Validator, kubeVersion, id string, o *unstructured.Unstructured) string {
+	b, _ := json.Marshal(o.Object)
+	schema := kubeVersion
+	if digest := c.schemaIDs[kubeVersion][k8sschema.GVKOf(o.GetAPIVersion(), o.GetKind()).FileName()]; digest != "" {
+		schema = digest
+	}
+	validKey, refusedKey := "valid\x00"+schema+"\x00"+string(b), "refused\x00"+kubeVersion+"\x00"+string(b)
+	if _, ok := c.verdicts.Load(validKey); ok {
+		return ""
+	}
+	if msg, ok := c.verdicts.Load(refusedKey); ok {
+		return msg.(string)
+	}
+	vr := val.ValidateResource(resource.Resource{Path: id, Bytes: b})
+	if vr.Status == validator.Valid {
+		c.verdicts.Store(validKey, "")
+		return ""
+	}
+	msg := fmt.Sprint(vr.Err)
+	for _, ve := range vr.ValidationErrors {
+		msg += "; " + ve.Path + ": " + ve.Msg
+	}
+	c.verdicts.Store(refusedKey, msg)
+	return msg
 }
 
 func minor(v string) int {

@@ -88,7 +88,9 @@ var secretPatterns = []struct {
 	{"AKIA", false, regexp.MustCompile(`AKIA[0-9A-Z]{16}`)},
 	{"PRIVATE KEY-----", false, regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)},
 	{"password", true, regexp.MustCompile(`password\s*[=:]\s*"?[a-z0-9/+]{12,}`)},
-	{"key", true, regexp.MustCompile(`(secret_?key|access_?key)\s*[=:]\s*"?[a-z0-9/+]{12,}`)},
+	// Two patterns, each with a literal prefix the matcher skips ahead by ("key" alone is in most manifests).
+	{"secret", true, regexp.MustCompile(`secret_?key\s*[=:]\s*"?[a-z0-9/+]{12,}`)},
+	{"access", true, regexp.MustCompile(`access_?key\s*[=:]\s*"?[a-z0-9/+]{12,}`)},
 }
 
 // findSecret returns the first secret-looking text in s ("" when none).

@@ -91,6 +91,13 @@ func RunMatrix(o MatrixOptions) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	// The bad values render beside the permutations (same charts, own goroutines), so neither waits for the other.
+	var badOut []BadOutcome
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		badOut = shared.RunBad(space, bad, versions.KubernetesVersions[0], workers)
+	}()
 	for w := 0; w < workers; w++ {
 		c := *shared
 		c.renders = map[string]*Rendered{}
@@ -121,6 +128,6 @@ func RunMatrix(o MatrixOptions) (Summary, error) {
 			s.Exposures[e] = true
 		}
 	}
-	s.Bad = shared.RunBad(space, bad, versions.KubernetesVersions[0])
+	s.Bad = badOut
 	return s, nil
 }

@@ -42,6 +42,39 @@ func (g GVK) FileName() string {
 	return strings.ToLower(g.Kind) + suffix + "-" + strings.ToLower(g.Version) + ".json"
 }
 
+// GVKOf splits an object's apiVersion ("apps/v1", "v1") and kind into a GVK.
+func GVKOf(apiVersion, kind string) GVK {
+	group, version, found := strings.Cut(apiVersion, "/")
+	if !found {
+		return GVK{Version: apiVersion, Kind: kind}
+	}
+	return GVK{Group: group, Version: version, Kind: kind}
+}
+
+// Identities returns, per Kubernetes version of a cache root, each schema file's name and a digest of its content.
+// Two versions whose files for a kind have one digest validate that kind identically, so a verdict for one holds
+// for the other (the harness validates such objects once).
+func Identities(root string, kubeVersions []string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for _, v := range kubeVersions {
+		dir := filepath.Join(root, "v"+v+"-standalone-strict")
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("schemas for %s: %w", v, err)
+		}
+		out[v] = map[string]string{}
+		for _, e := range entries {
+			raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("schemas for %s: %w", v, err)
+			}
+			sum := sha256.Sum256(raw)
+			out[v][e.Name()] = fmt.Sprintf("%x", sum[:12])
+		}
+	}
+	return out, nil
+}
+
 // Location returns the kubeconform schema-location template for a cache root.
 func Location(root string) string {
 	return filepath.Join(root, "{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}", "{{ .ResourceKind }}{{ .KindSuffix }}.json")
