@@ -82,7 +82,21 @@ type Rendered struct {
 	Namespace  map[string]string
 	// Values are each tenant's gitlab-kaniko-tenant values as given (the chart's defaults not merged in).
 	Values map[string]map[string]any
+	// reuse holds what the checks found that cannot depend on the Kubernetes version, once this render has been
+	// checked for one version: RunMatrix reuses a render across versions (Checker.renders), and then only the
+	// version's own checks (schemas, Pod Security) run again. Nil until then, and always nil outside RunMatrix.
+	reuse *versionless
 }
+
+// versionless are the findings of the version-independent checks of one render.
+type versionless struct {
+	findings     []savedFinding
+	connectivity ConnectivityReport
+	connErr      error
+	connDone     bool
+}
+
+type savedFinding struct{ tenant, obj, check, msg string }
 
 // Checker holds what is reused across permutations.
 type Checker struct {
@@ -97,6 +111,7 @@ type Checker struct {
 	// for every Kubernetes version whose schema for the kind is identical (most kinds); a refusal is keyed by the
 	// version, so its message names that version's schema. Shared by the workers.
 	verdicts *sync.Map
+	firstUse *sync.Map // (version, schema file) → *sync.Once around kubeconform's first use of that schema
 	// schemaIDs: Kubernetes version → schema file name → digest of its content (k8sschema.Identities).
 	schemaIDs map[string]map[string]string
 }
@@ -119,7 +134,7 @@ func NewChecker(chartsDir, schemaRoot string, kubeVersions []string) (*Checker, 
 	if err != nil {
 		return nil, err
 	}
-	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}, verdicts: &sync.Map{}, schemaIDs: ids}
+	c := &Checker{tenant: tc, bootstrap: bc, psa: psa, validators: map[string]validator.Validator{}, verdicts: &sync.Map{}, firstUse: &sync.Map{}, schemaIDs: ids}
 	for _, v := range kubeVersions {
 		val, err := validator.New([]string{k8sschema.Location(schemaRoot)}, validator.Opts{Strict: true, KubernetesVersion: v})
 		if err != nil {
@@ -215,13 +230,23 @@ func (c *Checker) Check(s *Space, p Permutation) Result {
 		return Result{Invalid: 1, Findings: []Finding{{Permutation: name, Object: "-", Check: "render", Message: err.Error()}}}
 	}
 	res := c.CheckRendered(name, p.KubeVersion, r)
-	rep, err := CheckConnectivity(r, p.Values)
+	// Static connectivity reads the objects and the permutation's values, both the same for each version of a row.
+	var rep ConnectivityReport
+	if r.reuse != nil {
+		if !r.reuse.connDone {
+			r.reuse.connectivity, r.reuse.connErr = CheckConnectivity(r, p.Values)
+			r.reuse.connDone = true
+		}
+		rep, err = r.reuse.connectivity, r.reuse.connErr
+	} else {
+		rep, err = CheckConnectivity(r, p.Values)
+	}
 	if err != nil {
 		res.Findings = append(res.Findings, Finding{Permutation: name, Object: "(install)", Check: "static connectivity", Message: err.Error()})
 		res.Invalid++
 		return res
 	}
-	res.Probes, res.Exposures = rep.Probes, append(rep.Exposures, sharedNamespaceFindings(r)...)
+	res.Probes, res.Exposures = rep.Probes, slices.Concat(rep.Exposures, sharedNamespaceFindings(r))
 	for _, f := range rep.Failures {
 		res.Findings = append(res.Findings, Finding{Permutation: name, Object: "(network)", Check: "static connectivity", Message: f})
 	}
@@ -240,6 +265,11 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 		bad[obj] = true
 	}
 	val := c.validators[kubeVersion]
+	// A render reused across versions (RunMatrix) runs its version-independent checks once: record them the first
+	// time, reuse them after.
+	reused := r.reuse != nil
+	record := c.renders != nil && !reused
+	saved := &versionless{}
 	type item struct {
 		chart, tenant string
 		o             *unstructured.Unstructured
@@ -274,20 +304,39 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 		if msg != "" {
 			add(it.tenant, id, "schema "+kubeVersion, msg)
 		}
-		ctx := newObjCtx(it.chart, it.tenant, it.o, r, c.psa, minor(kubeVersion), podLabels)
+		var ctx *objCtx
 		for _, inv := range invariants {
-			if !inv.applies(it.chart) {
+			if !inv.applies(it.chart) || (reused && !inv.perVersion) {
 				continue
 			}
-			if err := inv.check(ctx); err != nil {
+			if ctx == nil {
+				ctx = newObjCtx(it.chart, it.tenant, it.o, r, podLabels)
+			}
+			if err := inv.check(ctx.forVersion(inv.perVersion, c.psa, minor(kubeVersion))); err != nil {
 				add(it.tenant, id, inv.name, err.Error())
+				if record && !inv.perVersion {
+					saved.findings = append(saved.findings, savedFinding{it.tenant, id, inv.name, err.Error()})
+				}
 			}
 		}
 	}
-	for _, g := range globalInvariants {
-		if err := g.check(r); err != nil {
-			add("", "(install)", g.name, err.Error())
+	if !reused {
+		for _, g := range globalInvariants {
+			if err := g.check(r); err != nil {
+				add("", "(install)", g.name, err.Error())
+				if record {
+					saved.findings = append(saved.findings, savedFinding{"", "(install)", g.name, err.Error()})
+				}
+			}
 		}
+	}
+	if reused {
+		for _, f := range r.reuse.findings {
+			add(f.tenant, f.obj, f.check, f.msg)
+		}
+	}
+	if record {
+		r.reuse = saved
 	}
 	res.Invalid = len(bad)
 	sort.Slice(res.Findings, func(i, j int) bool { return res.Findings[i].String() < res.Findings[j].String() })
@@ -297,8 +346,9 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 // verdict is kubeconform's verdict on o for kubeVersion: "" when valid, else its message (memoized, see verdicts).
 func (c *Checker) verdict(val validator.Validator, kubeVersion, id string, o *unstructured.Unstructured) string {
 	b, _ := json.Marshal(o.Object)
+	file := k8sschema.GVKOf(o.GetAPIVersion(), o.GetKind()).FileName()
 	schema := kubeVersion
-	if digest := c.schemaIDs[kubeVersion][k8sschema.GVKOf(o.GetAPIVersion(), o.GetKind()).FileName()]; digest != "" {
+	if digest := c.schemaIDs[kubeVersion][file]; digest != "" {
 		schema = digest
 	}
 	validKey, refusedKey := "valid\x00"+schema+"\x00"+string(b), "refused\x00"+kubeVersion+"\x00"+string(b)
@@ -308,7 +358,15 @@ func (c *Checker) verdict(val validator.Validator, kubeVersion, id string, o *un
 	if msg, ok := c.verdicts.Load(refusedKey); ok {
 		return msg.(string)
 	}
-	vr := val.ValidateResource(resource.Resource{Path: id, Bytes: b})
+	// kubeconform compiles a kind's schema on its first use and caches it; workers that meet the kind at once would
+	// each compile it, so the first use per (version, kind) runs alone and the others wait for its cached schema.
+	var vr validator.Result
+	first := false
+	once, _ := c.firstUse.LoadOrStore(kubeVersion+"\x00"+file, &sync.Once{})
+	once.(*sync.Once).Do(func() { vr, first = val.ValidateResource(resource.Resource{Path: id, Bytes: b}), true })
+	if !first {
+		vr = val.ValidateResource(resource.Resource{Path: id, Bytes: b})
+	}
 	if vr.Status == validator.Valid {
 		c.verdicts.Store(validKey, "")
 		return ""

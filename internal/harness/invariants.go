@@ -43,8 +43,8 @@ type objCtx struct {
 	podLabels func(tenant string) []map[string]string
 }
 
-func newObjCtx(chart, tenant string, o *unstructured.Unstructured, r *Rendered, psa *podsecurity.Evaluator, minor int, podLabels func(string) []map[string]string) *objCtx {
-	c := &objCtx{chart: chart, tenant: tenant, obj: o, r: r, psa: psa, minor: minor, podLabels: podLabels}
+func newObjCtx(chart, tenant string, o *unstructured.Unstructured, r *Rendered, podLabels func(string) []map[string]string) *objCtx {
+	c := &objCtx{chart: chart, tenant: tenant, obj: o, r: r, podLabels: podLabels}
 	c.tmpl, _ = podTemplate(o)
 	if c.tmpl != nil {
 		c.spec = &c.tmpl.Spec
@@ -54,10 +54,23 @@ func newObjCtx(chart, tenant string, o *unstructured.Unstructured, r *Rendered, 
 	return c
 }
 
+// forVersion returns the context with what depends on the Kubernetes version: the Pod Security evaluator and the
+// minor version, for perVersion checks; nil and 0 for the others (they must not read them: see invariant.perVersion).
+func (c *objCtx) forVersion(perVersion bool, psa *podsecurity.Evaluator, minor int) *objCtx {
+	c.psa, c.minor = nil, 0
+	if perVersion {
+		c.psa, c.minor = psa, minor
+	}
+	return c
+}
+
 type invariant struct {
 	name   string
 	charts []string // empty: every chart
-	check  func(c *objCtx) error
+	// perVersion: the check depends on the Kubernetes version (it reads objCtx.minor or the Pod Security evaluator).
+	// Every other check's findings are reused for the other versions of a render RunMatrix reuses.
+	perVersion bool
+	check      func(c *objCtx) error
 }
 
 func (i invariant) applies(chart string) bool {
@@ -283,7 +296,7 @@ var invariants = []invariant{
 		}
 		return nil
 	}},
-	{name: "Pod Security: manager, registry and tests restricted; job pods baseline", check: func(c *objCtx) error {
+	{name: "Pod Security: manager, registry and tests restricted; job pods baseline", perVersion: true, check: func(c *objCtx) error {
 		spec := c.spec
 		if spec == nil {
 			return nil
