@@ -106,6 +106,23 @@ func (c *Client) CreateRunner(ctx context.Context, projectID int64, description 
 	return r, nil
 }
 
+// AssignRunner makes a project runner take another project's jobs too (POST /projects/:id/runners): e.g. a tenant's
+// second runner profile serving a project whose pipeline has jobs for both.
+func (c *Client) AssignRunner(ctx context.Context, projectID, runnerID int64) error {
+	if _, _, err := c.API.Runners.EnableProjectRunner(projectID, &gitlab.EnableProjectRunnerOptions{RunnerID: runnerID}, gitlab.WithContext(ctx)); err != nil {
+		return fmt.Errorf("assigning runner %d to project %d: %w", runnerID, projectID, err)
+	}
+	return nil
+}
+
+// UnassignRunner undoes AssignRunner (DELETE /projects/:id/runners/:runner_id).
+func (c *Client) UnassignRunner(ctx context.Context, projectID, runnerID int64) error {
+	if _, err := c.API.Runners.DisableProjectRunner(projectID, runnerID, gitlab.WithContext(ctx)); err != nil {
+		return fmt.Errorf("unassigning runner %d from project %d: %w", runnerID, projectID, err)
+	}
+	return nil
+}
+
 // DeleteRunner deletes the runner.
 func (c *Client) DeleteRunner(ctx context.Context, id int64) error {
 	_, err := c.API.Runners.DeleteRegisteredRunnerByID(id, gitlab.WithContext(ctx))

@@ -262,6 +262,66 @@ func TestStandinDoesWhatGitLabDoes(t *testing.T) {
 			t.Errorf("jobs/request with an expired token: %d, want 403", code)
 		}
 	})
+	t.Run("a project runner assigned to a second project takes that project's jobs, until unassigned", func(t *testing.T) {
+		t.Log("GitLab: lib/api/ci/runners.rb (post ':id/runners', delete ':id/runners/:runner_id', authenticate_enable_runner!), app/services/ci/runners/assign_runner_service.rb, app/models/ci/runner.rb (assign_to), app/services/ci/runners/unassign_runner_service.rb")
+		w := newWorld(t, time.Second)
+		ctx := context.Background()
+		owner, err := w.api.CreateProject(ctx, "assign-owner")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// locked, as gkt runner creates runners: an administrator may still assign it
+		rn, _, err := w.api.API.Users.CreateUserRunner(&gitlab.CreateUserRunnerOptions{RunnerType: gitlab.Ptr("project_type"), ProjectID: &owner.ID,
+			TagList: &[]string{"x"}, Locked: gitlab.Ptr(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.commit(owner, "j: {tags: [x], script: [echo ok]}\n")
+		if j := w.requestAs(rn.Token, graceful); j == nil || j.JobInfo.ProjectID != owner.ID {
+			t.Fatalf("the runner took no job of its owner project (%+v)", j)
+		}
+		other, err := w.api.CreateProject(ctx, "assign-other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := w.commit(other, "j: {tags: [x], script: [echo ok]}\n")
+		if j := w.requestAs(rn.Token, graceful); j != nil {
+			t.Fatalf("a project runner took job %d of a project it is not assigned to", j.ID)
+		}
+		if err := w.api.AssignRunner(ctx, other.ID, rn.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := w.api.ProjectRunners(ctx, other.ID); err != nil || n != 1 {
+			t.Errorf("the second project lists %d runners (%v), want the assigned one", n, err)
+		}
+		if err := w.api.AssignRunner(ctx, other.ID, rn.ID); err == nil || !strings.Contains(err.Error(), "400") {
+			t.Errorf("assigning the runner twice: %v, want 400 (already taken)", err)
+		}
+		if err := w.api.AssignRunner(ctx, other.ID, 99999); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("assigning a runner that does not exist: %v, want 404", err)
+		}
+		j := w.requestAs(rn.Token, graceful)
+		if j == nil || j.JobInfo.ProjectID != other.ID {
+			t.Fatalf("the assigned runner took no job of the second project (%+v)", j)
+		}
+		w.finish(j, StatusSuccess, "", "ok\n")
+		if got := w.statuses(other, pl); got != "success j:success" {
+			t.Errorf("the second project's pipeline: %s", got)
+		}
+		if _, err := w.api.API.Runners.DisableProjectRunner(owner.ID, rn.ID); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("unassigning the runner from its owner project: %v, want 403 (delete the runner instead)", err)
+		}
+		if err := w.api.UnassignRunner(ctx, other.ID, rn.ID); err != nil {
+			t.Fatal(err)
+		}
+		w.commit(other, "j: {tags: [x], script: [exit 1]}\n")
+		if j := w.requestAs(rn.Token, graceful); j != nil {
+			t.Errorf("the unassigned runner took job %d of the second project", j.ID)
+		}
+		if err := w.api.UnassignRunner(ctx, other.ID, rn.ID); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("unassigning a runner the project does not have: %v, want 404", err)
+		}
+	})
 	t.Run("a paused runner gets no job until it is unpaused", func(t *testing.T) {
 		t.Log("GitLab: Ci::RegisterJobService (active runners only); PUT /runners/:id paused")
 		w := newWorld(t, time.Second)

@@ -545,11 +545,75 @@ func (s *Server) projectRunners(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	for _, id := range slices.Sorted(maps.Keys(s.runners)) {
 		rn := s.runners[id]
-		if rn.ProjectID == p.ID {
+		if rn.servesProject(p.ID) {
 			out = append(out, rn.basic())
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// servesProject: a project runner's owner project or one it was assigned to.
+func (rn *runner) servesProject(id int64) bool {
+	return rn.ProjectID != 0 && (rn.ProjectID == id || slices.Contains(rn.Assigned, id))
+}
+
+// assignRunner is POST /projects/:id/runners (runner_id): a project runner takes this project's jobs as well
+// (lib/api/ci/runners.rb `post ':id/runners'`, Ci::Runners::AssignRunnerService, Ci::Runner#assign_to). An
+// administrator may assign a locked runner; a group runner is refused (403), an instance runner cannot become a
+// project runner (assign_to raises: 500), and a runner the project already has is a validation error (400).
+func (s *Server) assignRunner(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	var body struct {
+		RunnerID int64 `json:"runner_id"`
+	}
+	if err := readJSON(r, &body); err != nil || body.RunnerID == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "runner_id is missing"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runners[body.RunnerID]
+	switch {
+	case rn == nil:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+	case rn.ProjectID == 0:
+		s.logf("runner %d: assign to project %d: Transitioning an instance runner to a project runner is not supported", rn.ID, p.ID)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "500 Internal Server Error"})
+	case rn.servesProject(p.ID):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"message": []string{"Assign to Validation failed: Runner has already been taken"}})
+	default:
+		rn.Assigned = append(rn.Assigned, p.ID)
+		s.logf("runner %d: assigned to project %d (owner %d)", rn.ID, p.ID, rn.ProjectID)
+		s.notifyLocked()
+		writeJSON(w, http.StatusCreated, rn.basic())
+	}
+}
+
+// unassignRunner is DELETE /projects/:id/runners/:runner_id (Ci::Runners::UnassignRunnerService): the runner no
+// longer takes the project's jobs. Not from its owner project (403: delete the runner instead); a runner the
+// project does not have is 404.
+func (s *Server) unassignRunner(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("runner_id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runners[id]
+	switch {
+	case rn == nil || !rn.servesProject(p.ID):
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "404 Runner Not Found"})
+	case rn.ProjectID == p.ID:
+		writeJSON(w, http.StatusForbidden, map[string]string{"message": "403 Forbidden - You cannot unassign a runner from the owner project. Delete the runner instead"})
+	default:
+		rn.Assigned = slices.DeleteFunc(rn.Assigned, func(a int64) bool { return a == p.ID })
+		s.logf("runner %d: unassigned from project %d", rn.ID, p.ID)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // runnerOfLocked finds the runner of the request's :id, or answers 404 and returns nil. Callers hold s.mu.

@@ -175,10 +175,10 @@ func (s *Server) pickLocked(rn *runner) *job {
 	return best
 }
 
-// canTake reports whether the runner may run the job: its project's (project runners), every tag of the job among
-// the runner's, an untagged job only with run_untagged.
+// canTake reports whether the runner may run the job: a project it serves (project runners: its owner project and
+// those it was assigned to), every tag of the job among the runner's, an untagged job only with run_untagged.
 func (rn *runner) canTake(j *job) bool {
-	if rn.ProjectID != 0 && j.Pipeline.Project.ID != rn.ProjectID {
+	if rn.ProjectID != 0 && !rn.servesProject(j.Pipeline.Project.ID) {
 		return false
 	}
 	if len(j.Spec.Tags) == 0 && !rn.RunUntagged {

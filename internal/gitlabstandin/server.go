@@ -89,14 +89,17 @@ type runner struct {
 	Description string
 	Tags        []string
 	RunUntagged bool
-	ProjectID   int64 // project_type runners take only that project's jobs
+	ProjectID   int64 // project_type runners: the owner project, whose jobs they take
+	// Assigned are further projects whose jobs a project runner takes (POST /projects/:id/runners), in order.
+	Assigned []int64
 	ContactedAt time.Time
 	// TokenExpiresAt, when set, is when the authentication token stops working (token_expires_at; GitLab's
 	// runner_token_expiration_interval settings). After it every Runner API call with the token is 403.
 	TokenExpiresAt time.Time
 	// Paused runners take no jobs (POST /jobs/request answers 204) but keep their token.
 	Paused bool
-	// Locked: the runner cannot be enabled for other projects (the stand-in has no such enabling).
+	// Locked: only an administrator may assign the runner to other projects (every REST caller of the stand-in is
+	// one, so assigning a locked runner succeeds, as it does for GitLab's administrators).
 	Locked bool
 	// MaximumTimeout caps every job's timeout on this runner (0: none), as GitLab does when it hands out a job.
 	MaximumTimeout time.Duration
@@ -185,6 +188,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/v4/projects/{id}", s.admin(s.deleteProject))
 	mux.HandleFunc("GET /api/v4/projects/{id}", s.admin(s.getProject))
 	mux.HandleFunc("GET /api/v4/projects/{id}/runners", s.admin(s.projectRunners))
+	mux.HandleFunc("POST /api/v4/projects/{id}/runners", s.admin(s.assignRunner))
+	mux.HandleFunc("DELETE /api/v4/projects/{id}/runners/{runner_id}", s.admin(s.unassignRunner))
 	mux.HandleFunc("GET /api/v4/groups/{id}", s.unsupported("groups (and group runners)"))
 	mux.HandleFunc("POST /api/v4/projects/{id}/repository/commits", s.admin(s.createCommit))
 	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines", s.admin(s.listPipelines))

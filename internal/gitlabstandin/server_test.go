@@ -97,8 +97,9 @@ type handedJob struct {
 		Refspecs []string `json:"refspecs"`
 	} `json:"git_info"`
 	JobInfo struct {
-		Name  string `json:"name"`
-		Stage string `json:"stage"`
+		Name      string `json:"name"`
+		Stage     string `json:"stage"`
+		ProjectID int64  `json:"project_id"`
 	} `json:"job_info"`
 	Image *Image
 	Cache []Cache
