@@ -91,7 +91,7 @@ type runner struct {
 	RunUntagged bool
 	ProjectID   int64 // project_type runners: the owner project, whose jobs they take
 	// Assigned are further projects whose jobs a project runner takes (POST /projects/:id/runners), in order.
-	Assigned []int64
+	Assigned    []int64
 	ContactedAt time.Time
 	// TokenExpiresAt, when set, is when the authentication token stops working (token_expires_at; GitLab's
 	// runner_token_expiration_interval settings). After it every Runner API call with the token is 403.
