@@ -51,10 +51,12 @@ type Job struct {
 	Timeout     string
 	Cache       map[string]any
 	Variables   map[string]string
+	// Tags route the job (nil: the tenant's name, the tag of the tenant's runner).
+	Tags []string
 }
 
 // ScenarioFiles are the commit of a scenario's pipeline: .gitlab-ci.yml with the jobs (one stage, tagged for the
-// tenant) and the Kaniko template it includes.
+// tenant unless a job names its tags) and the Kaniko template it includes.
 func ScenarioFiles(repoRoot, tenant, scenario string, jobs map[string]Job) (map[string]string, error) {
 	if len(jobs) == 0 {
 		return nil, fmt.Errorf("scenario %s: no jobs (is it in internal/pipelines' scenario table?)", scenario)
@@ -65,7 +67,14 @@ func ScenarioFiles(repoRoot, tenant, scenario string, jobs map[string]Job) (map[
 	}
 	pipeline := map[string]any{"include": []any{map[string]any{"local": Template}}}
 	for name, j := range jobs {
-		job := map[string]any{"tags": []any{tenant}, "script": j.Script}
+		tags := []any{tenant}
+		if j.Tags != nil {
+			tags = nil
+			for _, t := range j.Tags {
+				tags = append(tags, t)
+			}
+		}
+		job := map[string]any{"tags": tags, "script": j.Script}
 		if j.Kaniko {
 			job["extends"] = ".kaniko-build"
 		}

@@ -123,6 +123,14 @@ var scenarios = map[string]func(p Params) map[string]Job{
 			Variables: map[string]string{"KUBERNETES_MEMORY_LIMIT": "2Gi", "KUBERNETES_MEMORY_REQUEST": "512Mi", "KUBERNETES_CPU_LIMIT": "1",
 				"KUBERNETES_POD_LABELS_1": "gitlab-kaniko-tenant.io/profile=dotnet", "GKT_PROFILE": "dotnet"}}}
 	},
+	// One project, a job for each of a tenant's runner profiles, routed by the profile's own tag (the e2e's tenant-a:
+	// java and dotnet): each job runs on its profile's runner, in its profile's pod.
+	"profile-routing": func(Params) map[string]Job {
+		return map[string]Job{
+			"java":   {Script: []string{`echo "GKT_PROFILE=$GKT_PROFILE"`}, Tags: []string{"java"}},
+			"dotnet": {Script: []string{`echo "GKT_PROFILE=$GKT_PROFILE"`}, Tags: []string{"dotnet"}},
+		}
+	},
 	"observability-saturated": func(p Params) map[string]Job {
 		jobs := map[string]Job{}
 		for i := range p.Held {

@@ -174,6 +174,16 @@ func (rt *runnerTier) project(tenant string) *tenantProject {
 	return nil
 }
 
+// profileProject is the tenant's project served by that runner profile (nil: none).
+func (rt *runnerTier) profileProject(tenant, profile string) *tenantProject {
+	for _, tp := range rt.projects {
+		if tp.tn.Name == tenant && tp.profile == profile {
+			return tp
+		}
+	}
+	return nil
+}
+
 func contains(l []string, s string) bool {
 	for _, e := range l {
 		if e == s {

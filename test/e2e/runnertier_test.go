@@ -177,6 +177,14 @@ func TestRunnerTier(t *testing.T) {
 		step = rt.steps.since("a job asking for the other profile's size", step)
 	}
 
+	// One project, a job for each profile: tenant-a's dotnet runner is assigned to its Java project as well (what a
+	// team does for a repository with Java and C# jobs), and each job runs on its own profile's runner and pod.
+	routed, routes := 0, 0
+	if java, dotnet := rt.project("tenant-a"), rt.profileProject("tenant-a", "dotnet"); java != nil && java.profile != "" && dotnet != nil {
+		routed, routes = profileRouting(ctx, t, cs, rt, java, dotnet)
+		step = rt.steps.since("one project, a job for each profile", step)
+	}
+
 	// The model of the job pod matches what the real runner created (the Kaniko job: the runner's default image).
 	for _, tp := range all {
 		r := runs[tp.key()][0]
@@ -297,41 +305,12 @@ Where the time went (this run):
 	fmt.Printf("e2e: runner=%s forge=%s tenants=%d pipelines=%d jobs=%d succeeded=%d cold=%.0fs warm=%.0fs warm/cold=%.2f queued-to-running-p50=%.1fs runner-cache-restored=%d/%d layer-cache-hits=%d metrics=%s config-keys-undecoded=%d orphans=%d\n",
 		rt.rw.Runner.Version, forgeName, len(rt.projects), pipelinesRun, jobs, succeeded, cold.Seconds(), warm.Seconds(),
 		ratio(warm, cold), p50.Seconds(), restored, len(all), layerHits, metrics, undecoded, orphans)
-	fmt.Printf("profiles: %s\n", profileLine(profilesRan, profileCaches, all))
+	fmt.Printf("profiles: %s routed=%d/%d\n", profileLine(profilesRan, profileCaches, all), routed, routes)
 	for _, l := range phaseLines(runs) {
 		fmt.Println(l)
 	}
 	fmt.Printf("observability: %s\n", obs)
 	fmt.Printf("userns: %s\n", usernsLine)
-}
-
-// profileLine is the runner profiles' summary: per tenant the profiles whose job pods (their label and size) ran its
-// jobs, and how many second pipelines restored their cache from their profile's folder.
-func profileLine(ran map[string]map[string]bool, cachesRestored int, projects []*tenantProject) string {
-	var parts []string
-	for _, tenant := range slices.Sorted(maps.Keys(ran)) {
-		parts = append(parts, fmt.Sprintf("%s profiles=%d (%s)", tenant, len(ran[tenant]), strings.Join(slices.Sorted(maps.Keys(ran[tenant])), ", ")))
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "none")
-	}
-	withProfile := 0
-	for _, tp := range projects {
-		if tp.profile != "" {
-			withProfile++
-		}
-	}
-	return fmt.Sprintf("%s profile-caches-restored=%d/%d", strings.Join(parts, "; "), cachesRestored, withProfile)
-}
-
-// buildMemoryLimit is a job pod's build container memory limit, as config.toml writes it.
-func buildMemoryLimit(p *corev1.Pod) string {
-	for _, c := range p.Spec.Containers {
-		if c.Name == "build" {
-			return c.Resources.Limits.Memory().String()
-		}
-	}
-	return ""
 }
 
 // phaseLines are, per project, where its pipelines' time went, cold (v1) and warm (v2), from the job traces'
