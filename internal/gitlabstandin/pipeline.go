@@ -106,7 +106,7 @@ func Compile(read func(file string) ([]byte, error)) (*Pipeline, error) {
 }
 
 // CompileFrom compiles the pipeline of src's .gitlab-ci.yml in GitLab's order (lib/gitlab/ci/config.rb,
-// build_config): includes merged, then extends, then `!reference` tags, then the jobs.
+// build_config): includes merged, then extends, then `!reference` tags, then the jobs, then their needs.
 func CompileFrom(src Source) (*Pipeline, error) {
 	ld := &loader{src: src}
 	doc, err := ld.load(includeSpec{local: CIFile}, 0)
@@ -122,9 +122,28 @@ func CompileFrom(src Source) (*Pipeline, error) {
 		// GitLab always has .pre first and .post last.
 		p.Stages = append(append([]string{".pre"}, list...), ".post")
 	}
-	names := slices.Sorted(maps.Keys(doc))
+	jobs, err := jobMappings(doc)
+	if err != nil {
+		return nil, err
+	}
+	if doc, err = expand(doc, jobs); err != nil {
+		return nil, err
+	}
+	if err := p.compileJobs(doc, jobs); err != nil {
+		return nil, err
+	}
+	if err := p.checkNeeds(); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(p.Jobs, func(a, b JobSpec) int { return slices.Index(p.Stages, a.Stage) - slices.Index(p.Stages, b.Stage) })
+	return p, nil
+}
+
+// jobMappings are the document's jobs, hidden ones included (every key that is not a top-level keyword); a
+// top-level keyword the stand-in does not implement is refused by name.
+func jobMappings(doc map[string]any) (map[string]map[string]any, error) {
 	jobs := map[string]map[string]any{}
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(doc)) {
 		if slices.Contains(topLevelKeywords, name) {
 			continue
 		}
@@ -137,7 +156,12 @@ func CompileFrom(src Source) (*Pipeline, error) {
 		}
 		jobs[name] = m
 	}
-	// extends, for hidden jobs too: a !reference reads a job as extends left it
+	return jobs, nil
+}
+
+// expand resolves extends for every job (hidden ones too: a !reference reads a job as extends left it), then the
+// `!reference` tags of the whole document.
+func expand(doc map[string]any, jobs map[string]map[string]any) (map[string]any, error) {
 	extended := maps.Clone(doc)
 	for _, name := range slices.Sorted(maps.Keys(jobs)) {
 		merged, err := resolveExtends(jobs, name, 0)
@@ -150,26 +174,30 @@ func CompileFrom(src Source) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", CIFile, err)
 	}
-	doc = resolved.(map[string]any)
+	return resolved.(map[string]any), nil
+}
+
+// compileJobs compiles every visible job with `default:` and the global variables applied, each in a known stage.
+func (p *Pipeline) compileJobs(doc map[string]any, jobs map[string]map[string]any) error {
 	defaults := map[string]any{}
 	if d, ok := doc["default"]; ok {
 		dm, ok := d.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%s: default: not a mapping", CIFile)
+			return fmt.Errorf("%s: default: not a mapping", CIFile)
 		}
 		for _, k := range slices.Sorted(maps.Keys(dm)) {
 			if !slices.Contains(defaultKeywords, k) {
-				return nil, fmt.Errorf("%s: default:%s is not supported by this GitLab stand-in (supported: %s)", CIFile, k, strings.Join(defaultKeywords, ", "))
+				return fmt.Errorf("%s: default:%s is not supported by this GitLab stand-in (supported: %s)", CIFile, k, strings.Join(defaultKeywords, ", "))
 			}
 		}
 		defaults = dm
 	}
 	global, err := variables(doc["variables"], topLevelVariableKeys)
 	if err != nil {
-		return nil, fmt.Errorf("%s: variables: %w", CIFile, err)
+		return fmt.Errorf("%s: variables: %w", CIFile, err)
 	}
-	for _, name := range names {
-		if _, ok := jobs[name]; !ok || strings.HasPrefix(name, ".") {
+	for _, name := range slices.Sorted(maps.Keys(jobs)) {
+		if strings.HasPrefix(name, ".") {
 			continue // hidden jobs are templates for extends and !reference
 		}
 		merged := doc[name].(map[string]any)
@@ -180,31 +208,35 @@ func CompileFrom(src Source) (*Pipeline, error) {
 		}
 		job, err := compileJob(name, merged, global)
 		if err != nil {
-			return nil, fmt.Errorf("%s: job %s: %w", CIFile, name, err)
+			return fmt.Errorf("%s: job %s: %w", CIFile, name, err)
 		}
 		if !slices.Contains(p.Stages, job.Stage) {
-			return nil, fmt.Errorf("%s: job %s: stage %q is not in stages %v", CIFile, name, job.Stage, p.Stages)
+			return fmt.Errorf("%s: job %s: stage %q is not in stages %v", CIFile, name, job.Stage, p.Stages)
 		}
 		p.Jobs = append(p.Jobs, job)
 	}
 	if len(p.Jobs) == 0 {
-		return nil, fmt.Errorf("%s: no jobs", CIFile)
+		return fmt.Errorf("%s: no jobs", CIFile)
 	}
+	return nil
+}
+
+// checkNeeds: every need is a job of the pipeline, in the same or an earlier stage.
+func (p *Pipeline) checkNeeds() error {
 	for _, j := range p.Jobs {
 		for _, n := range j.Needs {
 			need := p.Job(n)
 			if need == nil {
-				return nil, fmt.Errorf("%s: job %s needs %s, which is not a job", CIFile, j.Name, n)
+				return fmt.Errorf("%s: job %s needs %s, which is not a job", CIFile, j.Name, n)
 			}
 			// GitLab 14.2+ allows needs within the stage (Gitlab::Ci::YamlProcessor#validate_job_needs!: "… is
 			// not defined in current or prior stages")
 			if slices.Index(p.Stages, need.Stage) > slices.Index(p.Stages, j.Stage) {
-				return nil, fmt.Errorf("%s: job %s needs %s, which is not defined in current or prior stages", CIFile, j.Name, n)
+				return fmt.Errorf("%s: job %s needs %s, which is not defined in current or prior stages", CIFile, j.Name, n)
 			}
 		}
 	}
-	slices.SortStableFunc(p.Jobs, func(a, b JobSpec) int { return slices.Index(p.Stages, a.Stage) - slices.Index(p.Stages, b.Stage) })
-	return p, nil
+	return nil
 }
 
 // Job returns the job named name, or nil.
@@ -551,18 +583,8 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 	if j.Image, err = image(m["image"]); err != nil {
 		return j, fmt.Errorf("image: %w", err)
 	}
-	if sv, ok := m["services"]; ok {
-		list, ok := sv.([]any)
-		if !ok {
-			return j, fmt.Errorf("services: not a list")
-		}
-		for _, it := range list {
-			im, err := image(it)
-			if err != nil || im == nil {
-				return j, fmt.Errorf("services: %v", err)
-			}
-			j.Services = append(j.Services, *im)
-		}
+	if j.Services, err = services(m["services"]); err != nil {
+		return j, fmt.Errorf("services: %w", err)
 	}
 	for key, dst := range map[string]*[]string{"before_script": &j.BeforeScript, "script": &j.Script, "after_script": &j.AfterScript} {
 		if v, ok := m[key]; ok {
@@ -583,24 +605,8 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 		return j, fmt.Errorf("cache: %w", err)
 	}
 	if n, ok := m["needs"]; ok {
-		j.Needs = []string{}
-		list, ok := n.([]any)
-		if !ok {
-			return j, fmt.Errorf("needs: not a list")
-		}
-		for _, it := range list {
-			switch v := it.(type) {
-			case string:
-				j.Needs = append(j.Needs, v)
-			case map[string]any:
-				job, _ := v["job"].(string)
-				if job == "" || len(v) != 1 {
-					return j, fmt.Errorf("needs: only job names (or {job: name}) are supported by this GitLab stand-in")
-				}
-				j.Needs = append(j.Needs, job)
-			default:
-				return j, fmt.Errorf("needs: unsupported entry %v", it)
-			}
+		if j.Needs, err = needs(n); err != nil {
+			return j, fmt.Errorf("needs: %w", err)
 		}
 	}
 	if j.Retry, err = retry(m["retry"]); err != nil {
@@ -612,12 +618,8 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 		}
 	}
 	if t, ok := m["timeout"]; ok {
-		s, _ := t.(string)
-		if j.Timeout, err = ParseChronicDuration(s); err != nil {
+		if j.Timeout, err = jobTimeout(t); err != nil {
 			return j, fmt.Errorf("timeout: %w", err)
-		}
-		if j.Timeout > maxJobTimeout {
-			return j, fmt.Errorf("timeout: %q is longer than GitLab's limit of 1 month", s)
 		}
 	}
 	if i, ok := m["interruptible"]; ok {
@@ -628,6 +630,63 @@ func compileJob(name string, m map[string]any, global []Variable) (JobSpec, erro
 		j.Interruptible = b
 	}
 	return j, nil
+}
+
+// services are a job's service images.
+func services(v any) ([]Image, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("not a list")
+	}
+	var out []Image
+	for _, it := range list {
+		im, err := image(it)
+		if err != nil || im == nil {
+			return nil, fmt.Errorf("%v", err)
+		}
+		out = append(out, *im)
+	}
+	return out, nil
+}
+
+// needs are the names of the jobs a job needs (names, or {job: name}); an empty list is not nil (needs: []).
+func needs(v any) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("not a list")
+	}
+	out := []string{}
+	for _, it := range list {
+		switch n := it.(type) {
+		case string:
+			out = append(out, n)
+		case map[string]any:
+			job, _ := n["job"].(string)
+			if job == "" || len(n) != 1 {
+				return nil, fmt.Errorf("only job names (or {job: name}) are supported by this GitLab stand-in")
+			}
+			out = append(out, job)
+		default:
+			return nil, fmt.Errorf("unsupported entry %v", it)
+		}
+	}
+	return out, nil
+}
+
+// jobTimeout is a job's timeout: a chronic duration of at most GitLab's limit of a month.
+func jobTimeout(v any) (time.Duration, error) {
+	s, _ := v.(string)
+	d, err := ParseChronicDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d > maxJobTimeout {
+		return 0, fmt.Errorf("%q is longer than GitLab's limit of 1 month", s)
+	}
+	return d, nil
 }
 
 func image(v any) (*Image, error) {

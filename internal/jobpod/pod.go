@@ -44,22 +44,62 @@ const detectShell = `if [ -x /usr/local/bin/bash ]; then exec /usr/local/bin/bas
 
 var protectedLabel = regexp.MustCompile(`(^|.*\.)runner\.gitlab\.com(/.*|$)`)
 
-// Pod builds the job pod runner r would create for job j.
+// Pod builds the job pod runner r would create for job j, in the runner's steps: the image, the pod's metadata,
+// its containers, its spec, then what the job and the feature flags change.
 func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	if r.Kubernetes == nil {
 		return nil, fmt.Errorf("runner %q has no [runners.kubernetes] section", r.Name)
 	}
 	k := keysOfVersion(r.Kubernetes)
-	image := k.Image
-	if j.Image != "" {
-		if !imageAllowed(j.Image, k.AllowedImages) {
-			return nil, fmt.Errorf("image %q is not in allowed_images %v (the runner fails the job)", j.Image, k.AllowedImages)
+	image, err := jobImage(k, j)
+	if err != nil {
+		return nil, err
+	}
+	configVolumes, configMounts, err := volumes(k.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	containers, err := podContainers(r, k, j, image, configMounts)
+	if err != nil {
+		return nil, err
+	}
+	pod := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: podMeta(r, k, j),
+		Spec:       podSpec(k, containers, configVolumes),
+	}
+	if j.TimeoutSeconds > 0 {
+		d := j.TimeoutSeconds + 1
+		pod.Spec.ActiveDeadlineSeconds = &d
+	}
+	if r.FeatureFlags["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"] {
+		spec, err := applyPodSpecPatches(pod.Spec, k.PodSpec)
+		if err != nil {
+			return nil, err
 		}
-		image = j.Image
+		pod.Spec = spec
 	}
+	return pod, nil
+}
+
+// jobImage is the build container's image: the job's when allowed_images allows it, else the runner's default. The
+// helper image must be set (the runner would derive a tag from its own version).
+func jobImage(k *KubernetesConfig, j Job) (string, error) {
 	if k.HelperImage == "" {
-		return nil, fmt.Errorf("helper_image is empty: the runner would derive a tag from its own version")
+		return "", fmt.Errorf("helper_image is empty: the runner would derive a tag from its own version")
 	}
+	if j.Image == "" {
+		return k.Image, nil
+	}
+	if !imageAllowed(j.Image, k.AllowedImages) {
+		return "", fmt.Errorf("image %q is not in allowed_images %v (the runner fails the job)", j.Image, k.AllowedImages)
+	}
+	return j.Image, nil
+}
+
+// podMeta is the job pod's name, namespace, labels (the runner's own, then pod_labels outside its domain) and
+// annotations.
+func podMeta(r *Runner, k *KubernetesConfig, j Job) metav1.ObjectMeta {
 	ns := k.Namespace
 	if ns == "" {
 		ns = "default"
@@ -67,7 +107,6 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	short := shortToken(r.Token)
 	unique := fmt.Sprintf("runner-%s-project-%d-concurrent-0", short, j.ProjectID)
 	suffix := fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprint(j.JobID))))[:8]
-
 	labels := map[string]string{
 		"pod":                                unique,
 		"job.runner.gitlab.com/pod":          unique,
@@ -89,110 +128,82 @@ func Pod(r *Runner, j Job) (*corev1.Pod, error) {
 	for key, v := range k.PodAnnotations {
 		annotations[key] = v
 	}
+	return metav1.ObjectMeta{Name: strings.Trim(truncate(dns1123(unique), 54), "-") + "-" + suffix, Namespace: ns, Labels: labels, Annotations: annotations}
+}
 
+// jobContainers are the init-permissions, build and helper containers, each with the runner's mounts (getVolumeMounts:
+// scripts, logs, the configured volumes, then the builds dir) and resources.
+type jobContainers struct{ initPerm, build, helper corev1.Container }
+
+func podContainers(r *Runner, k *KubernetesConfig, j Job, image string, configMounts []corev1.VolumeMount) (jobContainers, error) {
 	globalCaps := globalCapabilities(k.CapAdd, k.CapDrop)
-	scripts := fmt.Sprintf("/scripts-%d-%d", j.ProjectID, j.JobID)
 	logs := fmt.Sprintf("/logs-%d-%d", j.ProjectID, j.JobID)
-	// getVolumeMounts: scripts, logs, the configured volumes, then the builds dir (executors/kubernetes getVolumeMounts).
 	mounts := []corev1.VolumeMount{
-		{Name: "scripts", MountPath: scripts},
+		{Name: "scripts", MountPath: fmt.Sprintf("/scripts-%d-%d", j.ProjectID, j.JobID)},
 		{Name: "logs", MountPath: logs},
 	}
-	configVolumes, configMounts, err := volumes(k.Volumes)
-	if err != nil {
-		return nil, err
-	}
 	mounts = append(append(mounts, configMounts...), corev1.VolumeMount{Name: "repo", MountPath: buildsDir})
-
 	buildRes, err := resources(k.CPURequest, k.CPULimit, k.MemoryRequest, k.MemoryLimit, k.EphemeralStorageRequest, k.EphemeralStorageLimit)
 	if err != nil {
-		return nil, fmt.Errorf("build resources: %w", err)
+		return jobContainers{}, fmt.Errorf("build resources: %w", err)
 	}
 	helperRes, err := resources(k.HelperCPURequest, k.HelperCPULimit, k.HelperMemoryRequest, k.HelperMemoryLimit, k.HelperEphemeralStorageRequest, k.HelperEphemeralStorageLimit)
 	if err != nil {
-		return nil, fmt.Errorf("helper resources: %w", err)
+		return jobContainers{}, fmt.Errorf("helper resources: %w", err)
 	}
-
-	build := corev1.Container{
-		Name:            BuildContainer,
-		Image:           image,
-		ImagePullPolicy: pullPolicy(k.PullPolicy),
-		Command:         []string{"sh", "-c", detectShell},
-		Env:             buildEnv(r, j),
-		Resources:       buildRes,
-		VolumeMounts:    mounts,
-		SecurityContext: containerSecurityContext(k.BuildContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
-		Stdin:           true,
+	c := jobContainers{
+		build: corev1.Container{
+			Name: BuildContainer, Image: image, ImagePullPolicy: pullPolicy(k.PullPolicy),
+			Command: []string{"sh", "-c", detectShell}, Env: buildEnv(r, j), Resources: buildRes, VolumeMounts: mounts,
+			SecurityContext: containerSecurityContext(k.BuildContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
+			Stdin:           true,
+		},
+		helper: corev1.Container{
+			Name: HelperContainer, Image: k.HelperImage, ImagePullPolicy: pullPolicy(k.PullPolicy),
+			Command: []string{"sh", "-c", detectShell}, Resources: helperRes, VolumeMounts: mounts,
+			SecurityContext: containerSecurityContext(k.HelperContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
+			Stdin:           true,
+		},
+		initPerm: corev1.Container{
+			Name: InitPermissionsContainer, Image: k.HelperImage, ImagePullPolicy: pullPolicy(k.PullPolicy),
+			Command:   []string{"sh", "-c", fmt.Sprintf("touch %[1]s/output.log && (chmod 777 %[1]s/output.log || exit 0)", logs)},
+			Resources: helperRes, VolumeMounts: mounts,
+			SecurityContext: containerSecurityContext(k.InitPermissionsContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
+		},
 	}
 	if len(j.Command) > 0 {
-		build.Command = j.Command
-		build.Stdin = false
+		c.build.Command, c.build.Stdin = j.Command, false
 	}
-	helper := corev1.Container{
-		Name:            HelperContainer,
-		Image:           k.HelperImage,
-		ImagePullPolicy: pullPolicy(k.PullPolicy),
-		Command:         []string{"sh", "-c", detectShell},
-		Resources:       helperRes,
-		VolumeMounts:    mounts,
-		SecurityContext: containerSecurityContext(k.HelperContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
-		Stdin:           true,
-	}
-	initPerm := corev1.Container{
-		Name:            InitPermissionsContainer,
-		Image:           k.HelperImage,
-		ImagePullPolicy: pullPolicy(k.PullPolicy),
-		Command:         []string{"sh", "-c", fmt.Sprintf("touch %[1]s/output.log && (chmod 777 %[1]s/output.log || exit 0)", logs)},
-		Resources:       helperRes,
-		VolumeMounts:    mounts,
-		SecurityContext: containerSecurityContext(k.InitPermissionsContainerSecurityContext, globalCaps, k.Privileged, k.AllowPrivilegeEscalation),
-	}
+	return c, nil
+}
 
-	pod := &corev1.Pod{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        strings.Trim(truncate(dns1123(unique), 54), "-") + "-" + suffix,
-			Namespace:   ns,
-			Labels:      labels,
-			Annotations: annotations,
-		},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			DNSPolicy:                     corev1.DNSClusterFirst,
-			ServiceAccountName:            k.ServiceAccount,
-			AutomountServiceAccountToken:  k.AutomountServiceAccountToken,
-			NodeSelector:                  k.NodeSelector,
-			Tolerations:                   tolerations(k.NodeTolerations),
-			Affinity:                      affinity(k.Affinity),
-			SecurityContext:               podSecurityContext(k.PodSecurityContext),
-			InitContainers:                []corev1.Container{initPerm},
-			Containers:                    []corev1.Container{build, helper},
-			TerminationGracePeriodSeconds: k.PodTerminationGracePeriodSeconds,
-			PriorityClassName:             k.PriorityClassName,
-			RuntimeClassName:              k.RuntimeClassName,
-			// getVolumes: the configured volumes, then repo, scripts, logs.
-			Volumes: append(configVolumes,
-				corev1.Volume{Name: "repo", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-				corev1.Volume{Name: "scripts", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-				corev1.Volume{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-			),
-		},
-	}
-	if j.TimeoutSeconds > 0 {
-		d := j.TimeoutSeconds + 1
-		pod.Spec.ActiveDeadlineSeconds = &d
+// podSpec is the job pod's spec: placement, security and the volumes (getVolumes: the configured ones, then repo,
+// scripts, logs).
+func podSpec(k *KubernetesConfig, c jobContainers, configVolumes []corev1.Volume) corev1.PodSpec {
+	spec := corev1.PodSpec{
+		RestartPolicy:                 corev1.RestartPolicyNever,
+		DNSPolicy:                     corev1.DNSClusterFirst,
+		ServiceAccountName:            k.ServiceAccount,
+		AutomountServiceAccountToken:  k.AutomountServiceAccountToken,
+		NodeSelector:                  k.NodeSelector,
+		Tolerations:                   tolerations(k.NodeTolerations),
+		Affinity:                      affinity(k.Affinity),
+		SecurityContext:               podSecurityContext(k.PodSecurityContext),
+		InitContainers:                []corev1.Container{c.initPerm},
+		Containers:                    []corev1.Container{c.build, c.helper},
+		TerminationGracePeriodSeconds: k.PodTerminationGracePeriodSeconds,
+		PriorityClassName:             k.PriorityClassName,
+		RuntimeClassName:              k.RuntimeClassName,
+		Volumes: append(configVolumes,
+			corev1.Volume{Name: "repo", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			corev1.Volume{Name: "scripts", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			corev1.Volume{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		),
 	}
 	for _, s := range k.ImagePullSecrets {
-		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+		spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
 	}
-	if r.FeatureFlags["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"] {
-		spec, err := applyPodSpecPatches(pod.Spec, k.PodSpec)
-		if err != nil {
-			return nil, err
-		}
-		pod.Spec = spec
-	}
-	return pod, nil
+	return spec
 }
 
 // RunnerVersion is the runner version a config.toml is for, as [major, minor], read from its helper image tag (the

@@ -24,7 +24,6 @@ import (
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/harness"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/k8sschema"
-	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/render"
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/versions"
 )
 
@@ -75,7 +74,8 @@ type side struct {
 	values   map[string]map[string]any
 }
 
-// Run performs the review.
+// Run performs the review, in steps: render both revisions, the head's own findings, the releases that changed and
+// their diffs, the connectivity that changed, then the head's capacity.
 func Run(o Options) (*Report, error) {
 	if o.NodeCPU == "" {
 		o.NodeCPU = "8"
@@ -88,24 +88,11 @@ func Run(o Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	baseDir := filepath.Join(tmp, "base")
-	if err := export(o.RepoRoot, o.Base, baseDir); err != nil {
-		return nil, err
-	}
-	headDir := o.RepoRoot
-	if o.Head != "" {
-		headDir = filepath.Join(tmp, "head")
-		if err := export(o.RepoRoot, o.Head, headDir); err != nil {
-			return nil, err
-		}
-	}
-	schemaRoot, err := ensureSchemas(o.CacheDir)
+	base, head, err := renderSides(o, tmp)
 	if err != nil {
 		return nil, err
 	}
-	base := load(baseDir, schemaRoot)
-	head := load(headDir, schemaRoot)
-	installTime, err := harness.InstallTimeLookups(filepath.Join(headDir, "charts"))
+	installTime, err := harness.InstallTimeLookups(filepath.Join(head.dir, "charts"))
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +101,47 @@ func Run(o Options) (*Report, error) {
 		rep.Findings = append(rep.Findings, Finding{"-", "render", head.err.Error(), true})
 		return rep, nil
 	}
+	rep.addRenderFindings(base, head)
+	if err := rep.addReleaseDiffs(base, head); err != nil {
+		return nil, err
+	}
+	if rep.Reach, err = harness.ReachChanges(base.rendered, head.rendered); err != nil {
+		return nil, err
+	}
+	for _, r := range rep.Reach {
+		if r.CrossTenant {
+			rep.Findings = append(rep.Findings, Finding{"-", "connectivity", r.Line, true})
+		}
+	}
+	caps, capFindings := capacity(head, o.NodeCPU, o.NodeMemory)
+	rep.Capacity = caps
+	rep.Findings = append(rep.Findings, capFindings...)
+	return rep, nil
+}
+
+// renderSides exports the base (and the head, when it is a revision) into tmp and renders both.
+func renderSides(o Options, tmp string) (base, head side, err error) {
+	baseDir := filepath.Join(tmp, "base")
+	if err := export(o.RepoRoot, o.Base, baseDir); err != nil {
+		return side{}, side{}, err
+	}
+	headDir := o.RepoRoot
+	if o.Head != "" {
+		headDir = filepath.Join(tmp, "head")
+		if err := export(o.RepoRoot, o.Head, headDir); err != nil {
+			return side{}, side{}, err
+		}
+	}
+	schemaRoot, err := ensureSchemas(o.CacheDir)
+	if err != nil {
+		return side{}, side{}, err
+	}
+	return load(baseDir, schemaRoot), load(headDir, schemaRoot), nil
+}
+
+// addRenderFindings reports a base that does not render (every tenant then counts as changed) and the head's
+// install findings, each blocking.
+func (rep *Report) addRenderFindings(base, head side) {
 	if base.err != nil {
 		rep.BaseMissing = true
 		rep.Findings = append(rep.Findings, Finding{"-", "base render", "base revision does not render (" + firstLine(base.err.Error()) + "): every tenant is treated as changed", false})
@@ -125,36 +153,34 @@ func Run(o Options) (*Report, error) {
 		}
 		rep.Findings = append(rep.Findings, Finding{tenant, f.Check, f.Object + ": " + f.Message, true})
 	}
-	// blast radius + semantic diff, release by release
+}
+
+// addReleaseDiffs is the blast radius: each release whose rendered YAML differs gets a semantic diff, and a tenant
+// counts as changed when its release changed or tenant-bootstrap changed something in its namespace.
+func (rep *Report) addReleaseDiffs(base, head side) error {
 	releases := map[string][2][]byte{}
-	add := func(name string, i int, res *render.Result) {
-		pair := releases[name]
-		pair[i] = res.YAML()
-		releases[name] = pair
-	}
 	for i, s := range []side{base, head} {
 		if s.rendered == nil {
 			continue
 		}
-		add("tenant-bootstrap", i, s.rendered.Bootstrap)
+		pair := releases["tenant-bootstrap"]
+		pair[i] = s.rendered.Bootstrap.YAML()
+		releases["tenant-bootstrap"] = pair
 		for t, res := range s.rendered.Tenants {
-			add(t, i, res)
+			pair := releases[t]
+			pair[i] = res.YAML()
+			releases[t] = pair
 		}
 	}
-	names := make([]string, 0, len(releases))
-	for n := range releases {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	changedBootstrapNS := map[string]bool{}
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(releases)) {
 		pair := releases[n]
 		if bytes.Equal(pair[0], pair[1]) {
 			continue
 		}
 		d, err := diff(n, pair[0], pair[1])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rep.Diffs[n] = d
 		if n == "tenant-bootstrap" {
@@ -171,19 +197,7 @@ func Run(o Options) (*Report, error) {
 		}
 	}
 	sort.Strings(rep.Changed)
-	rep.Reach, err = harness.ReachChanges(base.rendered, head.rendered)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range rep.Reach {
-		if r.CrossTenant {
-			rep.Findings = append(rep.Findings, Finding{"-", "connectivity", r.Line, true})
-		}
-	}
-	caps, capFindings := capacity(head, o.NodeCPU, o.NodeMemory)
-	rep.Capacity = caps
-	rep.Findings = append(rep.Findings, capFindings...)
-	return rep, nil
+	return nil
 }
 
 func ensureSchemas(cache string) (string, error) {

@@ -115,32 +115,15 @@ func Policy(bucket string) []byte {
 	return b
 }
 
-// Provision makes one tenant's S3 side and Secret exist. Existing keys in the Secret are kept (and re-applied to
-// the user if S3 lost it) unless opts.Rotate.
+// Provision makes one tenant's S3 side and Secret exist, in steps: bucket and its layout, policy, the Secret's
+// current key, the user with that key and the policy, then the Secret. Existing keys in the Secret are kept (and
+// re-applied to the user if S3 lost it) unless opts.Rotate.
 func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Options) (Report, error) {
 	secretName := fmt.Sprintf(orDefault(opts.SecretName, DefaultSecretName), t.Name)
 	r := Report{Tenant: t.Name, Bucket: t.Bucket, User: UserName(t.Name), Policy: PolicyName(t.Name), Secret: t.Namespace + "/" + secretName}
-
-	exists, err := p.s3.BucketExists(ctx, t.Bucket)
-	if err != nil {
-		return r, fmt.Errorf("tenant %s: checking bucket %s: %w", t.Name, t.Bucket, err)
+	if err := p.ensureBucket(ctx, t, opts.Layout, &r); err != nil {
+		return r, err
 	}
-	if !exists {
-		if err := p.s3.MakeBucket(ctx, t.Bucket, minio.MakeBucketOptions{Region: p.ep.Region}); err != nil {
-			return r, fmt.Errorf("tenant %s: creating bucket %s: %w", t.Name, t.Bucket, err)
-		}
-		r.Created = append(r.Created, "bucket")
-	}
-	for _, prefix := range opts.Layout {
-		if _, err := p.s3.StatObject(ctx, t.Bucket, prefix, minio.StatObjectOptions{}); err == nil {
-			continue
-		}
-		if _, err := p.s3.PutObject(ctx, t.Bucket, prefix, bytes.NewReader(nil), 0, minio.PutObjectOptions{}); err != nil {
-			return r, fmt.Errorf("tenant %s: creating prefix %s: %w", t.Name, prefix, err)
-		}
-		r.Created = append(r.Created, "prefix "+prefix)
-	}
-
 	policy := Policy(t.Bucket)
 	if cur, err := p.admin.InfoCannedPolicyV2(ctx, r.Policy); err != nil || !samePolicy(cur.Policy, policy) {
 		if err := p.admin.AddCannedPolicy(ctx, r.Policy, policy); err != nil {
@@ -148,9 +131,7 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 		}
 		r.Created = append(r.Created, "policy")
 	}
-
-	secrets := p.kube.CoreV1().Secrets(t.Namespace)
-	sec, err := secrets.Get(ctx, secretName, metav1.GetOptions{})
+	sec, err := p.kube.CoreV1().Secrets(t.Namespace).Get(ctx, secretName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		sec = nil
@@ -167,12 +148,45 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 			return r, err
 		}
 	}
+	if err := p.ensureUser(ctx, t, secretKey, newKey, &r); err != nil {
+		return r, err
+	}
+	return r, p.writeSecret(ctx, t, secretName, sec, secretKey, newKey, &r)
+}
+
+// ensureBucket creates the tenant's bucket and the layout's prefixes that are missing.
+func (p *Provisioner) ensureBucket(ctx context.Context, t tenants.Tenant, layout []string, r *Report) error {
+	exists, err := p.s3.BucketExists(ctx, t.Bucket)
+	if err != nil {
+		return fmt.Errorf("tenant %s: checking bucket %s: %w", t.Name, t.Bucket, err)
+	}
+	if !exists {
+		if err := p.s3.MakeBucket(ctx, t.Bucket, minio.MakeBucketOptions{Region: p.ep.Region}); err != nil {
+			return fmt.Errorf("tenant %s: creating bucket %s: %w", t.Name, t.Bucket, err)
+		}
+		r.Created = append(r.Created, "bucket")
+	}
+	for _, prefix := range layout {
+		if _, err := p.s3.StatObject(ctx, t.Bucket, prefix, minio.StatObjectOptions{}); err == nil {
+			continue
+		}
+		if _, err := p.s3.PutObject(ctx, t.Bucket, prefix, bytes.NewReader(nil), 0, minio.PutObjectOptions{}); err != nil {
+			return fmt.Errorf("tenant %s: creating prefix %s: %w", t.Name, prefix, err)
+		}
+		r.Created = append(r.Created, "prefix "+prefix)
+	}
+	return nil
+}
+
+// ensureUser makes the tenant's user exist with secretKey (a new key replaces the old one at once; a kept key that
+// S3 no longer accepts is applied again) and with the tenant's policy attached.
+func (p *Provisioner) ensureUser(ctx context.Context, t tenants.Tenant, secretKey string, newKey bool, r *Report) error {
 	info, err := p.admin.GetUserInfo(ctx, r.User)
 	userExists := err == nil
 	if !userExists || newKey {
 		// SetUser creates the user or replaces its secret key (rotation): the old key stops working at once.
 		if err := p.admin.SetUser(ctx, r.User, secretKey, madmin.AccountEnabled); err != nil {
-			return r, fmt.Errorf("tenant %s: writing user %s: %w", t.Name, r.User, err)
+			return fmt.Errorf("tenant %s: writing user %s: %w", t.Name, r.User, err)
 		}
 		if !userExists {
 			r.Created = append(r.Created, "user")
@@ -182,11 +196,11 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 	if userExists && !newKey {
 		works, err := p.keyWorks(ctx, r.User, secretKey, t.Bucket)
 		if err != nil {
-			return r, fmt.Errorf("tenant %s: checking the key of secret %s: %w", t.Name, r.Secret, err)
+			return fmt.Errorf("tenant %s: checking the key of secret %s: %w", t.Name, r.Secret, err)
 		}
 		if !works {
 			if err := p.admin.SetUser(ctx, r.User, secretKey, madmin.AccountEnabled); err != nil {
-				return r, fmt.Errorf("tenant %s: re-applying the key of secret %s to user %s: %w", t.Name, r.Secret, r.User, err)
+				return fmt.Errorf("tenant %s: re-applying the key of secret %s to user %s: %w", t.Name, r.Secret, r.User, err)
 			}
 			r.Reapplied = true
 		}
@@ -194,13 +208,17 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 	if !slices.Contains(strings.Split(info.PolicyName, ","), r.Policy) {
 		if _, err := p.admin.AttachPolicy(ctx, madmin.PolicyAssociationReq{Policies: []string{r.Policy}, User: r.User}); err != nil &&
 			!strings.Contains(strings.ToLower(err.Error()), "already") {
-			return r, fmt.Errorf("tenant %s: attaching policy %s to %s: %w", t.Name, r.Policy, r.User, err)
+			return fmt.Errorf("tenant %s: attaching policy %s to %s: %w", t.Name, r.Policy, r.User, err)
 		}
 		r.Created = append(r.Created, "policy attachment")
 	}
+	return nil
+}
 
+// writeSecret creates the tenant's S3 Secret, or updates it when the key is new or its data differs.
+func (p *Provisioner) writeSecret(ctx context.Context, t tenants.Tenant, name string, sec *corev1.Secret, secretKey string, newKey bool, r *Report) error {
 	want := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: secretName, Namespace: t.Namespace, Labels: map[string]string{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.Namespace, Labels: map[string]string{
 			"gitlab-kaniko-tenant.io/tenant": t.Name, "app.kubernetes.io/managed-by": "gkt", "app.kubernetes.io/part-of": "gitlab-kaniko-tenant",
 		}},
 		Type: corev1.SecretTypeOpaque,
@@ -209,20 +227,21 @@ func (p *Provisioner) Provision(ctx context.Context, t tenants.Tenant, opts Opti
 			"bucket": []byte(t.Bucket), "endpoint": []byte(p.ep.Address),
 		},
 	}
+	secrets := p.kube.CoreV1().Secrets(t.Namespace)
 	switch {
 	case sec == nil:
 		if _, err := secrets.Create(ctx, want, metav1.CreateOptions{}); err != nil {
-			return r, fmt.Errorf("tenant %s: creating secret %s: %w", t.Name, r.Secret, err)
+			return fmt.Errorf("tenant %s: creating secret %s: %w", t.Name, r.Secret, err)
 		}
 		r.Created = append(r.Created, "secret")
 	case newKey || !sameData(sec.Data, want.Data):
 		sec.Data = want.Data
 		sec.Labels = want.Labels
 		if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
-			return r, fmt.Errorf("tenant %s: updating secret %s: %w", t.Name, r.Secret, err)
+			return fmt.Errorf("tenant %s: updating secret %s: %w", t.Name, r.Secret, err)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // samePolicy compares policy documents semantically: MinIO stores them re-encoded (order, single values as
