@@ -270,25 +270,7 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 	reused := r.reuse != nil
 	record := c.renders != nil && !reused
 	saved := &versionless{}
-	type item struct {
-		chart, tenant string
-		o             *unstructured.Unstructured
-	}
-	var all []item
-	for _, o := range append(r.Bootstrap.Objects(), r.Bootstrap.HookObjects()...) {
-		all = append(all, item{"tenant-bootstrap", o.GetLabels()[TenantLabel], o})
-	}
-	tenants := sortedKeys(r.Tenants)
-	for _, t := range tenants {
-		tr := r.Tenants[t]
-		for _, o := range append(tr.Objects(), tr.HookObjects()...) {
-			all = append(all, item{"gitlab-kaniko-tenant", t, o})
-		}
-		jp, err := runtime.DefaultUnstructuredConverter.ToUnstructured(r.JobPods[t])
-		if err == nil {
-			all = append(all, item{"job-pod", t, &unstructured.Unstructured{Object: jp}})
-		}
-	}
+	all := checkedObjects(r)
 	labelCache := map[string][]map[string]string{}
 	podLabels := func(t string) []map[string]string {
 		if l, ok := labelCache[t]; ok {
@@ -341,6 +323,32 @@ func (c *Checker) CheckRendered(name, kubeVersion string, r *Rendered) Result {
 	res.Invalid = len(bad)
 	sort.Slice(res.Findings, func(i, j int) bool { return res.Findings[i].String() < res.Findings[j].String() })
 	return res
+}
+
+// checkedObject is one object the checks see: which chart made it (or "job-pod") and for which tenant.
+type checkedObject struct {
+	chart, tenant string
+	o             *unstructured.Unstructured
+}
+
+// checkedObjects are the install's objects in check order: tenant-bootstrap's, then each tenant's (hooks included)
+// followed by its job pod.
+func checkedObjects(r *Rendered) []checkedObject {
+	var all []checkedObject
+	for _, o := range append(r.Bootstrap.Objects(), r.Bootstrap.HookObjects()...) {
+		all = append(all, checkedObject{"tenant-bootstrap", o.GetLabels()[TenantLabel], o})
+	}
+	for _, t := range sortedKeys(r.Tenants) {
+		tr := r.Tenants[t]
+		for _, o := range append(tr.Objects(), tr.HookObjects()...) {
+			all = append(all, checkedObject{"gitlab-kaniko-tenant", t, o})
+		}
+		jp, err := runtime.DefaultUnstructuredConverter.ToUnstructured(r.JobPods[t])
+		if err == nil {
+			all = append(all, checkedObject{"job-pod", t, &unstructured.Unstructured{Object: jp}})
+		}
+	}
+	return all
 }
 
 // verdict is kubeconform's verdict on o for kubeVersion: "" when valid, else its message (memoized, see verdicts).

@@ -2,11 +2,14 @@ package harness
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/gitlab-kaniko-tenant/gitlab-kaniko-tenant/internal/connectivity"
 )
@@ -32,25 +35,53 @@ func Reachability(r *Rendered) ([]Path, error) {
 	if err != nil {
 		return nil, err
 	}
-	type ep struct {
-		peer   connectivity.Peer
-		tenant string
-	}
-	var sources, dests []ep
+	var sources, dests []endpoint
 	for _, t := range sortedKeys(r.Tenants) {
 		tp := peersOf(r, t)
 		for _, p := range []*connectivity.Peer{tp.job, tp.manager, tp.registry} {
 			if p != nil {
-				sources = append(sources, ep{*p, t})
-				dests = append(dests, ep{*p, t})
+				sources = append(sources, endpoint{*p, t})
+				dests = append(dests, endpoint{*p, t})
 			}
 		}
 	}
-	sources = append(sources, ep{monitoringPod, ""}, ep{strangerPod, ""})
-	dests = append(dests, ep{strangerPod, ""}, ep{internetIP, ""})
+	sources = append(sources, endpoint{monitoringPod, ""}, endpoint{strangerPod, ""})
+	dests = append(dests, endpoint{strangerPod, ""}, endpoint{internetIP, ""})
+	policyDests, ports := policyDestinations(eng.Policies())
+	dests = append(dests, policyDests...)
+	var out []Path
+	for _, s := range sources {
+		for _, d := range dests {
+			if s.peer.Name == d.peer.Name {
+				continue
+			}
+			for _, port := range ports {
+				proto := corev1.ProtocolTCP
+				if port == 53 {
+					proto = corev1.ProtocolUDP
+				}
+				out = append(out, Path{From: s.peer.Name, To: d.peer.Name, FromTenant: s.tenant, ToTenant: d.tenant, Port: port, Proto: proto,
+					Allowed: eng.Allowed(s.peer, d.peer, port, proto)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// endpoint is a peer of the reachability table and the tenant it belongs to ("" for none).
+type endpoint struct {
+	peer   connectivity.Peer
+	tenant string
+}
+
+// policyDestinations are the destinations the policies' egress rules mention (each ipBlock but 0.0.0.0/0, which the
+// internet host stands for, and each selected namespace's pods), and the ports to probe: the usual ones and every
+// port a rule names, sorted.
+func policyDestinations(policies []*networkingv1.NetworkPolicy) ([]endpoint, []int) {
+	var dests []endpoint
 	ports := map[int]bool{80: true, 443: true, 53: true, 5000: true, 9252: true, 6443: true}
 	seen := map[string]bool{}
-	for _, np := range eng.Policies() {
+	for _, np := range policies {
 		for _, rule := range np.Spec.Egress {
 			for _, p := range rule.Ports {
 				if p.Port != nil && p.Port.IntValue() > 0 {
@@ -61,14 +92,12 @@ func Reachability(r *Rendered) ([]Path, error) {
 				switch {
 				case peer.IPBlock != nil:
 					ip, _, err := net.ParseCIDR(peer.IPBlock.CIDR)
-					if err != nil || seen[peer.IPBlock.CIDR] {
+					if err != nil || seen[peer.IPBlock.CIDR] || peer.IPBlock.CIDR == "0.0.0.0/0" {
+						seen[peer.IPBlock.CIDR] = true
 						continue
 					}
 					seen[peer.IPBlock.CIDR] = true
-					if peer.IPBlock.CIDR == "0.0.0.0/0" {
-						continue // covered by the internet host
-					}
-					dests = append(dests, ep{connectivity.Peer{Name: peer.IPBlock.CIDR, IP: ip.String()}, ""})
+					dests = append(dests, endpoint{connectivity.Peer{Name: peer.IPBlock.CIDR, IP: ip.String()}, ""})
 				case peer.NamespaceSelector != nil:
 					ns := peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
 					if ns == "" {
@@ -83,33 +112,12 @@ func Reachability(r *Rendered) ([]Path, error) {
 						continue
 					}
 					seen[name+fmt.Sprint(labels)] = true
-					dests = append(dests, ep{connectivity.Peer{Name: name, Namespace: ns, NSLabels: map[string]string{"kubernetes.io/metadata.name": ns}, Labels: labels}, ""})
+					dests = append(dests, endpoint{connectivity.Peer{Name: name, Namespace: ns, NSLabels: map[string]string{"kubernetes.io/metadata.name": ns}, Labels: labels}, ""})
 				}
 			}
 		}
 	}
-	portList := make([]int, 0, len(ports))
-	for p := range ports {
-		portList = append(portList, p)
-	}
-	sort.Ints(portList)
-	var out []Path
-	for _, s := range sources {
-		for _, d := range dests {
-			if s.peer.Name == d.peer.Name {
-				continue
-			}
-			for _, port := range portList {
-				proto := corev1.ProtocolTCP
-				if port == 53 {
-					proto = corev1.ProtocolUDP
-				}
-				out = append(out, Path{From: s.peer.Name, To: d.peer.Name, FromTenant: s.tenant, ToTenant: d.tenant, Port: port, Proto: proto,
-					Allowed: eng.Allowed(s.peer, d.peer, port, proto)})
-			}
-		}
-	}
-	return out, nil
+	return dests, slices.Sorted(maps.Keys(ports))
 }
 
 // ConnectivityFinding is a path that breaks a rule that holds for any install.

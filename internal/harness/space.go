@@ -110,7 +110,22 @@ type pair struct{ d1, v1, d2, v2 string }
 // Rows returns the value combinations: the full product of the `full` dimensions, then every other pair of values
 // covered at least once (greedy all-pairs), never an excluded combination. Deterministic.
 func (s *Space) Rows() []map[string]string {
-	dims := s.dims()
+	cov := &coverage{s: s, dims: s.dims(), need: s.neededPairs(), use: map[string]int{}}
+	rows := s.fullRows()
+	for _, r := range rows {
+		cov.fill(r)
+	}
+	for len(cov.need) > 0 {
+		first := cov.firstNeeded()
+		r := map[string]string{first.d1: first.v1, first.d2: first.v2}
+		cov.fill(r)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// fullRows is the cross product of the dimensions tested in full (one empty row when there are none).
+func (s *Space) fullRows() []map[string]string {
 	rows := []map[string]string{{}}
 	for _, d := range s.Full {
 		var next []map[string]string
@@ -123,7 +138,12 @@ func (s *Space) Rows() []map[string]string {
 		}
 		rows = next
 	}
-	// all pairs that must be covered (and are not excluded on their own)
+	return rows
+}
+
+// neededPairs are all value pairs of two dimensions that must be covered (and are not excluded on their own).
+func (s *Space) neededPairs() map[pair]bool {
+	dims := s.dims()
 	need := map[pair]bool{}
 	for i, d1 := range dims {
 		for _, d2 := range dims[i+1:] {
@@ -136,59 +156,64 @@ func (s *Space) Rows() []map[string]string {
 			}
 		}
 	}
-	use := map[string]int{}
-	fill := func(r map[string]string) {
-		for _, d := range dims {
-			if _, set := r[d]; set {
+	return need
+}
+
+// coverage is the greedy pairwise fill: the pairs still needed and how often each value was used.
+type coverage struct {
+	s    *Space
+	dims []string
+	need map[pair]bool
+	use  map[string]int
+}
+
+// fill completes row r: each unset dimension gets the allowed value that covers the most needed pairs (ties: the
+// least used value), then the row's pairs are no longer needed.
+func (c *coverage) fill(r map[string]string) {
+	for _, d := range c.dims {
+		if _, set := r[d]; set {
+			continue
+		}
+		best, bestScore := "", -1
+		for _, v := range c.s.values(d) {
+			r[d] = v
+			if c.s.excluded(r) {
+				delete(r, d)
 				continue
 			}
-			best, bestScore := "", -1
-			for _, v := range s.values(d) {
-				r[d] = v
-				if s.excluded(r) {
-					delete(r, d)
-					continue
+			score := 0
+			for d2, v2 := range r {
+				if d2 != d && c.need[ordered(d, v, d2, v2)] {
+					score++
 				}
-				score := 0
-				for d2, v2 := range r {
-					if d2 != d && need[ordered(d, v, d2, v2)] {
-						score++
-					}
-				}
-				score = score*1000 - use[d+"="+v]
-				if score > bestScore {
-					best, bestScore = v, score
-				}
-				delete(r, d)
 			}
-			r[d] = best
-			use[d+"="+best]++
-		}
-		for i, d1 := range dims {
-			for _, d2 := range dims[i+1:] {
-				delete(need, pair{d1, r[d1], d2, r[d2]})
+			score = score*1000 - c.use[d+"="+v]
+			if score > bestScore {
+				best, bestScore = v, score
 			}
+			delete(r, d)
+		}
+		r[d] = best
+		c.use[d+"="+best]++
+	}
+	for i, d1 := range c.dims {
+		for _, d2 := range c.dims[i+1:] {
+			delete(c.need, pair{d1, r[d1], d2, r[d2]})
 		}
 	}
-	for _, r := range rows {
-		fill(r)
+}
+
+// firstNeeded is the needed pair that sorts first (a deterministic start for the next row).
+func (c *coverage) firstNeeded() pair {
+	keys := make([]string, 0, len(c.need))
+	byKey := map[string]pair{}
+	for p := range c.need {
+		k := fmt.Sprint(p)
+		keys = append(keys, k)
+		byKey[k] = p
 	}
-	for len(need) > 0 {
-		var first pair
-		keys := make([]string, 0, len(need))
-		byKey := map[string]pair{}
-		for p := range need {
-			k := fmt.Sprint(p)
-			keys = append(keys, k)
-			byKey[k] = p
-		}
-		sort.Strings(keys)
-		first = byKey[keys[0]]
-		r := map[string]string{first.d1: first.v1, first.d2: first.v2}
-		fill(r)
-		rows = append(rows, r)
-	}
-	return rows
+	sort.Strings(keys)
+	return byKey[keys[0]]
 }
 
 func ordered(d1, v1, d2, v2 string) pair {
