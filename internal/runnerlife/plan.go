@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -77,30 +78,9 @@ func PlanFor(src Sources, tenant, profile string, tags []string) (Plan, error) {
 		}
 		return Plan{}, fmt.Errorf("tenant %q is not in %v (tenants: %v)", tenant, src.Bootstrap, names)
 	}
-	valuesFile := fmt.Sprintf(src.TenantValues, tenant)
-	raw, err := os.ReadFile(valuesFile)
+	values, valuesFile, err := src.tenantValues(tenant)
 	if err != nil {
-		return Plan{}, fmt.Errorf("tenant %s: its values: %w", tenant, err)
-	}
-	var values map[string]any
-	if err := yaml.Unmarshal(raw, &values); err != nil {
-		return Plan{}, fmt.Errorf("%s: %w", valuesFile, err)
-	}
-	for _, o := range src.Overlays {
-		file := fmt.Sprintf(o, tenant)
-		raw, err := os.ReadFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		var overlay map[string]any
-		if err == nil {
-			err = yaml.Unmarshal(raw, &overlay)
-		}
-		if err != nil {
-			return Plan{}, fmt.Errorf("%s: %w", file, err)
-		}
-		values = render.MergeValues(values, overlay)
-		valuesFile += " + " + file
+		return Plan{}, err
 	}
 	// the manager is what mounts the token: render it on, whatever the reviewed values say for a render-only review
 	values["managerDisabled"] = false
@@ -114,36 +94,85 @@ func PlanFor(src Sources, tenant, profile string, tags []string) (Plan, error) {
 	}
 	p := Plan{Tenant: tenant, Namespace: tn.Namespace, Profile: profile, Tags: tags,
 		Description: fmt.Sprintf("gitlab-kaniko-tenant: tenant %s (namespace %s)", tenant, tn.Namespace)}
+	if err := p.applyProfile(values, valuesFile); err != nil {
+		return Plan{}, err
+	}
+	if err := p.readManager(res.Objects()); err != nil {
+		return Plan{}, err
+	}
+	return p, nil
+}
+
+// tenantValues reads the tenant's values file and merges its overlays (those that exist) on top; the second result
+// names the files read.
+func (src Sources) tenantValues(tenant string) (map[string]any, string, error) {
+	valuesFile := fmt.Sprintf(src.TenantValues, tenant)
+	raw, err := os.ReadFile(valuesFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("tenant %s: its values: %w", tenant, err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", valuesFile, err)
+	}
+	for _, o := range src.Overlays {
+		file := fmt.Sprintf(o, tenant)
+		raw, err := os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		var overlay map[string]any
+		if err == nil {
+			err = yaml.Unmarshal(raw, &overlay)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", file, err)
+		}
+		values = render.MergeValues(values, overlay)
+		valuesFile += " + " + file
+	}
+	return values, valuesFile, nil
+}
+
+// applyProfile checks the plan's profile against the tenant's runner profiles and takes the profile's tags; a
+// runner without tags gets the tenant's name.
+func (p *Plan) applyProfile(values map[string]any, valuesFile string) error {
 	profiles := harness.ProfileNames(values)
 	switch {
-	case profile == "" && len(profiles) > 0:
-		return Plan{}, fmt.Errorf("tenant %s has runner profiles %v: name the profile whose runner this is (--profile)", tenant, profiles)
-	case profile != "" && !slices.Contains(profiles, profile):
-		return Plan{}, fmt.Errorf("tenant %s has no runner profile %q (its profiles: %v, in %s)", tenant, profile, profiles, valuesFile)
-	case profile != "" && len(tags) > 0:
-		return Plan{}, fmt.Errorf("tenant %s profile %s: its tags are profiles.%s.tags in %s, not a flag", tenant, profile, profile, valuesFile)
-	case profile != "":
-		p.Tags = harness.ProfileTags(values, profile)
-		p.Description = fmt.Sprintf("gitlab-kaniko-tenant: tenant %s profile %s (namespace %s)", tenant, profile, tn.Namespace)
+	case p.Profile == "" && len(profiles) > 0:
+		return fmt.Errorf("tenant %s has runner profiles %v: name the profile whose runner this is (--profile)", p.Tenant, profiles)
+	case p.Profile != "" && !slices.Contains(profiles, p.Profile):
+		return fmt.Errorf("tenant %s has no runner profile %q (its profiles: %v, in %s)", p.Tenant, p.Profile, profiles, valuesFile)
+	case p.Profile != "" && len(p.Tags) > 0:
+		return fmt.Errorf("tenant %s profile %s: its tags are profiles.%s.tags in %s, not a flag", p.Tenant, p.Profile, p.Profile, valuesFile)
+	case p.Profile != "":
+		p.Tags = harness.ProfileTags(values, p.Profile)
+		p.Description = fmt.Sprintf("gitlab-kaniko-tenant: tenant %s profile %s (namespace %s)", p.Tenant, p.Profile, p.Namespace)
 	}
 	if len(p.Tags) == 0 {
-		p.Tags = []string{tenant}
+		p.Tags = []string{p.Tenant}
 	}
-	tokenPath := "token" // templates/_manager-pod.tpl: token, or token-<profile> per runner profile
-	if profile != "" {
-		tokenPath = "token-" + profile
+	return nil
+}
+
+// readManager finds, in the rendered manager, the Secret and key of the plan's runner token (templates/
+// _manager-pod.tpl: the volume runner-token, one item per runner: token, or token-<profile>) and its termination
+// grace period, the runner's maximum timeout.
+func (p *Plan) readManager(objs []*unstructured.Unstructured) error {
+	tokenPath := "token"
+	if p.Profile != "" {
+		tokenPath = "token-" + p.Profile
 	}
-	for _, o := range res.Objects() {
+	for _, o := range objs {
 		if o.GetKind() != "Deployment" && o.GetKind() != "DaemonSet" {
 			continue
 		}
 		var d appsv1.Deployment
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
-			return Plan{}, err
+			return err
 		}
 		spec := d.Spec.Template.Spec
 		for _, v := range spec.Volumes {
-			// templates/_manager-pod.tpl: the volume runner-token, one item per runner
 			if v.Secret == nil || v.Name != "runner-token" {
 				continue
 			}
@@ -158,7 +187,7 @@ func PlanFor(src Sources, tenant, profile string, tags []string) (Plan, error) {
 		}
 	}
 	if p.Secret == "" {
-		return Plan{}, fmt.Errorf("tenant %s: the rendered manager mounts no runner token Secret", tenant)
+		return fmt.Errorf("tenant %s: the rendered manager mounts no runner token Secret", p.Tenant)
 	}
-	return p, nil
+	return nil
 }
