@@ -15,6 +15,11 @@ var chartDirs = []string{"charts/gitlab-kaniko-tenant", "charts/tenant-bootstrap
 
 func newReleaseCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "release", Short: "Package, publish and check the charts as users install them (OCI)"}
+	cmd.AddCommand(newReleasePackageCmd(), newReleasePublishCmd(), newReleaseCheckCmd())
+	return cmd
+}
+
+func newReleasePackageCmd() *cobra.Command {
 	var out string
 	pkg := &cobra.Command{
 		Use:   "package",
@@ -31,7 +36,11 @@ func newReleaseCmd() *cobra.Command {
 		},
 	}
 	pkg.Flags().StringVar(&out, "out", "_out/charts", "output directory")
-	var registryURL string
+	return pkg
+}
+
+func newReleasePublishCmd() *cobra.Command {
+	var out, registryURL string
 	var plain bool
 	publish := &cobra.Command{
 		Use:   "publish --registry oci://HOST/PATH",
@@ -59,7 +68,11 @@ func newReleaseCmd() *cobra.Command {
 	publish.Flags().StringVar(&registryURL, "registry", "", "oci://host[:port]/path")
 	publish.Flags().BoolVar(&plain, "plain-http", false, "the registry speaks plain HTTP")
 	_ = publish.MarkFlagRequired("registry")
-	check := &cobra.Command{
+	return publish
+}
+
+func newReleaseCheckCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "check",
 		Short: "Package, OCI round trip through a Distribution registry, image list; one summary line",
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,22 +101,9 @@ func newReleaseCmd() *cobra.Command {
 			for _, r := range refs {
 				fmt.Fprintf(cmd.OutOrStdout(), "oci round trip: %s pushed, pulled, renders identically\n", r)
 			}
-			all := map[string]bool{}
-			files, _ := filepath.Glob("tenants/*.yaml")
-			sets := [][]string{nil}
-			for _, f := range files {
-				if filepath.Base(f) != "bootstrap.yaml" {
-					sets = append(sets, []string{f})
-				}
-			}
-			for _, vf := range sets {
-				imgs, err := listImages(chartDirs[0], vf, "tenant")
-				if err != nil {
-					return err
-				}
-				for _, im := range imgs {
-					all[im.Ref] = true
-				}
+			all, err := tenantImages()
+			if err != nil {
+				return err
 			}
 			mirrorable := 0
 			for ref := range all {
@@ -120,6 +120,26 @@ func newReleaseCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(pkg, publish, check)
-	return cmd
+}
+
+// tenantImages are the images the tenant chart installs with its defaults and with each tenants/ values file.
+func tenantImages() (map[string]bool, error) {
+	all := map[string]bool{}
+	files, _ := filepath.Glob("tenants/*.yaml")
+	sets := [][]string{nil}
+	for _, f := range files {
+		if filepath.Base(f) != "bootstrap.yaml" {
+			sets = append(sets, []string{f})
+		}
+	}
+	for _, vf := range sets {
+		imgs, err := listImages(chartDirs[0], vf, "tenant")
+		if err != nil {
+			return nil, err
+		}
+		for _, im := range imgs {
+			all[im.Ref] = true
+		}
+	}
+	return all, nil
 }

@@ -24,16 +24,15 @@ func (h Helm4Report) Line() string {
 	return fmt.Sprintf("helm4: renders=%d identical=%d differences=%d bad-values-rejected=%d/%d", h.Renders, h.Identical, len(h.Differences), h.BadRejected, h.Bad)
 }
 
-// CompareHelm4 renders every permutation's three releases with both SDKs and compares the objects and NOTES.
+// CompareHelm4 renders every permutation's three releases with both SDKs and compares the objects and NOTES, then
+// renders every bad value with Helm 4.
 func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 	var rep Helm4Report
 	space, err := LoadSpace(filepath.Join(o.RepoRoot, "test", "matrix", "permutations.yaml"))
 	if err != nil {
 		return rep, err
 	}
-	charts := map[string][2]interface {
-		Render(render.Options) (*render.Result, error)
-	}{}
+	charts := map[string][2]renderer{}
 	for _, name := range []string{"gitlab-kaniko-tenant", "tenant-bootstrap"} {
 		dir := filepath.Join(o.RepoRoot, "charts", name)
 		c3, err := render.Load(dir)
@@ -44,64 +43,75 @@ func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		charts[name] = [2]interface {
-			Render(render.Options) (*render.Result, error)
-		}{c3, c4}
-	}
-	compare := func(label, chart string, opts render.Options) {
-		rep.Renders++
-		r3, err3 := charts[chart][0].Render(opts)
-		r4, err4 := charts[chart][1].Render(opts)
-		switch {
-		case err3 != nil || err4 != nil:
-			if (err3 == nil) != (err4 == nil) {
-				rep.Differences = append(rep.Differences, fmt.Sprintf("%s: helm3 err=%v, helm4 err=%v", label, err3, err4))
-				return
-			}
-		case !bytes.Equal(r3.YAML(), r4.YAML()):
-			rep.Differences = append(rep.Differences, label+": rendered objects differ")
-			return
-		case r3.Notes != r4.Notes:
-			rep.Differences = append(rep.Differences, label+": NOTES differ")
-			return
-		}
-		rep.Identical++
+		charts[name] = [2]renderer{c3, c4}
 	}
 	for _, p := range space.Permutations(versions.KubernetesVersions) {
 		in := space.Install(p)
 		kv := "v" + p.KubeVersion
-		compare(p.Name()+" tenant-bootstrap", "tenant-bootstrap", render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: kv, APIVersions: in.APIs, Values: deepCopy(in.Bootstrap)})
+		rep.compare(charts["tenant-bootstrap"], p.Name()+" tenant-bootstrap", render.Options{ReleaseName: "tenant-bootstrap", Namespace: "gitlab-kaniko-system", KubeVersion: kv, APIVersions: in.APIs, Values: deepCopy(in.Bootstrap)})
 		for _, t := range sortedKeys(in.Tenants) {
-			compare(p.Name()+" "+t, "gitlab-kaniko-tenant", render.Options{ReleaseName: t, Namespace: in.Namespace[t], KubeVersion: kv, APIVersions: in.APIs, Values: deepCopy(in.Tenants[t])})
+			rep.compare(charts["gitlab-kaniko-tenant"], p.Name()+" "+t, render.Options{ReleaseName: t, Namespace: in.Namespace[t], KubeVersion: kv, APIVersions: in.APIs, Values: deepCopy(in.Tenants[t])})
 		}
 	}
 	bad, err := LoadBadCases(filepath.Join(o.RepoRoot, "test", "matrix", "bad-values.yaml"))
 	if err != nil {
 		return rep, err
 	}
-	base := space.Install(Permutation{Values: map[string]string{}, KubeVersion: versions.KubernetesVersions[0]})
+	err = rep.badValues(bad, space.Install(Permutation{Values: map[string]string{}, KubeVersion: versions.KubernetesVersions[0]}), charts["gitlab-kaniko-tenant"][1], charts["tenant-bootstrap"][1])
+	return rep, err
+}
+
+// renderer is a chart loaded by one SDK (render: Helm 3, render4: Helm 4).
+type renderer interface {
+	Render(render.Options) (*render.Result, error)
+}
+
+// compare renders one release with both SDKs (pair: Helm 3, Helm 4): both refuse, or both render the same objects
+// and NOTES.
+func (rep *Helm4Report) compare(pair [2]renderer, label string, opts render.Options) {
+	rep.Renders++
+	r3, err3 := pair[0].Render(opts)
+	r4, err4 := pair[1].Render(opts)
+	switch {
+	case err3 != nil || err4 != nil:
+		if (err3 == nil) != (err4 == nil) {
+			rep.Differences = append(rep.Differences, fmt.Sprintf("%s: helm3 err=%v, helm4 err=%v", label, err3, err4))
+			return
+		}
+	case !bytes.Equal(r3.YAML(), r4.YAML()):
+		rep.Differences = append(rep.Differences, label+": rendered objects differ")
+		return
+	case r3.Notes != r4.Notes:
+		rep.Differences = append(rep.Differences, label+": NOTES differ")
+		return
+	}
+	rep.Identical++
+}
+
+// badValues renders each bad case on base with Helm 4 (tenant and bootstrap: the Helm 4 charts); each must be
+// refused for the case's reason. The base itself must render, or every bad value would count as rejected.
+func (rep *Helm4Report) badValues(bad []BadCase, base Install, tenant, bootstrap renderer) error {
 	helm4 := func(chart string, extra map[string]any, cluster string) error {
 		opts := render.Options{KubeVersion: "v" + versions.KubernetesVersions[0]}
 		if chart == "tenant" {
 			if cluster == "bootstrap" {
-				ns, err := BootstrapNamespaces(charts["tenant-bootstrap"][1], base.Bootstrap, versions.KubernetesVersions[0])
+				ns, err := BootstrapNamespaces(bootstrap, base.Bootstrap, versions.KubernetesVersions[0])
 				if err != nil {
 					return err
 				}
 				opts.Cluster = ns
 			}
 			opts.ReleaseName, opts.Namespace, opts.Values = "tenant-a", "tenant-a", render.MergeValues(deepCopy(base.Tenants["tenant-a"]), deepCopy(extra))
-			_, err := charts["gitlab-kaniko-tenant"][1].Render(opts)
+			_, err := tenant.Render(opts)
 			return err
 		}
 		opts.ReleaseName, opts.Namespace, opts.Values = "tenant-bootstrap", "gitlab-kaniko-system", render.MergeValues(deepCopy(base.Bootstrap), deepCopy(extra))
-		_, err := charts["tenant-bootstrap"][1].Render(opts)
+		_, err := bootstrap.Render(opts)
 		return err
 	}
-	// the base must render, or every bad value would count as rejected
 	for _, chart := range []string{"tenant", "bootstrap"} {
 		if err := helm4(chart, nil, ""); err != nil {
-			return rep, fmt.Errorf("helm4: the base of the bad-values cases does not render (%s): %w", chart, err)
+			return fmt.Errorf("helm4: the base of the bad-values cases does not render (%s): %w", chart, err)
 		}
 	}
 	for _, bc := range bad {
@@ -116,5 +126,5 @@ func CompareHelm4(o MatrixOptions) (Helm4Report, error) {
 			rep.BadRejected++
 		}
 	}
-	return rep, nil
+	return nil
 }
