@@ -347,22 +347,70 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 	p := j.Pipeline
 	pr := p.Project
 	u, _ := url.Parse(s.cfg.ExternalURL)
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	}
 	repoURL := fmt.Sprintf("%s://gitlab-ci-token:%s@%s/%s.git", u.Scheme, j.Token, u.Host, pr.Path)
-	short := p.SHA
-	if len(short) > 8 {
-		short = short[:8]
-	}
 	timeout := j.timeout()
 	if rn.MaximumTimeout > 0 && rn.MaximumTimeout < timeout {
 		// the runner's maximum_timeout caps the job's (Ci::Build#update_timeout_state, Ci::BuildMetadata)
 		timeout = rn.MaximumTimeout
 	}
 	j.RunTimeout = timeout
-	pre := []Variable{
+	var img map[string]any
+	if j.Spec.Image != nil {
+		img = imageJSON(*j.Spec.Image)
+	}
+	services := []any{}
+	for _, sv := range j.Spec.Services {
+		services = append(services, imageJSON(sv))
+	}
+	caches := []map[string]any{}
+	for _, c := range j.Spec.Cache {
+		// GitLab suffixes cache keys by the ref's protection ("Use separate caches for protected branches", on by
+		// default): the default branch is protected.
+		caches = append(caches, map[string]any{"key": c.Key + "-protected", "untracked": false, "policy": c.Policy, "paths": c.Paths, "when": c.When, "fallback_keys": []string{}})
+	}
+	return map[string]any{
+		"id": j.ID, "token": j.Token, "allow_git_fetch": true,
+		"job_info": map[string]any{"id": j.ID, "name": j.Spec.Name, "stage": j.Spec.Stage, "project_id": pr.ID, "project_name": pr.Name,
+			"time_in_queue_seconds": j.StartedAt.Sub(j.QueuedAt).Seconds()},
+		"git_info": map[string]any{"repo_url": repoURL, "repo_object_format": "sha1", "ref": p.Ref, "sha": p.SHA, "before_sha": p.BeforeSHA, "ref_type": "branch",
+			"refspecs": []string{fmt.Sprintf("+refs/pipelines/%d:refs/pipelines/%d", p.ID, p.ID), fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", p.Ref, p.Ref)}, "depth": 20},
+		"runner_info":  map[string]any{"timeout": int(timeout.Seconds())},
+		"variables":    append(s.predefinedVariables(j, rn, u, repoURL), j.Spec.Variables...),
+		"steps":        jobSteps(j, timeout),
+		"image":        img,
+		"services":     services,
+		"artifacts":    []any{},
+		"cache":        caches,
+		"credentials":  []any{},
+		"dependencies": []any{},
+		"features": map[string]any{"trace_sections": true, "token_mask_prefixes": []string{"glpat-", "glcbt-", "glrt-"},
+			"failure_reasons": FailureReasons},
+	}
+}
+
+// jobSteps are the job's script step (before_script and script, with the job's timeout) and its after_script step.
+func jobSteps(j *job, timeout time.Duration) []map[string]any {
+	script := append(slices.Clone(j.Spec.BeforeScript), j.Spec.Script...)
+	steps := []map[string]any{{"name": "script", "script": script, "timeout": int(timeout.Seconds()), "when": "on_success", "allow_failure": false}}
+	if len(j.Spec.AfterScript) > 0 {
+		steps = append(steps, map[string]any{"name": "after_script", "script": j.Spec.AfterScript, "timeout": 300, "when": "always", "allow_failure": true})
+	}
+	return steps
+}
+
+// predefinedVariables are the CI_* and GITLAB_* variables GitLab sends with every job, before the job's own.
+func (s *Server) predefinedVariables(j *job, rn *runner, u *url.URL, repoURL string) []Variable {
+	p := j.Pipeline
+	pr := p.Project
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	short := p.SHA
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	return []Variable{
 		{Key: "CI", Value: "true", Public: true}, {Key: "GITLAB_CI", Value: "true", Public: true},
 		{Key: "CI_SERVER_URL", Value: s.cfg.ExternalURL, Public: true}, {Key: "CI_SERVER_HOST", Value: u.Hostname(), Public: true},
 		{Key: "CI_SERVER_PORT", Value: port, Public: true}, {Key: "CI_SERVER_PROTOCOL", Value: u.Scheme, Public: true},
@@ -391,44 +439,6 @@ func (s *Server) jobPayloadLocked(j *job, rn *runner) map[string]any {
 		{Key: "CI_NODE_TOTAL", Value: "1", Public: true}, {Key: "CI_CONFIG_PATH", Value: CIFile, Public: true},
 		{Key: "GITLAB_USER_LOGIN", Value: "e2e", Public: true}, {Key: "GITLAB_USER_NAME", Value: "gitlab-kaniko-tenant e2e", Public: true},
 		{Key: "GITLAB_FEATURES", Value: "", Public: true},
-	}
-	vars := append(pre, j.Spec.Variables...)
-	script := append(slices.Clone(j.Spec.BeforeScript), j.Spec.Script...)
-	steps := []map[string]any{{"name": "script", "script": script, "timeout": int(timeout.Seconds()), "when": "on_success", "allow_failure": false}}
-	if len(j.Spec.AfterScript) > 0 {
-		steps = append(steps, map[string]any{"name": "after_script", "script": j.Spec.AfterScript, "timeout": 300, "when": "always", "allow_failure": true})
-	}
-	var img map[string]any
-	if j.Spec.Image != nil {
-		img = imageJSON(*j.Spec.Image)
-	}
-	services := []any{}
-	for _, sv := range j.Spec.Services {
-		services = append(services, imageJSON(sv))
-	}
-	caches := []map[string]any{}
-	for _, c := range j.Spec.Cache {
-		// GitLab suffixes cache keys by the ref's protection ("Use separate caches for protected branches", on by
-		// default): the default branch is protected.
-		caches = append(caches, map[string]any{"key": c.Key + "-protected", "untracked": false, "policy": c.Policy, "paths": c.Paths, "when": c.When, "fallback_keys": []string{}})
-	}
-	return map[string]any{
-		"id": j.ID, "token": j.Token, "allow_git_fetch": true,
-		"job_info": map[string]any{"id": j.ID, "name": j.Spec.Name, "stage": j.Spec.Stage, "project_id": pr.ID, "project_name": pr.Name,
-			"time_in_queue_seconds": j.StartedAt.Sub(j.QueuedAt).Seconds()},
-		"git_info": map[string]any{"repo_url": repoURL, "repo_object_format": "sha1", "ref": p.Ref, "sha": p.SHA, "before_sha": p.BeforeSHA, "ref_type": "branch",
-			"refspecs": []string{fmt.Sprintf("+refs/pipelines/%d:refs/pipelines/%d", p.ID, p.ID), fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", p.Ref, p.Ref)}, "depth": 20},
-		"runner_info":  map[string]any{"timeout": int(timeout.Seconds())},
-		"variables":    vars,
-		"steps":        steps,
-		"image":        img,
-		"services":     services,
-		"artifacts":    []any{},
-		"cache":        caches,
-		"credentials":  []any{},
-		"dependencies": []any{},
-		"features": map[string]any{"trace_sections": true, "token_mask_prefixes": []string{"glpat-", "glcbt-", "glrt-"},
-			"failure_reasons": FailureReasons},
 	}
 }
 
