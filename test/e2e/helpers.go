@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,9 +175,10 @@ func (rt *runnerTier) project(tenant string) *tenantProject {
 	return nil
 }
 
-// profileProject is the tenant's project served by that runner profile (nil: none).
+// profileProject is the tenant's project served by that runner profile (nil: none), among its example project and
+// the extra ones.
 func (rt *runnerTier) profileProject(tenant, profile string) *tenantProject {
-	for _, tp := range rt.projects {
+	for _, tp := range append(slices.Clone(rt.projects), rt.extra...) {
 		if tp.tn.Name == tenant && tp.profile == profile {
 			return tp
 		}

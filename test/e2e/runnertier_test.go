@@ -180,7 +180,11 @@ func TestRunnerTier(t *testing.T) {
 	// One project, a job for each profile: tenant-a's dotnet runner is assigned to its Java project as well (what a
 	// team does for a repository with Java and C# jobs), and each job runs on its own profile's runner and pod.
 	routed, routes := 0, 0
-	if java, dotnet := rt.project("tenant-a"), rt.profileProject("tenant-a", "dotnet"); java != nil && java.profile != "" && dotnet != nil {
+	if java := rt.project("tenant-a"); java != nil && java.profile != "" {
+		dotnet := rt.profileProject("tenant-a", "dotnet")
+		if dotnet == nil {
+			t.Fatalf("profile routing: tenant-a has runner profiles but no project served by its dotnet profile")
+		}
 		routed, routes = profileRouting(ctx, t, cs, rt, java, dotnet)
 		step = rt.steps.since("one project, a job for each profile", step)
 	}
