@@ -149,7 +149,7 @@ var exampleTenants = []struct {
 	runner                                     string // the [[runners]] entry whose tags the project's jobs carry
 }{
 	{"java-maven.gitlab-ci.yml", "tenant-a-java-values.yaml", "tenant-a", "java-builds", "unit-tests", "tenant-a-java"},
-	{"dotnet-nuget.gitlab-ci.yml", "tenant-b-dotnet-values.yaml", "tenant-b", "dotnet-builds", "unit-tests", "tenant-b-kubernetes"},
+	{"dotnet-nuget.gitlab-ci.yml", "tenant-b-dotnet-values.yaml", "tenant-b", "dotnet-builds", "unit-tests", "tenant-b-dotnet"},
 }
 
 // compileExample compiles a published example as GitLab would for a project that copied it: its include:project
