@@ -123,6 +123,23 @@ func (c *Client) UnassignRunner(ctx context.Context, projectID, runnerID int64) 
 	return nil
 }
 
+// JobManager is the runner manager that took a job, from GitLab's record of the job (GET /projects/:id/jobs/:job_id,
+// its runner_manager: system_id, ip_address, version …); nil before a manager took it. client-go's Job type does not
+// carry the field, so the job is read with client-go's request and decoded into its RunnerManager type.
+func (c *Client) JobManager(ctx context.Context, projectID, jobID int64) (*gitlab.RunnerManager, error) {
+	req, err := c.API.NewRequest(http.MethodGet, fmt.Sprintf("projects/%d/jobs/%d", projectID, jobID), nil, []gitlab.RequestOptionFunc{gitlab.WithContext(ctx)})
+	if err != nil {
+		return nil, err
+	}
+	var job struct {
+		RunnerManager *gitlab.RunnerManager `json:"runner_manager"`
+	}
+	if _, err := c.API.Do(req, &job); err != nil {
+		return nil, fmt.Errorf("job %d of project %d: %w", jobID, projectID, err)
+	}
+	return job.RunnerManager, nil
+}
+
 // DeleteRunner deletes the runner.
 func (c *Client) DeleteRunner(ctx context.Context, id int64) error {
 	_, err := c.API.Runners.DeleteRegisteredRunnerByID(id, gitlab.WithContext(ctx))

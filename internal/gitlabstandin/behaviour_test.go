@@ -322,6 +322,45 @@ func TestStandinDoesWhatGitLabDoes(t *testing.T) {
 			t.Errorf("unassigning a runner the project does not have: %v, want 404", err)
 		}
 	})
+	t.Run("the job's record names the runner manager that took it: system_id, version, address", func(t *testing.T) {
+		t.Log("GitLab: lib/api/ci/helpers/runner.rb (current_runner_manager: ensure_manager by system_id), Ci::RunnerManagerBuild, lib/api/entities/ci/job.rb (runner_manager), lib/api/entities/ci/runner_manager.rb, lib/api/ci/runners.rb (get ':id/managers')")
+		w := newWorld(t, time.Second)
+		ctx := context.Background()
+		p, rn, _ := w.pipelineOf("managers", "a: {tags: [x], script: [echo a]}\nb: {tags: [x], script: [echo b]}\n")
+		take := func(systemID string) int64 {
+			t.Helper()
+			code, _, body := w.runnerCall("POST", "/jobs/request", nil, map[string]any{"token": rn.Token, "system_id": systemID,
+				"info": map[string]any{"name": "gitlab-runner", "version": "17.9.3", "revision": "a1b2c3d4", "platform": "linux", "architecture": "amd64"}})
+			var j handedJob
+			if code != http.StatusCreated || json.Unmarshal(body, &j) != nil {
+				t.Fatalf("manager %s got no job (%d)", systemID, code)
+			}
+			return j.ID
+		}
+		ja, jb := take("s_old0manager"), take("s_new0manager")
+		for id, want := range map[int64]string{ja: "s_old0manager", jb: "s_new0manager"} {
+			m, err := w.api.JobManager(ctx, p.ID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m == nil || m.SystemID != want || m.Version != "17.9.3" || m.IPAddress != "127.0.0.1" || m.Status != "online" {
+				t.Errorf("job %d's runner_manager %+v, want system_id %s, version 17.9.3, ip 127.0.0.1, online", id, m, want)
+			}
+		}
+		managers, _, err := w.api.API.Runners.ListRunnerManagers(rn.ID)
+		if err != nil || len(managers) != 2 || managers[0].SystemID != "s_old0manager" {
+			t.Errorf("the runner's managers: %+v (%v), want the two system_ids, oldest first", managers, err)
+		}
+		q, err := w.api.CreateProject(ctx, "managers-pending")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := w.commit(q, "c: {tags: [y], script: [echo c]}\n")
+		jobs, _ := w.api.Jobs(ctx, q.ID, pl.ID)
+		if m, err := w.api.JobManager(ctx, q.ID, jobs[0].ID); err != nil || m != nil {
+			t.Errorf("a pending job's runner_manager: %+v (%v), want null", m, err)
+		}
+	})
 	t.Run("a paused runner gets no job until it is unpaused", func(t *testing.T) {
 		t.Log("GitLab: Ci::RegisterJobService (active runners only); PUT /runners/:id paused")
 		w := newWorld(t, time.Second)

@@ -402,6 +402,10 @@ func (s *Server) jobJSON(j *job) map[string]any {
 	if j.Runner != nil {
 		out["runner"] = map[string]any{"id": j.Runner.ID, "description": j.Runner.Description}
 	}
+	out["runner_manager"] = nil // API::Entities::Ci::Job: the manager that took the job (null before one did)
+	if j.Manager != nil {
+		out["runner_manager"] = j.Manager.entity()
+	}
 	return out
 }
 
@@ -434,6 +438,19 @@ func (s *Server) jobOf(w http.ResponseWriter, r *http.Request, p *project) *job 
 		return nil
 	}
 	return j
+}
+
+// getJob is GET /projects/:id/jobs/:job_id (API::Entities::Ci::Job).
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	p := s.projectOf(w, r)
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobOf(w, r, p); j != nil {
+		writeJSON(w, http.StatusOK, s.jobJSON(j))
+	}
 }
 
 func (s *Server) getTrace(w http.ResponseWriter, r *http.Request) {
@@ -710,6 +727,22 @@ func (s *Server) updateRunner(w http.ResponseWriter, r *http.Request) {
 	s.logf("runner %d: paused=%v", rn.ID, rn.Paused)
 	s.notifyLocked()
 	writeJSON(w, http.StatusOK, s.runnerDetailsLocked(rn))
+}
+
+// runnerManagers is GET /runners/:id/managers (Entities::Ci::RunnerManager), oldest first.
+func (s *Server) runnerManagers(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rn := s.runnerOfLocked(w, r)
+	if rn == nil {
+		return
+	}
+	out := []map[string]any{}
+	for _, m := range rn.Managers {
+		out = append(out, m.entity())
+	}
+	slices.SortFunc(out, func(a, b map[string]any) int { return int(a["id"].(int64) - b["id"].(int64)) })
+	writeJSON(w, http.StatusOK, out)
 }
 
 // getRunner is GET /runners/:id (Entities::Ci::RunnerDetails).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -100,9 +101,11 @@ func (s *Server) unregisterManager(w http.ResponseWriter, r *http.Request) {
 func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Token      string `json:"token"`
+		SystemID   string `json:"system_id"`
 		LastUpdate string `json:"last_update"`
 		Info       struct {
-			Features struct {
+			Version, Revision, Platform, Architecture string
+			Features                                  struct {
 				CancelGracefully bool `json:"cancel_gracefully"`
 			} `json:"features"`
 		} `json:"info"`
@@ -122,6 +125,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rn.ContactedAt = time.Now()
+		mgr := s.managerLocked(rn, body.SystemID, r.RemoteAddr, [4]string{body.Info.Version, body.Info.Revision, body.Info.Platform, body.Info.Architecture})
 		if rn.Paused {
 			// a paused runner gets no job (Ci::RegisterJobService: only active runners), and is told so at once
 			current := strconv.FormatInt(s.lastUpdate, 10)
@@ -131,7 +135,7 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if j := s.pickLocked(rn); j != nil {
-			j.Graceful = body.Info.Features.CancelGracefully
+			j.Graceful, j.Manager = body.Info.Features.CancelGracefully, mgr
 			payload := s.jobPayloadLocked(j, rn)
 			s.mu.Unlock()
 			writeJSON(w, http.StatusCreated, payload)
@@ -160,6 +164,34 @@ func (s *Server) requestJob(w http.ResponseWriter, r *http.Request) {
 
 // pickLocked assigns the oldest pending job this runner may take: its project's (project runners), tags all among
 // the runner's, untagged jobs only with run_untagged. Callers hold s.mu.
+// legacySystemID is GitLab's system_id for a runner that sends none (Ci::RunnerManager::LEGACY_SYSTEM_ID… in
+// lib/api/ci/helpers/runner.rb: params[:system_id] || LEGACY_SYSTEM_ID).
+const legacySystemID = "<legacy>"
+
+// managerLocked records the runner manager behind a job request (lib/api/ci/helpers/runner.rb
+// current_runner_manager: ensure_manager by system_id, its version info and contacted_at, the caller's IP).
+// info is version, revision, platform and architecture. Callers hold s.mu.
+func (s *Server) managerLocked(rn *runner, systemID, remoteAddr string, info [4]string) *runnerManager {
+	if systemID == "" {
+		systemID = legacySystemID
+	}
+	if rn.Managers == nil {
+		rn.Managers = map[string]*runnerManager{}
+	}
+	m := rn.Managers[systemID]
+	if m == nil {
+		m = &runnerManager{ID: s.newIDLocked(), SystemID: systemID, CreatedAt: time.Now()}
+		rn.Managers[systemID] = m
+		s.logf("runner %d: manager %d (system_id %s) from %s", rn.ID, m.ID, systemID, remoteAddr)
+	}
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		m.IPAddress = host
+	}
+	m.Version, m.Revision, m.Platform, m.Architecture = info[0], info[1], info[2], info[3]
+	m.ContactedAt = time.Now()
+	return m
+}
+
 func (s *Server) pickLocked(rn *runner) *job {
 	var best *job
 	for _, j := range s.jobs {

@@ -103,6 +103,30 @@ type runner struct {
 	Locked bool
 	// MaximumTimeout caps every job's timeout on this runner (0: none), as GitLab does when it hands out a job.
 	MaximumTimeout time.Duration
+	// Managers are the processes that use the runner's token, by the system_id each sends (Ci::RunnerManager: one
+	// per manager pod of a tenant, a new one after a restart that loses the runner's .runner_system_id file).
+	Managers map[string]*runnerManager
+}
+
+// runnerManager is one manager process of a runner as GitLab records it (ci_runner_machines) from its job
+// requests: its system_id, what its info says, the address it calls from, when it was first and last seen.
+type runnerManager struct {
+	ID                                        int64
+	SystemID                                  string
+	Version, Revision, Platform, Architecture string
+	IPAddress                                 string
+	CreatedAt, ContactedAt                    time.Time
+}
+
+// entity is the manager as GitLab's API::Entities::Ci::RunnerManager shows it.
+func (m *runnerManager) entity() map[string]any {
+	status := "offline"
+	if time.Since(m.ContactedAt) < RunnerOnline {
+		status = "online"
+	}
+	return map[string]any{"id": m.ID, "system_id": m.SystemID, "version": m.Version, "revision": m.Revision, "platform": m.Platform,
+		"architecture": m.Architecture, "created_at": m.CreatedAt.UTC().Format(time.RFC3339Nano), "contacted_at": m.ContactedAt.UTC().Format(time.RFC3339Nano),
+		"ip_address": m.IPAddress, "status": status}
 }
 
 type pipeline struct {
@@ -127,8 +151,10 @@ type job struct {
 	ExitCode      int
 	Trace         []byte
 	Runner        *runner
-	Run           int  // 1 for the first run, 2 for the first retry …
-	Retried       bool // a later run replaced this one
+	// Manager is the runner manager (one process with its system_id) that took the job (Ci::RunnerManagerBuild).
+	Manager *runnerManager
+	Run     int  // 1 for the first run, 2 for the first retry …
+	Retried bool // a later run replaced this one
 	// Graceful is set when the runner manager that took the job advertised features.cancel_gracefully.
 	Graceful bool
 	// RunTimeout is the timeout the job runs with: its own (or the project's 1 h), capped by its runner's maximum.
@@ -195,6 +221,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines", s.admin(s.listPipelines))
 	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines/{pid}", s.admin(s.getPipeline))
 	mux.HandleFunc("GET /api/v4/projects/{id}/pipelines/{pid}/jobs", s.admin(s.listJobs))
+	mux.HandleFunc("GET /api/v4/projects/{id}/jobs/{jid}", s.admin(s.getJob))
 	mux.HandleFunc("GET /api/v4/projects/{id}/jobs/{jid}/trace", s.admin(s.getTrace))
 	mux.HandleFunc("POST /api/v4/projects/{id}/jobs/{jid}/cancel", s.admin(s.cancelJob))
 	mux.HandleFunc("POST /api/v4/user/runners", s.admin(s.createRunner))
@@ -203,6 +230,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v4/runners/reset_authentication_token", s.resetOwnRunnerToken)
 	mux.HandleFunc("PUT /api/v4/runners/{id}", s.admin(s.updateRunner))
 	mux.HandleFunc("GET /api/v4/runners/{id}", s.admin(s.getRunner))
+	mux.HandleFunc("GET /api/v4/runners/{id}/managers", s.admin(s.runnerManagers))
 	mux.HandleFunc("PUT /api/v4/projects/{id}", s.admin(s.updateProject))
 	mux.HandleFunc("PUT /api/v4/application/settings", s.admin(s.updateSettings))
 	// the job page's log, which marks the job watched (the stand-in takes the admin token where GitLab's UI has a session)
