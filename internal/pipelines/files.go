@@ -53,6 +53,8 @@ type Job struct {
 	Variables   map[string]string
 	// Tags route the job (nil: the tenant's name, the tag of the tenant's runner).
 	Tags []string
+	// Image is the job's image (empty: the runner's default).
+	Image string
 }
 
 // ScenarioFiles are the commit of a scenario's pipeline: .gitlab-ci.yml with the jobs (one stage, tagged for the
@@ -80,6 +82,9 @@ func ScenarioFiles(repoRoot, tenant, scenario string, jobs map[string]Job) (map[
 		}
 		if j.Timeout != "" {
 			job["timeout"] = j.Timeout
+		}
+		if j.Image != "" {
+			job["image"] = j.Image
 		}
 		if j.Cache != nil {
 			job["cache"] = j.Cache

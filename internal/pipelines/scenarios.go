@@ -25,6 +25,10 @@ const (
 	CacheOutageSleep = 120
 )
 
+// MissingImage is an image no node has and none can pull (the e2e's nodes have no registry for gkt.local), in the
+// pattern the image-missing scenario adds to the tenant's allowed images.
+const MissingImage = "gkt.local/missing/image:1"
+
 // CancelAfterScriptLine is what the canceled job's after_script prints (in lower case: the trace also echoes the
 // command, in upper case).
 const CancelAfterScriptLine = "after_script_ran_after_the_cancel"
@@ -68,6 +72,14 @@ var scenarios = map[string]func(p Params) map[string]Job{
 	},
 	"upgrade-new": func(Params) map[string]Job {
 		return map[string]Job{"new": {Script: []string{"echo taken by the new manager"}}}
+	},
+	// a job image that does not exist (allowed by the tenant's runner): a plain job, and a Kaniko job whose
+	// KANIKO_IMAGE names it, which the template's retry runs again
+	"image-missing": func(Params) map[string]Job {
+		return map[string]Job{
+			"plain":     {Image: MissingImage, Script: []string{"echo not reached"}},
+			"templated": {Kaniko: true, Timeout: "10m", Variables: map[string]string{"KANIKO_IMAGE": MissingImage}, Script: []string{"echo not reached"}},
+		}
 	},
 	// GitLab unreachable
 	"outage": func(Params) map[string]Job {

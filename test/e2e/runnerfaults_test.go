@@ -59,9 +59,10 @@ func TestRunnerFaults(t *testing.T) {
 		{"cache: MinIO down while a job uploads its runner cache; the job succeeds with a warning, the previous cache object stays whole", scenarioRunnerCacheOutage},
 		{"drain: the tenant's node drained mid-job; the job is retried after the node returns, never run elsewhere", scenarioDrain},
 		{"cancel: a running job canceled in GitLab; the runner cancels gracefully (canceling), after_script runs, the job ends canceled and its pod and Secrets are gone", scenarioCancel},
+		{"image: a job image that does not exist; GitLab records runner_system_failure, a plain job runs once, a Kaniko job three times (the template's retry), no pod is left", scenarioImageMissing},
 	}
 	rt := setupRunnerTier(t, false)
-	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled"}}}
+	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled", "image-missing": "failed"}}}
 	ctx := context.Background()
 	passed := 0
 	var durations, scenarios []string
@@ -893,5 +894,49 @@ func scenarioCancel(ctx context.Context, rf *runnerFaults) error {
 	}
 	rf.figures = append(rf.figures, fmt.Sprintf("cancel-to-canceled=%.0fs", took.Seconds()))
 	logf("cancel: job %d canceled %s after the API call, after_script ran, pod %s and its Secrets gone", j.ID, took.Round(time.Second), pod)
+	return nil
+}
+
+// scenarioImageMissing: the tenant's runner allows a pattern of images none of which exists; a job with such an
+// image fails when its pod cannot pull it. The runner reports image_pull_failure only to a GitLab that lists it in
+// features.failure_reasons; GitLab does not, so the job is recorded as runner_system_failure — which the Kaniko
+// template retries (max 2), so its job runs three times, a plain job once.
+func scenarioImageMissing(ctx context.Context, rf *runnerFaults) error {
+	tp := rf.project("tenant-a")
+	if err := rf.apply(tp, map[string]any{"jobs": map[string]any{"allowedImages": []any{tp.Builder, strings.Replace(pipelines.MissingImage, "image:1", "*", 1)}}}); err != nil {
+		return err
+	}
+	defer func() {
+		if err := rf.apply(tp, nil); err != nil {
+			logf("image: restoring tenant-a: %v", err)
+		}
+	}()
+	pl, err := rf.start(ctx, tp, "image-missing", pipelines.Scenario("image-missing", pipelines.Params{}))
+	if err != nil {
+		return err
+	}
+	jobs, traces, err := pl.finish(ctx, rf.f, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	attempts := map[string]int{}
+	for _, j := range jobs {
+		attempts[j.Name]++
+		if j.Status != "failed" || j.FailureReason != "runner_system_failure" {
+			return fmt.Errorf("job %d (%s) ended %s %q, want failed runner_system_failure:\n%s", j.ID, j.Name, j.Status, j.FailureReason, tail(traces[j.ID], 20))
+		}
+		if !strings.Contains(traces[j.ID], pipelines.MissingImage) || strings.Contains(traces[j.ID], "\nnot reached") {
+			return fmt.Errorf("job %d (%s): the trace does not name the missing image %s, or the script ran:\n%s", j.ID, j.Name, pipelines.MissingImage, tail(traces[j.ID], 20))
+		}
+	}
+	if attempts["plain"] != 1 || attempts["templated"] != 3 {
+		return fmt.Errorf("attempts %v, want plain 1 (no retry) and templated 3 (the template retries runner_system_failure twice)", attempts)
+	}
+	left, err := waitNoRunnerObjects(ctx, rf.p.cs, tp.tn.Namespace, 3*time.Minute)
+	if err != nil || len(left) > 0 {
+		return fmt.Errorf("after the failed pulls, left in %s: %v %v", tp.tn.Namespace, left, err)
+	}
+	rf.figures = append(rf.figures, fmt.Sprintf("image-missing=runner_system_failure(plain:%d,templated:%d)", attempts["plain"], attempts["templated"]))
+	logf("image: %s: plain job 1 attempt, Kaniko job %d attempts, each runner_system_failure, no pod left", pipelines.MissingImage, attempts["templated"])
 	return nil
 }
