@@ -155,7 +155,7 @@ e2e-modes: e2e-host ## The weaker modes through the real runner: namespace mode 
 	  status=$${PIPESTATUS[0]}; grep '^modes:' _out/e2e/modes.log | tail -1; exit $$status
 
 .PHONY: e2e-faults
-e2e-faults: e2e-host ## Fault scenarios: the real runner (TestRunnerFaults: load, killed manager, upgrade, GitLab outage, token rotation, cache outage, drain, cancel, missing image), then the job tier's (TestFaults); one scenario: make e2e-faults RUN='TestRunnerFaults/killed'
+e2e-faults: e2e-host ## Fault scenarios: the real runner (TestRunnerFaults: load, killed manager, upgrade, GitLab outage, token rotation, cache outage, drain, cancel, timeout with a dead manager, missing image), then the job tier's (TestFaults); one scenario: make e2e-faults RUN='TestRunnerFaults/killed'
 	@mkdir -p _out/e2e
 	@$(E2E_COMPILE)
 	@$(GO) test -tags e2e -count=1 -timeout 120m -run '$(or $(RUN),TestFaults|TestRunnerFaults)' -v ./test/e2e 2>&1 | tee _out/e2e/faults.log | $(LINES) -E '^\[e2e|\.go:[0-9]+: |^faults:|^(---|FAIL|ok)'; \

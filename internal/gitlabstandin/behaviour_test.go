@@ -140,10 +140,10 @@ func TestStandinDoesWhatGitLabDoes(t *testing.T) {
 		pl, _ := w.api.PipelineFor(ctx, p.ID, sha, 5*time.Second)
 		j := w.requestAs(rn.Token, graceful)
 		started := time.Now()
-		if got := w.server.DropStuck(started.Add(10*time.Minute + TimedOutSweep - time.Second)); len(got) != 0 {
-			t.Fatalf("dropped %v before the timeout and GitLab's next sweep", got)
+		if got := w.server.DropStuck(started.Add(10*time.Minute + TimedOutMinuteBuffer - time.Second)); len(got) != 0 {
+			t.Fatalf("dropped %v before the timeout and GitLab's MINUTE_BUFFER", got)
 		}
-		if got := w.server.DropStuck(started.Add(10*time.Minute + TimedOutSweep + time.Second)); len(got) != 1 || got[0] != j.ID {
+		if got := w.server.DropStuck(started.Add(10*time.Minute + TimedOutMinuteBuffer + time.Second)); len(got) != 1 || got[0] != j.ID {
 			t.Fatalf("dropped %v, want job %d", got, j.ID)
 		}
 		if got := w.statuses(p, pl); got != "failed j:failed:job_execution_timeout" {

@@ -32,6 +32,12 @@ type Config struct {
 	// uses BUILD_RUNNING_OUTDATED_TIMEOUT = 1 hour and is not configurable there; 0 means GitLab's hour. The e2e
 	// shortens it for the one scenario with a killed manager (PUT /-/standin/running-outdated), so it ends in minutes.
 	RunningOutdated time.Duration
+	// TimedOutBuffer is how long past its timeout a running job is dropped as job_execution_timeout: GitLab's
+	// Ci::TimedOutBuilds::DropRunningService drops jobs whose running build started more than timeout +
+	// MINUTE_BUFFER (15 minutes) ago, so a live runner's own timeout, at the timeout, decides almost always. 0 means
+	// GitLab's 15 minutes; the e2e shortens it for the scenario whose manager dies mid-job (PUT
+	// /-/standin/timed-out-buffer).
+	TimedOutBuffer time.Duration
 	// TraceInterval is what X-GitLab-Trace-Update-Interval tells the runner while nobody watches the job: GitLab's
 	// Gitlab::Ci::Trace::UPDATE_FREQUENCY_DEFAULT, 60 s (0 means that). While someone watches the job's log (the job
 	// page polls /<project>/-/jobs/<id>/trace.json, which marks it watched for WATCH_FLAG_TTL, 10 s) it is 3 s.
@@ -181,6 +187,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RunningOutdated == 0 {
 		cfg.RunningOutdated = time.Hour
 	}
+	if cfg.TimedOutBuffer == 0 {
+		cfg.TimedOutBuffer = TimedOutMinuteBuffer
+	}
 	if cfg.TraceInterval == 0 {
 		cfg.TraceInterval = 60 * time.Second
 	}
@@ -236,6 +245,7 @@ func (s *Server) Handler() http.Handler {
 	// the job page's log, which marks the job watched (the stand-in takes the admin token where GitLab's UI has a session)
 	mux.HandleFunc("GET /{namespace}/{project}/-/jobs/{jid}/trace.json", s.admin(s.watchTrace))
 	mux.HandleFunc("PUT /-/standin/running-outdated", s.admin(s.setRunningOutdated))
+	mux.HandleFunc("PUT /-/standin/timed-out-buffer", s.admin(s.setTimedOutBuffer))
 	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
 	})
@@ -420,11 +430,9 @@ func (s *Server) finishLocked(j *job, status, reason string, exitCode int) {
 // drop_running_service.rb; app/services/ci/timed_out_builds/drop_running_service.rb; Ci::Runner::ONLINE_CONTACT_TIMEOUT).
 const (
 	PendingOutdated = 24 * time.Hour // BUILD_PENDING_OUTDATED_TIMEOUT: any pending job is dropped after a day
-	// TimedOutSweep is how late past its timeout the stand-in drops a running job: GitLab's timed-out-builds worker
-	// runs on a schedule, not at the timeout (the stand-in assumes 5 minutes; the schedule was not checked against
-	// GitLab's settings). Dropping late lets a live runner's own timeout, which fires at the timeout, decide, as it
-	// almost always does on GitLab.
-	TimedOutSweep = 5 * time.Minute
+	// TimedOutMinuteBuffer: Ci::TimedOutBuilds::DropRunningService::MINUTE_BUFFER, how long past its timeout a
+	// running job must be before GitLab drops it (the default of Config.TimedOutBuffer).
+	TimedOutMinuteBuffer = 15 * time.Minute
 	PendingStuck  = time.Hour     // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
 	RunnerOnline  = 2 * time.Hour // a runner is online when it called within this
 )
@@ -448,7 +456,7 @@ func (s *Server) DropStuck(now time.Time) []int64 {
 		switch j.Status {
 		case StatusRunning, StatusCanceling:
 			switch {
-			case now.After(j.StartedAt.Add(j.timeout() + TimedOutSweep)):
+			case now.After(j.StartedAt.Add(j.timeout() + s.cfg.TimedOutBuffer)):
 				reason = "job_execution_timeout"
 				s.logf("job %d (%s): running for %s, past its timeout %s: dropped", j.ID, j.Spec.Name, now.Sub(j.StartedAt).Round(time.Second), j.timeout())
 			case now.Sub(j.UpdatedAt) >= s.cfg.RunningOutdated:
@@ -508,6 +516,20 @@ func (s *Server) SweepStuck(ctx context.Context, interval time.Duration) {
 			s.DropStuck(now)
 		}
 	}
+}
+
+// setTimedOutBuffer is PUT /-/standin/timed-out-buffer {"seconds": N}: the stand-in's own knob (GitLab's buffer is a
+// constant): how long past its timeout a running job is dropped as job_execution_timeout.
+func (s *Server) setTimedOutBuffer(w http.ResponseWriter, r *http.Request) {
+	d, ok := knobSeconds(w, r, 24*3600)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.TimedOutBuffer = d
+	s.logf("running jobs %s past their timeout are now dropped as job_execution_timeout", d)
+	writeJSON(w, http.StatusOK, map[string]int{"seconds": int(d.Seconds())})
 }
 
 // setRunningOutdated is PUT /-/standin/running-outdated {"seconds": N}: the stand-in's own knob (GitLab has none),

@@ -451,37 +451,48 @@ func TestResetRunnerTokenRevokesTheOldOne(t *testing.T) {
 	}
 }
 
-// TestRunningOutdatedIsSettable: the stand-in's own knob changes when a silent job counts as stuck; bad bodies are
-// refused and change nothing.
-func TestRunningOutdatedIsSettable(t *testing.T) {
-	w := newWorld(t, time.Second)
-	for _, tc := range []struct {
-		body string
-		code int
-		want time.Duration
+// TestKnobsAreSettable: the stand-in's own knobs (running-outdated: when a silent job counts as stuck;
+// timed-out-buffer: how long past its timeout a running job is dropped) change with the admin token only; bad
+// bodies are refused and change nothing.
+func TestKnobsAreSettable(t *testing.T) {
+	for _, knob := range []struct {
+		path string
+		read func(c Config) time.Duration
 	}{
-		{`{"seconds": 60}`, http.StatusOK, time.Minute},
-		{`{"seconds": 0}`, http.StatusBadRequest, time.Minute},
-		{`{"seconds": "x"}`, http.StatusBadRequest, time.Minute},
-		{`nonsense`, http.StatusBadRequest, time.Minute},
+		{"running-outdated", func(c Config) time.Duration { return c.RunningOutdated }},
+		{"timed-out-buffer", func(c Config) time.Duration { return c.TimedOutBuffer }},
 	} {
-		req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/running-outdated", strings.NewReader(tc.body))
-		req.Header.Set("PRIVATE-TOKEN", adminToken)
-		resp, err := w.raw.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		w.server.mu.Lock()
-		got := w.server.cfg.RunningOutdated
-		w.server.mu.Unlock()
-		if resp.StatusCode != tc.code || got != tc.want {
-			t.Errorf("%s: %d, running-outdated %s; want %d, %s", tc.body, resp.StatusCode, got, tc.code, tc.want)
-		}
-	}
-	req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/running-outdated", strings.NewReader(`{"seconds": 5}`))
-	if resp, err := w.raw.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("without the admin token: %v %v, want 401", resp.StatusCode, err)
+		t.Run(knob.path, func(t *testing.T) {
+			w := newWorld(t, time.Second)
+			for _, tc := range []struct {
+				body string
+				code int
+				want time.Duration
+			}{
+				{`{"seconds": 60}`, http.StatusOK, time.Minute},
+				{`{"seconds": 0}`, http.StatusBadRequest, time.Minute},
+				{`{"seconds": "x"}`, http.StatusBadRequest, time.Minute},
+				{`nonsense`, http.StatusBadRequest, time.Minute},
+			} {
+				req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/"+knob.path, strings.NewReader(tc.body))
+				req.Header.Set("PRIVATE-TOKEN", adminToken)
+				resp, err := w.raw.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				w.server.mu.Lock()
+				got := knob.read(w.server.cfg)
+				w.server.mu.Unlock()
+				if resp.StatusCode != tc.code || got != tc.want {
+					t.Errorf("%s: %d, %s %s; want %d, %s", tc.body, resp.StatusCode, knob.path, got, tc.code, tc.want)
+				}
+			}
+			req, _ := http.NewRequest("PUT", w.srv.URL+"/-/standin/"+knob.path, strings.NewReader(`{"seconds": 5}`))
+			if resp, err := w.raw.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("without the admin token: %v %v, want 401", resp.StatusCode, err)
+			}
+		})
 	}
 }
 

@@ -66,6 +66,10 @@ var scenarios = map[string]func(p Params) map[string]Job{
 	"killed": func(Params) map[string]Job {
 		return map[string]Job{"victim": {Kaniko: true, Timeout: "3m", Script: []string{"echo attempt $CI_JOB_ID started", "sleep 40", "echo attempt $CI_JOB_ID finished"}}}
 	},
+	// a job that outlives its timeout because its manager died: GitLab drops it past timeout + MINUTE_BUFFER
+	"timeout-dead-manager": func(Params) map[string]Job {
+		return map[string]Job{"outlived": {Kaniko: true, Timeout: "1m", Script: []string{"echo started", "sleep 300", "echo not reached"}}}
+	},
 	// helm upgrade during a job
 	"upgrade-long": func(Params) map[string]Job {
 		return map[string]Job{"long": {Script: []string{SequentialLines(UpgradeLines, 5)}}}

@@ -59,10 +59,11 @@ func TestRunnerFaults(t *testing.T) {
 		{"cache: MinIO down while a job uploads its runner cache; the job succeeds with a warning, the previous cache object stays whole", scenarioRunnerCacheOutage},
 		{"drain: the tenant's node drained mid-job; the job is retried after the node returns, never run elsewhere", scenarioDrain},
 		{"cancel: a running job canceled in GitLab; the runner cancels gracefully (canceling), after_script runs, the job ends canceled and its pod and Secrets are gone", scenarioCancel},
+		{"timeout: the manager process killed while its job runs; the job outlives its 1 m timeout and GitLab drops it as job_execution_timeout, which the template does not retry", scenarioTimeoutDeadManager},
 		{"image: a job image that does not exist; GitLab records runner_system_failure, a plain job runs once, a Kaniko job three times (the template's retry), no pod is left", scenarioImageMissing},
 	}
 	rt := setupRunnerTier(t, false)
-	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled", "image-missing": "failed"}}}
+	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled", "image-missing": "failed", "timeout-dead-manager": "failed"}}}
 	ctx := context.Background()
 	passed := 0
 	var durations, scenarios []string
@@ -352,18 +353,9 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 				return fmt.Errorf("%s: after the kill: %+v\n%s", r.tenant, jobs, tail(traces[retry.ID], 20))
 			}
 			// The orphaned pod: stopped by its deadline (job timeout 3m + 1 s, plus its termination grace 30 s).
-			var phase corev1.PodPhase
-			bound := 3*time.Minute + 31*time.Second + 30*time.Second
-			if err := wait.For(ctx, fmt.Sprintf("%s: the orphaned job pod %s to stop", r.tenant, r.pod), 2*time.Second, bound+2*time.Minute, func(ctx context.Context) (bool, error) {
-				p, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, r.pod, metav1.GetOptions{})
-				if err != nil {
-					phase = "gone"
-					return true, nil
-				}
-				phase = p.Status.Phase
-				return phase == corev1.PodFailed || phase == corev1.PodSucceeded, nil
-			}); err != nil {
-				return err
+			phase, err := waitPodStopped(ctx, rf, tp.tn.Namespace, r.pod, 3*time.Minute+31*time.Second+30*time.Second+2*time.Minute)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.tenant, err)
 			}
 			logf("killed: %s (%s): attempt %d ended %s %s after the kill, retry %d succeeded; its pod %s is %s", r.tenant, r.how, r.first.ID, r.reason, r.dropped.Round(time.Second), retry.ID, r.pod, phase)
 			return nil
@@ -374,13 +366,8 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	// gkt leftovers lists the ended pods (and only those) and removes them.
-	cmd := exec.Command("go", "run", "./tools/gkt", "leftovers", "--kubeconfig", rf.p.w.Kubeconfig, "--from-cluster", "--delete", "--grace", "0s")
-	cmd.Dir = repo
-	out, err := cmd.CombinedOutput()
-	logf("gkt leftovers --delete:\n%s", out)
-	if err != nil {
-		return fmt.Errorf("gkt leftovers: %v\n%s", err, out)
+	if err := rf.removeLeftovers(); err != nil {
+		return err
 	}
 	for _, r := range runs {
 		tp := rf.project(r.tenant)
@@ -392,6 +379,99 @@ func scenarioManagerKilled(ctx context.Context, rf *runnerFaults) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// removeLeftovers runs gkt leftovers --delete: it lists the ended job pods (and only those) and removes them.
+func (rf *runnerFaults) removeLeftovers() error {
+	cmd := exec.Command("go", "run", "./tools/gkt", "leftovers", "--kubeconfig", rf.p.w.Kubeconfig, "--from-cluster", "--delete", "--grace", "0s")
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
+	logf("gkt leftovers --delete:\n%s", out)
+	if err != nil {
+		return fmt.Errorf("gkt leftovers: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// waitPodStopped waits until a job pod ended (failed or succeeded) or is gone, and returns its phase ("gone").
+func waitPodStopped(ctx context.Context, rf *runnerFaults, ns, pod string, bound time.Duration) (corev1.PodPhase, error) {
+	var phase corev1.PodPhase
+	err := wait.For(ctx, fmt.Sprintf("the orphaned job pod %s to stop", pod), 2*time.Second, bound, func(ctx context.Context) (bool, error) {
+		p, err := rf.p.cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		if err != nil {
+			phase = "gone"
+			return true, nil
+		}
+		phase = p.Status.Phase
+		return phase == corev1.PodFailed || phase == corev1.PodSucceeded, nil
+	})
+	return phase, err
+}
+
+// scenarioTimeoutDeadManager: the manager process is killed (SIGKILL, its container restarts without the job) while
+// a 1 m Kaniko job runs. Nobody reports the job: GitLab drops it once it is its timeout plus MINUTE_BUFFER past its
+// start (the stand-in's knob shortens the buffer to 5 s; on GitLab it is 15 minutes) as job_execution_timeout, which
+// the template's retry: does not name (a build that ran out of time would run out again), so it is not retried. Its
+// pod stops at its deadline and gkt leftovers removes it.
+func scenarioTimeoutDeadManager(ctx context.Context, rf *runnerFaults) error {
+	buffer := 15*time.Minute + 5*time.Minute // GitLab's MINUTE_BUFFER, and its worker's schedule
+	if rf.f.admin != nil {
+		if err := rf.f.admin.put(ctx, "timed-out-buffer", 5); err != nil {
+			return err
+		}
+		defer func() { _ = rf.f.admin.put(context.Background(), "timed-out-buffer", 900) }()
+		buffer = 5 * time.Second
+	}
+	tp := rf.project("tenant-a")
+	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
+		return err
+	}
+	pl, err := rf.start(ctx, tp, "timeout-dead-manager", pipelines.Scenario("timeout-dead-manager", pipelines.Params{}))
+	if err != nil {
+		return err
+	}
+	j, pod, err := pl.waitRunning(ctx, rf.f, rf.p.cs, "outlived", 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	mgrs, err := managerPods(ctx, rf.p.cs, tp.tn)
+	if err != nil || len(mgrs) != 1 {
+		return fmt.Errorf("manager pods %d, %v", len(mgrs), err)
+	}
+	if err := killContainer(mgrs[0].Spec.NodeName, mgrs[0].Name, "runner"); err != nil {
+		return err
+	}
+	killed := time.Now()
+	logf("timeout: tenant-a's manager process killed while job %d (timeout 1m) ran in %s", j.ID, pod)
+	ended, err := pl.waitEnded(ctx, rf.f, j.ID, time.Minute+buffer+3*time.Minute)
+	if err != nil {
+		return err
+	}
+	retried, err := pl.retried(ctx, rf.f, ended)
+	if err != nil {
+		return err
+	}
+	if ended.Status != "failed" || ended.FailureReason != "job_execution_timeout" || retried {
+		return fmt.Errorf("job %d ended %s %s (retried %t), want failed job_execution_timeout, not retried", j.ID, ended.Status, ended.FailureReason, retried)
+	}
+	dropped := ended.FinishedAt.Sub(*ended.StartedAt)
+	phase, err := waitPodStopped(ctx, rf, tp.tn.Namespace, pod, 3*time.Minute)
+	if err != nil {
+		return err
+	}
+	if err := rf.removeLeftovers(); err != nil {
+		return err
+	}
+	if _, err := rf.p.cs.CoreV1().Pods(tp.tn.Namespace).Get(ctx, pod, metav1.GetOptions{}); err == nil {
+		return fmt.Errorf("the orphaned pod %s is still there after gkt leftovers --delete", pod)
+	}
+	if _, err := readyManager(ctx, rf.p.cs, tp.tn, 3*time.Minute); err != nil {
+		return err
+	}
+	rf.figures = append(rf.figures, fmt.Sprintf("timeout-dead-manager=job_execution_timeout-%s-after-start(not-retried)", dropped.Round(time.Second)))
+	logf("timeout: job %d dropped as job_execution_timeout %s after it started (%s after the kill), not retried; its pod %s was %s, gkt leftovers removed it",
+		j.ID, dropped.Round(time.Second), time.Since(killed).Round(time.Second), pod, phase)
 	return nil
 }
 
