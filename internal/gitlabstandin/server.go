@@ -433,8 +433,8 @@ const (
 	// TimedOutMinuteBuffer: Ci::TimedOutBuilds::DropRunningService::MINUTE_BUFFER, how long past its timeout a
 	// running job must be before GitLab drops it (the default of Config.TimedOutBuffer).
 	TimedOutMinuteBuffer = 15 * time.Minute
-	PendingStuck  = time.Hour     // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
-	RunnerOnline  = 2 * time.Hour // a runner is online when it called within this
+	PendingStuck         = time.Hour     // BUILD_PENDING_STUCK_TIMEOUT: … after an hour if no online runner can take it
+	RunnerOnline         = 2 * time.Hour // a runner is online when it called within this
 )
 
 // DropStuck does what GitLab's scheduled workers do to jobs that wait or run too long, and returns the jobs it
