@@ -86,6 +86,91 @@ func TestManagerPicksUpASecretRotatedDuringItsFirstRender(t *testing.T) {
 	}
 }
 
+// A manager deleted while it starts gets preStop's SIGQUIT before the runner runs (PID 1 ignores a signal it has no
+// handler for: the runner would start and take jobs for the whole grace period, seen live). The entrypoint notes the
+// signal and does not start the runner. Control: the same start without the signal starts it.
+func TestManagerAskedToStopWhileStartingNeverStartsTheRunner(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		signal bool
+	}{{"SIGQUIT during the first render", true}, {"control: no signal", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reading func() (serve func())
+			var marker string
+			m := startManager(t, func(dir string) {
+				marker = filepath.Join(dir, "runner-started")
+				writeFile(t, filepath.Join(dir, "bin/gitlab-runner"), "#!/bin/sh\ntouch "+marker+"\nexec sleep 60\n", 0o755)
+				reading = holdFirstRender(t, filepath.Join(dir, "template/config.template.toml"))
+			})
+			serve := reading() // the entrypoint is in its first render now, past its trap
+			if tc.signal {
+				if err := m.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+					t.Fatal(err)
+				}
+			}
+			serve()
+			exited := make(chan error, 1)
+			go func() { exited <- m.cmd.Wait() }()
+			var exitErr error
+			done := false
+			// whichever comes first: the runner starts (its marker), or the entrypoint ends
+			err := wait.For(m.ctx, "the runner to start or the entrypoint to end", 100*time.Millisecond, 20*time.Second, func(context.Context) (bool, error) {
+				select {
+				case exitErr = <-exited:
+					done = true
+					return true, nil
+				default:
+				}
+				_, err := os.Stat(marker)
+				return err == nil, nil
+			})
+			_, statErr := os.Stat(marker)
+			started := statErr == nil
+			switch {
+			case err != nil:
+				t.Fatalf("%v\n%s", err, m.out())
+			case tc.signal && (started || !done || exitErr != nil || !strings.Contains(m.out(), "the runner is not started")):
+				t.Fatalf("asked to stop while starting: runner started %t, entrypoint ended %t (%v); want no runner and exit 0 saying so:\n%s", started, done, exitErr, m.out())
+			case !tc.signal && !started:
+				t.Fatalf("without the signal the runner did not start (the entrypoint ended: %v):\n%s", exitErr, m.out())
+			}
+		})
+	}
+}
+
+// holdFirstRender replaces the template with a FIFO that holds the entrypoint's first render: reading returns once
+// the render opened it, and serve then gives it the template's content once and leaves a plain file for later renders.
+func holdFirstRender(t *testing.T, template string) (reading func() (serve func())) {
+	t.Helper()
+	content, err := os.ReadFile(template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(template); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(template, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() func() {
+		// a non-blocking open fails (ENXIO) until render's awk opened the FIFO: poll, so an entrypoint that died
+		// before its render fails the test instead of hanging it
+		var f *os.File
+		if err := wait.For(context.Background(), "the entrypoint's first render to open the template", 50*time.Millisecond, 20*time.Second, func(context.Context) (bool, error) {
+			var err error
+			f, err = os.OpenFile(template, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+			return err == nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			writeFile(t, template, string(content), 0o644) // renames over the FIFO: awk keeps the one it opened
+			_, _ = f.Write(content)
+			_ = f.Close()
+		}
+	}
+}
+
 // manager is the rendered entrypoint.sh running `run` in a temporary directory (see managerScripts).
 type manager struct {
 	ctx   context.Context

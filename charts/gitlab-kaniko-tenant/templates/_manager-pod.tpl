@@ -68,9 +68,12 @@ spec:
         failureThreshold: 60
       lifecycle:
         # SIGQUIT = graceful: stop taking jobs, finish running ones, then exit (bounded by terminationGracePeriodSeconds).
+        # Sent again every second for the first 10 s: a pod deleted while it starts has no handler for it yet in the
+        # instant between the entrypoint's last look (entrypoint.sh: it then does not start the runner) and the
+        # runner's own; a repeated SIGQUIT during the runner's drain changes nothing.
         preStop:
           exec:
-            command: ["/bin/sh", "-c", "kill -QUIT 1; while kill -0 1 2>/dev/null; do sleep 1; done"]
+            command: ["/bin/sh", "-c", "i=0; while kill -0 1 2>/dev/null; do [ $i -lt 10 ] && kill -QUIT 1; i=$((i+1)); sleep 1; done"]
       volumeMounts:
         - name: template
           mountPath: /etc/gitlab-runner/template
