@@ -38,7 +38,7 @@ import (
 type jobLedger struct {
 	mu        sync.Mutex
 	last      map[int64]string  // first attempt's ID → "<scenario>: <job> <status> <failure reason> (attempt N)"
-	intended  map[string]string // scenario → the status its jobs end with on purpose (cancel: canceled)
+	intended  map[string]string // scenario → the outcome its jobs end with on purpose: status and failure reason (cancel: canceled; image-missing: failed runner_system_failure)
 	pipelines []*faultPipeline  // every pipeline started, finished or not
 }
 

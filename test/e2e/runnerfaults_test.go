@@ -63,7 +63,7 @@ func TestRunnerFaults(t *testing.T) {
 		{"image: a job image that does not exist; GitLab records runner_system_failure, a plain job runs once, a Kaniko job three times (the template's retry), no pod is left", scenarioImageMissing},
 	}
 	rt := setupRunnerTier(t, false)
-	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled", "image-missing": "failed", "timeout-dead-manager": "failed"}}}
+	rf := &runnerFaults{runnerTier: rt, t: t, ledger: &jobLedger{last: map[int64]string{}, intended: map[string]string{"cancel": "canceled", "image-missing": "failed runner_system_failure", "timeout-dead-manager": "failed job_execution_timeout"}}}
 	ctx := context.Background()
 	passed := 0
 	var durations, scenarios []string
