@@ -109,15 +109,13 @@ func TestManagerAskedToStopWhileStartingNeverStartsTheRunner(t *testing.T) {
 				}
 			}
 			serve()
-			exited := make(chan error, 1)
-			go func() { exited <- m.cmd.Wait() }()
 			var exitErr error
 			done := false
 			// whichever comes first: the runner starts (its marker), or the entrypoint ends
 			err := wait.For(m.ctx, "the runner to start or the entrypoint to end", 100*time.Millisecond, 20*time.Second, func(context.Context) (bool, error) {
 				select {
-				case exitErr = <-exited:
-					done = true
+				case <-m.exited:
+					exitErr, done = m.exitErr, true
 					return true, nil
 				default:
 				}
@@ -178,6 +176,9 @@ type manager struct {
 	token string // the runner token Secret's file
 	conf  string // the rendered config.toml
 	buf   *syncBuffer
+	// exited is closed when the entrypoint process has ended and its output is read; exitErr is then its Wait error.
+	exited  chan struct{}
+	exitErr error
 }
 
 // startManager writes the Secrets' files with a first token and S3 keys and a stand-in gitlab-runner that stays
@@ -189,16 +190,16 @@ func startManager(t *testing.T, prepare func(dir string)) *manager {
 		t.Fatal("sh is needed: the manager's entrypoint is a POSIX shell script")
 	}
 	dir := managerScripts(t, map[string]any{"runner": map[string]any{"secretsReloadSeconds": 1}})
-	m := &manager{token: filepath.Join(dir, "secrets/runner/token"), conf: filepath.Join(dir, "home/.gitlab-runner/config.toml"), buf: &syncBuffer{}}
-	writeFile(t, m.token, "glrt-first-token-0123", 0o600)
+	token := filepath.Join(dir, "secrets/runner/token")
+	writeFile(t, token, "glrt-first-token-0123", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/accessKey"), "AKIAEXAMPLE", 0o600)
 	writeFile(t, filepath.Join(dir, "secrets/s3/secretKey"), "secret0123", 0o600)
 	writeFile(t, filepath.Join(dir, "bin/gitlab-runner"), "#!/bin/sh\nexec sleep 60\n", 0o755)
 	if prepare != nil {
 		prepare(dir)
 	}
-	r := runManager(t, dir)
-	m.ctx, m.cmd, m.buf = r.ctx, r.cmd, r.buf
+	m := runManager(t, dir)
+	m.token, m.conf = token, filepath.Join(dir, "home/.gitlab-runner/config.toml")
 	return m
 }
 
@@ -216,8 +217,11 @@ func runManager(t *testing.T, dir string) *manager {
 		cancel()
 		t.Fatal(err)
 	}
+	// One Wait for the process (a second concurrent Wait would block for ever): tests read m.exited.
+	m.exited = make(chan struct{})
+	go func() { m.exitErr = m.cmd.Wait(); close(m.exited) }()
 	// The watcher is a child of the shell that became gitlab-runner: end the whole process group afterwards.
-	t.Cleanup(func() { _ = exec.Command("pkill", "-f", dir).Run(); cancel(); _ = m.cmd.Wait() })
+	t.Cleanup(func() { _ = exec.Command("pkill", "-f", dir).Run(); cancel(); <-m.exited })
 	return m
 }
 
