@@ -244,8 +244,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/v4/application/settings", s.admin(s.updateSettings))
 	// the job page's log, which marks the job watched (the stand-in takes the admin token where GitLab's UI has a session)
 	mux.HandleFunc("GET /{namespace}/{project}/-/jobs/{jid}/trace.json", s.admin(s.watchTrace))
-	mux.HandleFunc("PUT /-/standin/running-outdated", s.admin(s.setRunningOutdated))
-	mux.HandleFunc("PUT /-/standin/timed-out-buffer", s.admin(s.setTimedOutBuffer))
+	// running-outdated: one e2e scenario waits for a stuck drop in a minute while the others keep GitLab's hour;
+	// timed-out-buffer: how long past its timeout a running job is dropped (GitLab: MINUTE_BUFFER, a constant).
+	mux.HandleFunc("PUT /-/standin/running-outdated", s.admin(s.durationKnob(func(c *Config) *time.Duration { return &c.RunningOutdated },
+		"running jobs without an update for %s are now dropped as stuck")))
+	mux.HandleFunc("PUT /-/standin/timed-out-buffer", s.admin(s.durationKnob(func(c *Config) *time.Duration { return &c.TimedOutBuffer },
+		"running jobs %s past their timeout are now dropped as job_execution_timeout")))
 	mux.HandleFunc("GET /-/standin/health", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok: this is a GitLab stand-in, not GitLab")
 	})
@@ -518,30 +522,18 @@ func (s *Server) SweepStuck(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// setTimedOutBuffer is PUT /-/standin/timed-out-buffer {"seconds": N}: the stand-in's own knob (GitLab's buffer is a
-// constant): how long past its timeout a running job is dropped as job_execution_timeout.
-func (s *Server) setTimedOutBuffer(w http.ResponseWriter, r *http.Request) {
-	d, ok := knobSeconds(w, r, 24*3600)
-	if !ok {
-		return
+// durationKnob is a stand-in knob GitLab does not have, PUT with {"seconds": N} (1 ≤ N ≤ a day): it sets the
+// duration field picks of the configuration and logs what it now means.
+func (s *Server) durationKnob(field func(*Config) *time.Duration, means string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, ok := knobSeconds(w, r, 24*3600)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		*field(&s.cfg) = d
+		s.logf(means, d)
+		writeJSON(w, http.StatusOK, map[string]int{"seconds": int(d.Seconds())})
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.TimedOutBuffer = d
-	s.logf("running jobs %s past their timeout are now dropped as job_execution_timeout", d)
-	writeJSON(w, http.StatusOK, map[string]int{"seconds": int(d.Seconds())})
-}
-
-// setRunningOutdated is PUT /-/standin/running-outdated {"seconds": N}: the stand-in's own knob (GitLab has none),
-// so that one e2e scenario can wait for a stuck drop in a minute while the others keep GitLab's hour.
-func (s *Server) setRunningOutdated(w http.ResponseWriter, r *http.Request) {
-	d, ok := knobSeconds(w, r, 24*3600)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg.RunningOutdated = d
-	s.logf("running jobs without an update for %s are now dropped as stuck", d)
-	writeJSON(w, http.StatusOK, map[string]int{"seconds": int(d.Seconds())})
 }
