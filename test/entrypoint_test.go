@@ -50,37 +50,15 @@ func TestManagerPicksUpRotatedSecretsWithoutRestart(t *testing.T) {
 // The watcher must see it as a change and config.toml must end with the rotated token (found by a cold CI run
 // under load: the snapshot was taken after the render, and a rotation in between was lost).
 func TestManagerPicksUpASecretRotatedDuringItsFirstRender(t *testing.T) {
+	var reading func() (serve func())
+	var token string
 	m := startManager(t, func(dir string) {
-		template := filepath.Join(dir, "template/config.template.toml")
-		content, err := os.ReadFile(template)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(template); err != nil {
-			t.Fatal(err)
-		}
-		if err := syscall.Mkfifo(template, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan struct{})
-		go func() { // serves the first render once, swapping the token under it, then leaves a plain file for the rest
-			defer close(served)
-			f, err := os.OpenFile(template, os.O_WRONLY, 0) // returns once render's awk opened the template
-			if err != nil {
-				return
-			}
-			defer f.Close()
-			writeFile(t, filepath.Join(dir, "secrets/runner/token"), "glrt-rotated-token-4567", 0o600)
-			writeFile(t, template, string(content), 0o644) // renames over the FIFO: awk keeps the one it opened
-			_, _ = f.Write(content)
-		}()
-		t.Cleanup(func() { // release a writer still waiting for a reader
-			if r, err := os.OpenFile(template, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-				<-served
-				_ = r.Close()
-			}
-		})
+		token = filepath.Join(dir, "secrets/runner/token")
+		reading = holdFirstRender(t, filepath.Join(dir, "template/config.template.toml"))
 	})
+	serve := reading() // the first render has read the Secrets and opened the template
+	writeFile(t, token, "glrt-rotated-token-4567", 0o600)
+	serve()
 	if err := m.waitToken("the token rotated during the first render in config.toml", "glrt-rotated-token-4567"); err != nil {
 		t.Fatalf("%v\n%s", err, m.out())
 	}
